@@ -1,0 +1,39 @@
+# The two commands a newcomer needs: `make dev` and `make test`. Both install what they need.
+SHELL := /bin/bash
+NATIVE_PACKAGES := -p dyno-core -p dyno-client
+WASM_PACKAGES := -p dyno-edge -p cynod-sim
+
+.PHONY: dev test setup build unit wasm-test e2e lint fmt
+
+dev:
+	@scripts/dev.sh
+
+test: setup lint unit wasm-test build e2e
+	@echo "make test: all layers passed"
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	@source scripts/env.sh && DYNO_NO_OPT=1 scripts/build-worker.sh . && cd crates/cynod-sim && DYNO_NO_OPT=1 ../../scripts/build-worker.sh .
+
+# Layer 1: the pure domain and the client, natively.
+unit: setup
+	cargo test $(NATIVE_PACKAGES)
+
+# Layer 2: code that must behave the same on wasm32, under node with wasm-bindgen-test.
+wasm-test: setup
+	@source scripts/env.sh && CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+		cargo test -p dyno-edge --target wasm32-unknown-unknown --test wasm
+
+# Layer 3: end to end against a real wrangler dev.
+e2e: build
+	@source scripts/env.sh && cargo test -p dyno-e2e -- --test-threads=8
+
+lint: setup
+	cargo fmt --all -- --check
+	cargo clippy $(NATIVE_PACKAGES) -p dyno-e2e --all-targets -- -D warnings
+	cargo clippy $(WASM_PACKAGES) --target wasm32-unknown-unknown -- -D warnings
+
+fmt:
+	cargo fmt --all

@@ -1,0 +1,267 @@
+//! Typed Rust client for the Dyno Edge HTTP API (POS, wallet, admin), written against the wire
+//! contract independently of the gateway's own types, so tests through it catch contract drift.
+//! Invariant: every call returns either the decoded success body or an [`ApiError`] carrying the
+//! status, headers and problem document; nothing is hidden behind a panic.
+
+pub mod types;
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use types::*;
+
+/// An HTTP answer, before decoding.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.body).map_err(|e| ApiError::Decode {
+            status: self.status,
+            message: format!("{e}: {}", self.text()),
+        })
+    }
+}
+
+/// Why a call did not produce the expected success body.
+#[derive(Debug, Clone)]
+pub enum ApiError {
+    /// The server answered with an error status.
+    Status(Box<StatusError>),
+    /// The request never got an answer.
+    Transport(String),
+    /// The answer was not the JSON the contract promises.
+    Decode { status: u16, message: String },
+}
+
+/// An error status with its decoded body: problem+json, or an OAuth error for the token endpoint.
+#[derive(Debug, Clone)]
+pub struct StatusError {
+    pub status: u16,
+    pub problem: Option<ProblemDocument>,
+    pub oauth: Option<OAuthError>,
+    pub response: RawResponse,
+}
+
+impl ApiError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Status(e) => Some(e.status),
+            ApiError::Decode { status, .. } => Some(*status),
+            ApiError::Transport(_) => None,
+        }
+    }
+
+    /// The problem `code` (`QR_EXPIRED`…), or the OAuth `error` for the token endpoint.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ApiError::Status(e) => e
+                .problem
+                .as_ref()
+                .map(|p| p.code.as_str())
+                .or(e.oauth.as_ref().map(|o| o.error.as_str())),
+            _ => None,
+        }
+    }
+
+    pub fn response(&self) -> Option<&RawResponse> {
+        match self {
+            ApiError::Status(e) => Some(&e.response),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Status(e) => write!(f, "HTTP {}: {}", e.status, e.response.text()),
+            ApiError::Transport(e) => write!(f, "transport: {e}"),
+            ApiError::Decode { status, message } => {
+                write!(f, "HTTP {status}, undecodable: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// How a request authenticates.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    None,
+    Bearer(String),
+    Admin(String),
+    Basic { user: String, password: String },
+}
+
+/// One outgoing request, for the few callers that need full control (odd bodies, extra headers).
+#[derive(Debug, Clone)]
+pub struct RawRequest {
+    pub method: &'static str,
+    pub path: String,
+    pub auth: Auth,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<(String, Vec<u8>)>,
+}
+
+impl RawRequest {
+    pub fn new(method: &'static str, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            auth: Auth::None,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    pub fn json<T: Serialize>(self, body: &T) -> Self {
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        self.body("application/json", bytes)
+    }
+
+    pub fn body(mut self, content_type: &str, bytes: Vec<u8>) -> Self {
+        self.body = Some((content_type.to_string(), bytes));
+        self
+    }
+}
+
+/// A connection to one Dyno Edge deployment.
+#[derive(Clone)]
+pub struct DynoClient {
+    base_url: String,
+    agent: ureq::Agent,
+}
+
+impl DynoClient {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .max_idle_connections_per_host(64)
+            .build()
+            .into();
+        Self {
+            base_url: base_url.into().trim_end_matches('/').to_string(),
+            agent,
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Sends a request and returns the raw answer, whatever its status.
+    pub fn send(&self, request: RawRequest) -> Result<RawResponse, ApiError> {
+        use base64::Engine;
+        let url = format!("{}{}", self.base_url, request.path);
+        let mut builder = ureq::http::Request::builder()
+            .method(request.method)
+            .uri(&url);
+        match &request.auth {
+            Auth::None => {}
+            Auth::Bearer(token) => {
+                builder = builder.header("Authorization", format!("Bearer {token}"))
+            }
+            Auth::Admin(key) => builder = builder.header("Authorization", format!("Bearer {key}")),
+            Auth::Basic { user, password } => {
+                let encoded =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                builder = builder.header("Authorization", format!("Basic {encoded}"));
+            }
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        let (content_type, bytes) = request.body.unwrap_or_default();
+        if !content_type.is_empty() {
+            builder = builder.header("Content-Type", content_type);
+        }
+        let http_request = builder
+            .body(bytes)
+            .map_err(|e| ApiError::Transport(e.to_string()))?;
+        let mut response = self
+            .agent
+            .run(http_request)
+            .map_err(|e| ApiError::Transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_vec()
+            .map_err(|e| ApiError::Transport(e.to_string()))?;
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Sends a request and decodes a 2xx JSON body, or returns the error document.
+    pub fn call<T: DeserializeOwned>(&self, request: RawRequest) -> Result<T, ApiError> {
+        let response = self.send(request)?;
+        expect_success(response)?.json()
+    }
+
+    pub fn health(&self) -> Result<HealthReport, ApiError> {
+        let response = self.send(RawRequest::new("GET", "/healthz"))?;
+        // 503 still carries the report; only a non-JSON answer is an error here.
+        if response.status == 200 || response.status == 503 {
+            response.json()
+        } else {
+            Err(status_error(response))
+        }
+    }
+}
+
+/// Passes a 2xx response through; turns anything else into [`ApiError::Status`].
+pub fn expect_success(response: RawResponse) -> Result<RawResponse, ApiError> {
+    if (200..300).contains(&response.status) {
+        Ok(response)
+    } else {
+        Err(status_error(response))
+    }
+}
+
+fn status_error(response: RawResponse) -> ApiError {
+    ApiError::Status(Box::new(StatusError {
+        status: response.status,
+        problem: serde_json::from_slice::<ProblemDocument>(&response.body).ok(),
+        oauth: serde_json::from_slice::<OAuthError>(&response.body).ok(),
+        response,
+    }))
+}

@@ -1,0 +1,385 @@
+//! The CYNOD card-core wire contract: the `{success, code, message, data}` envelope, its functional
+//! codes, the DTOs of every endpoint, and the mapping of CYNOD outcomes to Dyno problems.
+//! Invariant: balances and amounts cross this boundary as exact minor units or not at all.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use crate::money::{format_minor, minor_from_upstream_decimal, Currency};
+use crate::problem::{ErrorCode, Problem};
+
+/// CYNOD's functional codes. 405 and 412 come from the spec; the others are ours, in the same style
+/// (see `docs/cynod-api.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CynodCode {
+    Ok,
+    /// 401: missing, invalid or expired access token, or bad consumer credentials.
+    Unauthenticated,
+    /// 404: no operation with that reference.
+    OperationNotFound,
+    /// 405: missing or invalid parameter.
+    InvalidParameter,
+    /// 412: unknown or invalid user.
+    UnknownUser,
+    /// 414: unknown card.
+    UnknownCard,
+    /// 415: card past its validity date.
+    CardExpired,
+    /// 416: card blocked.
+    CardBlocked,
+    /// 417: balance too low for the debit.
+    InsufficientBalance,
+    /// 418: the reference was already used for a different operation.
+    ReferenceConflict,
+    /// 500: system error.
+    SystemError,
+    Other(u16),
+}
+
+impl CynodCode {
+    pub fn from_number(code: u16) -> Self {
+        match code {
+            200 => Self::Ok,
+            401 => Self::Unauthenticated,
+            404 => Self::OperationNotFound,
+            405 => Self::InvalidParameter,
+            412 => Self::UnknownUser,
+            414 => Self::UnknownCard,
+            415 => Self::CardExpired,
+            416 => Self::CardBlocked,
+            417 => Self::InsufficientBalance,
+            418 => Self::ReferenceConflict,
+            500 => Self::SystemError,
+            other => Self::Other(other),
+        }
+    }
+
+    pub fn number(self) -> u16 {
+        match self {
+            Self::Ok => 200,
+            Self::Unauthenticated => 401,
+            Self::OperationNotFound => 404,
+            Self::InvalidParameter => 405,
+            Self::UnknownUser => 412,
+            Self::UnknownCard => 414,
+            Self::CardExpired => 415,
+            Self::CardBlocked => 416,
+            Self::InsufficientBalance => 417,
+            Self::ReferenceConflict => 418,
+            Self::SystemError => 500,
+            Self::Other(n) => n,
+        }
+    }
+
+    /// The HTTP status CYNOD answers with for this code: 200, 401 for auth, 500 for system errors,
+    /// 400 for every functional error (as the spec's examples do).
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::Ok => 200,
+            Self::Unauthenticated => 401,
+            Self::SystemError => 500,
+            _ => 400,
+        }
+    }
+
+    /// How a Dyno client sees this outcome.
+    pub fn to_problem(self, message: &str) -> Problem {
+        let detail = format!("CYNOD {}: {message}", self.number());
+        let code = match self {
+            Self::InsufficientBalance => ErrorCode::InsufficientFunds,
+            Self::UnknownCard | Self::UnknownUser => ErrorCode::CardNotFound,
+            Self::CardExpired => ErrorCode::CardExpired,
+            Self::CardBlocked => ErrorCode::CardBlocked,
+            Self::OperationNotFound => ErrorCode::NotFound,
+            _ => ErrorCode::UpstreamError,
+        };
+        Problem::new(code, detail)
+    }
+}
+
+/// What an envelope said, once parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EnvelopeOutcome {
+    Success { message: String, data: Value },
+    Failure(CynodFailure),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CynodFailure {
+    pub code: CynodCode,
+    pub message: String,
+}
+
+impl CynodFailure {
+    pub fn to_problem(&self) -> Problem {
+        self.code.to_problem(&self.message)
+    }
+}
+
+/// Why a CYNOD answer could not be understood at all (as opposed to a functional error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("corps de réponse CYNOD illisible: {0}")]
+    Malformed(String),
+}
+
+impl EnvelopeError {
+    pub fn to_problem(&self) -> Problem {
+        Problem::new(ErrorCode::UpstreamError, self.to_string())
+    }
+}
+
+#[derive(Deserialize)]
+struct RawEnvelope {
+    success: Option<bool>,
+    code: Option<Value>,
+    message: Option<String>,
+    #[serde(rename = "debugMessage")]
+    debug_message: Option<String>,
+    data: Option<Value>,
+}
+
+/// Parses any CYNOD answer. `code` may be a number (`200`) or a string (`"412"`), as the spec's own
+/// examples show both; `data` may be absent or null. An HTTP 5xx without a readable envelope is a
+/// system error.
+pub fn parse_envelope(http_status: u16, body: &[u8]) -> Result<EnvelopeOutcome, EnvelopeError> {
+    let raw: RawEnvelope = match serde_json::from_slice(body) {
+        Ok(raw) => raw,
+        Err(_) if http_status >= 500 => {
+            return Ok(EnvelopeOutcome::Failure(CynodFailure {
+                code: CynodCode::SystemError,
+                message: format!("HTTP {http_status}"),
+            }))
+        }
+        Err(e) => return Err(EnvelopeError::Malformed(e.to_string())),
+    };
+    let code = match &raw.code {
+        Some(Value::Number(n)) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+        Some(Value::String(s)) => s.trim().parse::<u16>().ok(),
+        _ => None,
+    };
+    let message = raw.message.or(raw.debug_message).unwrap_or_default();
+    let success = raw.success.unwrap_or(false);
+    match (success, code) {
+        (true, Some(200)) | (true, None) if http_status < 300 => Ok(EnvelopeOutcome::Success {
+            message,
+            data: raw.data.unwrap_or(Value::Null),
+        }),
+        (true, _) => Err(EnvelopeError::Malformed(format!(
+            "succès annoncé avec le code {:?} (HTTP {http_status})",
+            raw.code
+        ))),
+        (false, Some(code)) => Ok(EnvelopeOutcome::Failure(CynodFailure {
+            code: CynodCode::from_number(code),
+            message,
+        })),
+        (false, None) if http_status >= 400 => Ok(EnvelopeOutcome::Failure(CynodFailure {
+            code: if http_status >= 500 {
+                CynodCode::SystemError
+            } else {
+                CynodCode::Other(http_status)
+            },
+            message,
+        })),
+        (false, None) => Err(EnvelopeError::Malformed(
+            "ni succès ni code d'erreur".into(),
+        )),
+    }
+}
+
+/// `data` as a list of items: the spec sends arrays; a lone object or null is tolerated.
+pub fn data_items<T: for<'de> Deserialize<'de>>(data: Value) -> Result<Vec<T>, EnvelopeError> {
+    let items = match data {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items,
+        other => vec![other],
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            serde_json::from_value(item).map_err(|e| EnvelopeError::Malformed(e.to_string()))
+        })
+        .collect()
+}
+
+/// A successful envelope, as the simulator writes it.
+#[derive(Debug, Serialize)]
+pub struct SuccessEnvelope<'a, T: Serialize> {
+    pub success: bool,
+    pub code: u16,
+    pub message: &'a str,
+    pub data: T,
+}
+
+/// An error envelope, exactly the spec's shape (code as a string, as in its examples).
+#[derive(Debug, Serialize)]
+pub struct ErrorEnvelope<'a> {
+    pub success: bool,
+    pub code: String,
+    pub message: &'a str,
+    #[serde(rename = "debugMessage")]
+    pub debug_message: Option<&'a str>,
+    #[serde(rename = "moreInfo")]
+    pub more_info: Option<&'a str>,
+}
+
+impl<'a> ErrorEnvelope<'a> {
+    pub fn new(code: CynodCode, message: &'a str) -> Self {
+        Self {
+            success: false,
+            code: code.number().to_string(),
+            message,
+            debug_message: Some(message),
+            more_info: None,
+        }
+    }
+}
+
+/// `data` of the access-token call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessToken {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+}
+
+/// A JSON number written from minor units with the currency's decimals, so that CYNOD's float
+/// fields (`soldeOnline`, `montant`) carry exact values both ways.
+#[derive(Debug, Clone)]
+pub struct UpstreamDecimal(Box<RawValue>);
+
+impl UpstreamDecimal {
+    pub fn from_minor(minor: i64, currency: Currency) -> Self {
+        let text = format_minor(minor, currency);
+        // A formatted decimal is always valid JSON number text.
+        Self(RawValue::from_string(text).unwrap_or_else(|_| RawValue::NULL.to_owned()))
+    }
+
+    pub fn to_minor(&self, currency: Currency) -> Result<i64, EnvelopeError> {
+        minor_from_upstream_decimal(self.0.get(), currency)
+            .map_err(|e| EnvelopeError::Malformed(format!("montant {}: {e}", self.0.get())))
+    }
+}
+
+impl Serialize for UpstreamDecimal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for UpstreamDecimal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        if !raw
+            .get()
+            .trim_start()
+            .starts_with(|c: char| c == '-' || c.is_ascii_digit())
+        {
+            return Err(serde::de::Error::custom("attendu: un nombre"));
+        }
+        Ok(Self(raw))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_spec_success_example() {
+        let body = br#"{"success":true,"code":200,"message":"Sauf omission","data":[{"numeroCarte":"7019800100009569","soldeOnline":142000.0,"dateSolde":"23-08-2021 10:11:42"}]}"#;
+        let EnvelopeOutcome::Success { data, .. } = parse_envelope(200, body).unwrap() else {
+            panic!("expected success");
+        };
+        #[derive(Deserialize)]
+        struct Balance {
+            #[serde(rename = "soldeOnline")]
+            solde: UpstreamDecimal,
+        }
+        let items: Vec<Balance> = data_items(data).unwrap();
+        assert_eq!(items[0].solde.to_minor(Currency::Tnd), Ok(142_000_000));
+    }
+
+    #[test]
+    fn code_may_be_a_string_or_a_number() {
+        let as_string = br#"{"success":false,"code":"412","message":"Utilisateur inexistant ou invalide","debugMessage":"x","moreInfo":null}"#;
+        let as_number =
+            br#"{"success":false,"code":412,"message":"Utilisateur inexistant ou invalide"}"#;
+        for body in [&as_string[..], &as_number[..]] {
+            assert_eq!(
+                parse_envelope(400, body).unwrap(),
+                EnvelopeOutcome::Failure(CynodFailure {
+                    code: CynodCode::UnknownUser,
+                    message: "Utilisateur inexistant ou invalide".into()
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn data_may_be_empty_null_or_absent() {
+        for body in [
+            &br#"{"success":true,"code":200,"message":"ok","data":[]}"#[..],
+            br#"{"success":true,"code":200,"message":"ok","data":null}"#,
+            br#"{"success":true,"code":"200","message":"ok"}"#,
+        ] {
+            let EnvelopeOutcome::Success { data, .. } = parse_envelope(200, body).unwrap() else {
+                panic!("expected success");
+            };
+            assert!(data_items::<Value>(data).unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn unknown_codes_and_garbage_are_upstream_errors() {
+        let body = br#"{"success":false,"code":"499","message":"??"}"#;
+        let EnvelopeOutcome::Failure(failure) = parse_envelope(400, body).unwrap() else {
+            panic!()
+        };
+        assert_eq!(failure.code, CynodCode::Other(499));
+        assert_eq!(failure.to_problem().code, ErrorCode::UpstreamError);
+        assert!(parse_envelope(200, b"<html>").is_err());
+        assert!(parse_envelope(200, br#"{"success":true,"code":412}"#).is_err());
+        assert_eq!(
+            parse_envelope(503, b"upstream down").unwrap(),
+            EnvelopeOutcome::Failure(CynodFailure {
+                code: CynodCode::SystemError,
+                message: "HTTP 503".into()
+            })
+        );
+    }
+
+    #[test]
+    fn functional_codes_map_to_dyno_problems() {
+        assert_eq!(
+            CynodCode::InsufficientBalance.to_problem("x").code,
+            ErrorCode::InsufficientFunds
+        );
+        assert_eq!(
+            CynodCode::InsufficientBalance.to_problem("x").code.status(),
+            413
+        );
+        assert_eq!(
+            CynodCode::UnknownCard.to_problem("x").code,
+            ErrorCode::CardNotFound
+        );
+        assert_eq!(CynodCode::SystemError.to_problem("x").code.status(), 502);
+        for n in [
+            200u16, 401, 404, 405, 412, 414, 415, 416, 417, 418, 500, 499,
+        ] {
+            assert_eq!(CynodCode::from_number(n).number(), n);
+        }
+    }
+
+    #[test]
+    fn upstream_decimals_round_trip_exactly() {
+        let d = UpstreamDecimal::from_minor(12_500, Currency::Tnd);
+        assert_eq!(serde_json::to_string(&d).unwrap(), "12.500");
+        let back: UpstreamDecimal = serde_json::from_str("12.5").unwrap();
+        assert_eq!(back.to_minor(Currency::Tnd), Ok(12_500));
+        let inexact: UpstreamDecimal = serde_json::from_str("0.0001").unwrap();
+        assert!(inexact.to_minor(Currency::Tnd).is_err());
+        assert!(serde_json::from_str::<UpstreamDecimal>("\"12.5\"").is_err());
+    }
+}

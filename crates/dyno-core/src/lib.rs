@@ -1,0 +1,14 @@
+//! Dyno Edge payment domain: pure functions over plain values and an explicit `now`. Invariant: no
+//! Workers types, no clock and no randomness are reached from here, so every rule is natively
+//! testable and behaves the same on wasm32.
+
+pub mod cynod;
+pub mod ids;
+pub mod money;
+pub mod problem;
+pub mod routes;
+pub mod time;
+
+pub use money::{Amount, AmountError, Currency};
+pub use problem::{ErrorCode, Problem};
+pub use time::Millis;

@@ -1,0 +1,151 @@
+//! The public route table and the path matcher. Invariant: this table is the single source of truth
+//! for which routes exist; the Worker dispatches on it and the contract test compares it with
+//! `docs/openapi.yaml`.
+
+/// Which part of the system a route belongs to; decides the authentication it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Public,
+    Pos,
+    Wallet,
+    Admin,
+}
+
+/// Every route the Worker serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteName {
+    Health,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RouteDef {
+    pub method: &'static str,
+    /// Path with `{param}` segments, exactly as written in the OpenAPI document.
+    pub pattern: &'static str,
+    pub name: RouteName,
+    pub audience: Audience,
+}
+
+pub const ROUTES: &[RouteDef] = &[RouteDef {
+    method: "GET",
+    pattern: "/healthz",
+    name: RouteName::Health,
+    audience: Audience::Public,
+}];
+
+/// A matched route with its path parameters, in pattern order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched {
+    pub def_index: usize,
+    pub params: Vec<(&'static str, String)>,
+}
+
+impl Matched {
+    pub fn def(&self) -> &'static RouteDef {
+        &ROUTES[self.def_index]
+    }
+
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    Found(Matched),
+    /// The path exists with other methods; the list feeds the `Allow` header.
+    MethodNotAllowed(Vec<&'static str>),
+    NotFound,
+}
+
+/// Matches a request path (without query) against the table. Parameters must be non-empty and
+/// must not contain `/`; percent-decoding is left to the handlers that need it.
+pub fn resolve(method: &str, path: &str) -> Resolution {
+    let path = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    };
+    let mut allowed = Vec::new();
+    for (index, def) in ROUTES.iter().enumerate() {
+        if let Some(params) = match_pattern(def.pattern, path) {
+            if def.method == method || (method == "HEAD" && def.method == "GET") {
+                return Resolution::Found(Matched {
+                    def_index: index,
+                    params,
+                });
+            }
+            allowed.push(def.method);
+        }
+    }
+    if allowed.is_empty() {
+        Resolution::NotFound
+    } else {
+        Resolution::MethodNotAllowed(allowed)
+    }
+}
+
+fn match_pattern(pattern: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
+    let mut pattern_segments = pattern.split('/');
+    let mut path_segments = path.split('/');
+    let mut params = Vec::new();
+    loop {
+        match (pattern_segments.next(), path_segments.next()) {
+            (None, None) => return Some(params),
+            (Some(p), Some(s)) => {
+                if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    if s.is_empty() {
+                        return None;
+                    }
+                    params.push((name, s.to_string()));
+                } else if p != s {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_static_routes_and_reports_methods() {
+        assert!(
+            matches!(resolve("GET", "/healthz"), Resolution::Found(m) if m.def().name == RouteName::Health)
+        );
+        assert!(matches!(resolve("HEAD", "/healthz/"), Resolution::Found(_)));
+        assert_eq!(
+            resolve("POST", "/healthz"),
+            Resolution::MethodNotAllowed(vec!["GET"])
+        );
+        assert_eq!(resolve("GET", "/nope"), Resolution::NotFound);
+    }
+
+    #[test]
+    fn patterns_capture_parameters() {
+        let params = match_pattern("/a/{id}/b", "/a/42/b").unwrap();
+        assert_eq!(params, vec![("id", "42".to_string())]);
+        assert!(match_pattern("/a/{id}/b", "/a//b").is_none());
+        assert!(match_pattern("/a/{id}/b", "/a/42/b/c").is_none());
+    }
+
+    #[test]
+    fn every_pattern_is_unique() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.pattern == b.pattern),
+                    "{} {}",
+                    a.method,
+                    a.pattern
+                );
+            }
+        }
+    }
+}

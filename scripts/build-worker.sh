@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds one Rust Worker with worker-build; wrangler runs this as the [build] command on every
+# start. Usage: build-worker.sh <crate dir>
+#   Skips the build when the output is newer than every Rust source, manifest and the lockfile, so
+#   starting another stack (tests, bench) costs no rebuild.
+#   DYNO_NO_OPT=1  skip wasm-opt on a fresh build (saves ~3 s; used by tests)
+#   DYNO_FORCE_BUILD=1  always build
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+crate="${1:-.}"
+output="$crate/build/index.js"
+if [ "${DYNO_FORCE_BUILD:-0}" != 1 ] && [ -f "$output" ]; then
+  newer=$(find "$DYNO_ROOT/src" "$DYNO_ROOT/crates" "$DYNO_ROOT/Cargo.toml" "$DYNO_ROOT/Cargo.lock" \
+    \( -name '*.rs' -o -name 'Cargo.toml' -o -name 'Cargo.lock' \) -newer "$output" -print -quit 2>/dev/null || true)
+  if [ -z "$newer" ]; then
+    echo "[build-worker] $crate is up to date"
+    exit 0
+  fi
+fi
+args=(--release)
+if [ "${DYNO_NO_OPT:-0}" = 1 ]; then args+=(--no-opt); fi
+exec worker-build "${args[@]}" "$crate"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make dev`: installs what is missing, applies the D1 migrations, starts the gateway and the
+# CYNOD simulator under one `wrangler dev` on 127.0.0.1:${PORT:-8787}, seeds the demo data and
+# prints where to go. State persists in .wrangler/state between runs.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+scripts/setup.sh
+source scripts/env.sh
+PORT="${PORT:-8787}"
+STATE=".wrangler/state"
+wrangler d1 migrations apply DB --local --persist-to "$STATE" -c wrangler.toml >/dev/null
+wrangler dev -c wrangler.toml -c crates/cynod-sim/wrangler.toml --local --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" &
+wrangler_pid=$!
+trap 'kill -INT $wrangler_pid 2>/dev/null; wait $wrangler_pid 2>/dev/null' EXIT INT TERM
+for _ in $(seq 1 600); do
+  if curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then break; fi
+  if ! kill -0 $wrangler_pid 2>/dev/null; then echo "wrangler dev exited" >&2; exit 1; fi
+  sleep 0.5
+done
+ADMIN_API_KEY=$(sed -n 's/^ADMIN_API_KEY=//p' .dev.vars)
+curl -fsS -X POST -H "Authorization: Bearer $ADMIN_API_KEY" "http://127.0.0.1:$PORT/api/v1/admin/demo/seed" >/dev/null 2>&1 \
+  || echo "(demo seed not available yet)"
+cat <<MSG
+
+  Dyno Edge is running on http://127.0.0.1:$PORT
+    demo page     http://127.0.0.1:$PORT/
+    health        http://127.0.0.1:$PORT/healthz
+    POS sandbox   client_id=pos_sandbox_demo  client_secret=sandbox_secret_demo
+                  webhook_secret=sandbox_webhook_secret
+    employee      wallet +21620000001 PIN 1234 · wallet +21620000002 PIN 4321
+    admin key     $ADMIN_API_KEY   (from .dev.vars)
+  Ctrl-C stops the stack.
+
+MSG
+wait $wrangler_pid

@@ -1,0 +1,115 @@
+//! Configuration and secrets, read from the Worker environment once per isolate. Invariant: a
+//! missing or malformed secret is reported as a clear 503, never half-applied.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use dyno_core::{ErrorCode, Problem};
+use worker::Env;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Sandbox,
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Sandbox => "sandbox",
+            Environment::Production => "production",
+        }
+    }
+}
+
+/// How the gateway reaches the card core: the simulator Worker through a service binding (local
+/// dev and sandbox), or HTTPS to a base URL (production). Same client code for both.
+#[derive(Debug, Clone)]
+pub enum CynodRoute {
+    ServiceBinding { binding: String },
+    Https { base_url: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct CynodConfig {
+    pub route: CynodRoute,
+    pub consumer_key: String,
+    pub consumer_secret: String,
+    pub timeout_ms: u32,
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub environment: Environment,
+    pub version: &'static str,
+    pub admin_api_key: String,
+    pub cynod: CynodConfig,
+}
+
+thread_local! {
+    static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
+}
+
+impl Config {
+    /// The isolate's configuration, parsed on first use and then shared.
+    pub fn get(env: &Env) -> Result<Rc<Config>, Problem> {
+        if let Some(config) = CONFIG.with(|c| c.borrow().clone()) {
+            return Ok(config);
+        }
+        let config = Rc::new(Self::load(env)?);
+        CONFIG.with(|c| *c.borrow_mut() = Some(config.clone()));
+        Ok(config)
+    }
+
+    fn load(env: &Env) -> Result<Self, Problem> {
+        let environment = match var(env, "ENVIRONMENT").as_deref() {
+            Some("production") => Environment::Production,
+            Some("sandbox") | None => Environment::Sandbox,
+            Some(other) => return Err(misconfigured(&format!("ENVIRONMENT={other}"))),
+        };
+        let route = match (var(env, "CYNOD_BASE_URL"), var(env, "CYNOD_BINDING")) {
+            (Some(base_url), _) => CynodRoute::Https {
+                base_url: base_url.trim_end_matches('/').to_string(),
+            },
+            (None, Some(binding)) => CynodRoute::ServiceBinding { binding },
+            (None, None) => return Err(misconfigured("CYNOD_BASE_URL ou CYNOD_BINDING")),
+        };
+        let timeout_ms = var(env, "CYNOD_TIMEOUT_MS")
+            .map(|v| v.parse().map_err(|_| misconfigured("CYNOD_TIMEOUT_MS")))
+            .transpose()?
+            .unwrap_or(8_000);
+        Ok(Self {
+            environment,
+            version: env!("CARGO_PKG_VERSION"),
+            admin_api_key: secret(env, "ADMIN_API_KEY")?,
+            cynod: CynodConfig {
+                route,
+                consumer_key: secret(env, "CYNOD_CONSUMER_KEY")?,
+                consumer_secret: secret(env, "CYNOD_CONSUMER_SECRET")?,
+                timeout_ms,
+            },
+        })
+    }
+}
+
+fn var(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .ok()
+        .map(|v| v.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn secret(env: &Env, name: &str) -> Result<String, Problem> {
+    env.secret(name)
+        .ok()
+        .map(|v| v.to_string())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| misconfigured(name))
+}
+
+fn misconfigured(what: &str) -> Problem {
+    Problem::new(
+        ErrorCode::ServiceUnavailable,
+        format!("configuration incomplète: {what}"),
+    )
+}

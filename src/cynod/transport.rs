@@ -1,0 +1,80 @@
+//! One HTTP exchange with CYNOD, through the simulator's service binding or over HTTPS, bounded by
+//! an AbortSignal timeout. Invariant: a timeout is reported as such, distinct from other failures,
+//! because a write that timed out has an unknown outcome.
+
+use wasm_bindgen::JsValue;
+use worker::{Env, Fetch, Request};
+
+use crate::config::{CynodConfig, CynodRoute};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// No complete answer within the timeout: the request may or may not have been applied.
+    Timeout,
+    /// The request could not be sent or the answer could not be read.
+    Network(String),
+}
+
+/// A raw answer: HTTP status and body bytes.
+#[derive(Debug)]
+pub struct RawReply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+pub struct OutgoingRequest<'a> {
+    pub method: &'a str,
+    pub path_and_query: &'a str,
+    pub headers: Vec<(&'a str, String)>,
+    pub body: Option<String>,
+}
+
+pub async fn send(
+    env: &Env,
+    config: &CynodConfig,
+    request: OutgoingRequest<'_>,
+) -> Result<RawReply, TransportError> {
+    let url = match &config.route {
+        // The host is ignored by a service binding; it only has to be a valid URL.
+        CynodRoute::ServiceBinding { .. } => {
+            format!("https://cynod.internal{}", request.path_and_query)
+        }
+        CynodRoute::Https { base_url } => format!("{base_url}{}", request.path_and_query),
+    };
+    let signal = web_sys::AbortSignal::timeout_with_u32(config.timeout_ms);
+    let init = web_sys::RequestInit::new();
+    init.set_method(request.method);
+    init.set_signal(Some(&signal));
+    let headers = web_sys::Headers::new().map_err(js_error)?;
+    for (name, value) in &request.headers {
+        headers.set(name, value).map_err(js_error)?;
+    }
+    init.set_headers(&headers);
+    if let Some(body) = &request.body {
+        init.set_body(&JsValue::from_str(body));
+    }
+    let raw = web_sys::Request::new_with_str_and_init(&url, &init).map_err(js_error)?;
+    let outgoing = Request::from(raw);
+    let result = match &config.route {
+        CynodRoute::ServiceBinding { binding } => match env.service(binding) {
+            Ok(fetcher) => fetcher.fetch_request(outgoing).await,
+            Err(e) => return Err(TransportError::Network(e.to_string())),
+        },
+        CynodRoute::Https { .. } => Fetch::Request(outgoing).send().await,
+    };
+    let classify = |e: worker::Error| {
+        if signal.aborted() {
+            TransportError::Timeout
+        } else {
+            TransportError::Network(e.to_string())
+        }
+    };
+    let mut response = result.map_err(classify)?;
+    let status = response.status_code();
+    let body = response.bytes().await.map_err(classify)?;
+    Ok(RawReply { status, body })
+}
+
+fn js_error(e: JsValue) -> TransportError {
+    TransportError::Network(format!("{e:?}"))
+}

@@ -1,0 +1,137 @@
+//! HTTP plumbing shared by all routes: the per-request context, bounded JSON body reading and JSON
+//! responses. Invariant: a body is read at most once, never beyond `MAX_BODY_BYTES`, and bad input
+//! becomes a precise 4xx before any handler logic runs.
+
+use dyno_core::ErrorCode;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use worker::{Headers, Request, Response};
+
+use crate::error::{AppError, AppResult};
+
+/// Largest request body accepted anywhere. Payment requests are a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// What every handler knows about the request it serves.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub client_ip: String,
+}
+
+impl RequestContext {
+    pub fn from_request(req: &Request) -> Self {
+        let request_id = req
+            .headers()
+            .get("X-Request-Id")
+            .ok()
+            .flatten()
+            .filter(|id| dyno_core::ids::is_acceptable_request_id(id))
+            .unwrap_or_else(|| format!("req_{}", crate::platform::new_uuid().replace('-', "")));
+        let client_ip = req
+            .headers()
+            .get("CF-Connecting-IP")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "127.0.0.1".to_string());
+        Self {
+            request_id,
+            client_ip,
+        }
+    }
+}
+
+/// Reads the raw body, refusing anything over the limit with 400 BODY_TOO_LARGE (413 belongs to
+/// INSUFFICIENT_FUNDS in the seed). The declared length is checked first so a huge upload is not
+/// buffered.
+pub async fn read_body_bytes(req: &mut Request) -> AppResult<Vec<u8>> {
+    let too_large = || {
+        AppError::new(
+            ErrorCode::BodyTooLarge,
+            format!("Le corps de la requête dépasse {MAX_BODY_BYTES} octets."),
+        )
+    };
+    if let Some(declared) = req.headers().get("Content-Length").ok().flatten() {
+        if declared
+            .trim()
+            .parse::<usize>()
+            .map_or(true, |n| n > MAX_BODY_BYTES)
+        {
+            return Err(too_large());
+        }
+    }
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|_| AppError::new(ErrorCode::InvalidRequest, "Corps de requête illisible."))?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// True when the request declares a JSON body (`application/json`, any parameters).
+pub fn is_json(headers: &Headers) -> bool {
+    media_type(headers).as_deref() == Some("application/json")
+}
+
+/// The media type of the body, lower-cased, without parameters.
+pub fn media_type(headers: &Headers) -> Option<String> {
+    headers.get("Content-Type").ok().flatten().map(|v| {
+        v.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    })
+}
+
+/// Parses a JSON request body into `T`, which should `deny_unknown_fields`: unknown fields are
+/// refused so that a misspelt field can never be silently ignored on a payment.
+pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> AppResult<T> {
+    if !is_json(req.headers()) {
+        return Err(AppError::new(
+            ErrorCode::UnsupportedMediaType,
+            "Content-Type doit être application/json.",
+        ));
+    }
+    let bytes = read_body_bytes(req).await?;
+    parse_json(&bytes)
+}
+
+/// Parses JSON bytes with the API's error vocabulary.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> AppResult<T> {
+    let text = std::str::from_utf8(bytes).map_err(|_| {
+        AppError::new(
+            ErrorCode::InvalidJson,
+            "Le corps n'est pas de l'UTF-8 valide.",
+        )
+    })?;
+    serde_json::from_str(text).map_err(|e| {
+        let message = e.to_string();
+        let code = if message.starts_with("unknown field") {
+            ErrorCode::UnknownField
+        } else if e.is_data() {
+            ErrorCode::InvalidRequest
+        } else {
+            ErrorCode::InvalidJson
+        };
+        AppError::new(code, message)
+    })
+}
+
+/// A JSON response with the given status.
+pub fn json_response<T: Serialize>(status: u16, value: &T) -> AppResult<Response> {
+    let body = serde_json::to_vec(value)?;
+    Ok(bytes_response(status, "application/json", body))
+}
+
+pub fn bytes_response(status: u16, content_type: &str, body: Vec<u8>) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("Content-Type", content_type);
+    let _ = headers.set("Cache-Control", "no-store");
+    Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .fixed(body)
+}

@@ -1,0 +1,52 @@
+//! Dyno Edge gateway Worker: event entry points (fetch, queue, scheduled) and the Durable Object
+//! exports. Invariant: every HTTP response leaves through `fetch` below, with an `X-Request-Id`.
+
+mod config;
+mod cynod;
+mod durable;
+mod error;
+mod http;
+pub mod platform;
+mod queues;
+mod router;
+mod routes;
+
+use worker::{
+    event, Context, Env, MessageBatch, Request, Response, ScheduleContext, ScheduledEvent,
+};
+
+pub use durable::client_gate::ClientGate;
+pub use durable::payment::PaymentDO;
+
+use crate::http::RequestContext;
+use crate::queues::{EventMessage, QueueKind};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let rc = RequestContext::from_request(&req);
+    let mut response = match router::dispatch(req, &env, &ctx, &rc).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(&rc.request_id),
+    };
+    let headers = response.headers_mut();
+    let _ = headers.set("X-Request-Id", &rc.request_id);
+    let _ = headers.set("X-Content-Type-Options", "nosniff");
+    Ok(response)
+}
+
+#[event(queue)]
+async fn queue(batch: MessageBatch<EventMessage>, env: Env, _ctx: Context) -> worker::Result<()> {
+    match QueueKind::from_queue_name(&batch.queue()) {
+        QueueKind::Events => queues::events::consume(batch, &env).await,
+        // The webhook consumers arrive with the PPM flow; until then probes are simply acknowledged.
+        QueueKind::Webhooks | QueueKind::WebhooksDeadLetter | QueueKind::Unknown => {
+            batch.ack_all();
+            Ok(())
+        }
+    }
+}
+
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, _env: Env, _ctx: ScheduleContext) {
+    worker::console_log!("cron {} fired", event.cron());
+}

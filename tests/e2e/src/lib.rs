@@ -1,0 +1,214 @@
+//! E2E harness: starts the whole stack (gateway + CYNOD simulator) under a real `wrangler dev` on a
+//! free port with its own temporary state, and hands tests a [`DynoClient`] to drive it.
+//! Invariant: every stack started here is stopped when the test process exits, with its workerd.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use dyno_client::DynoClient;
+
+/// Process groups of the stacks this process started, killed at exit.
+static STARTED_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+static ATEXIT_REGISTERED: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn stop_all_stacks() {
+    let groups = STARTED_GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
+    for pgid in groups {
+        // SIGINT lets wrangler shut workerd down; SIGKILL the group shortly after in case it hangs.
+        unsafe { libc::kill(-pgid, libc::SIGINT) };
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    let groups = STARTED_GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
+    for pgid in groups {
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+}
+
+/// The repository root (the harness crate lives in `tests/e2e`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+/// How a stack differs from the default sandbox one.
+#[derive(Debug, Clone, Default)]
+pub struct StackOptions {
+    /// Extra `--var NAME:VALUE` bindings for the gateway.
+    pub vars: Vec<(String, String)>,
+}
+
+/// A running stack.
+pub struct Stack {
+    pub base_url: String,
+    pub client: DynoClient,
+    pub admin_key: String,
+    pub state_dir: PathBuf,
+    pub log_path: PathBuf,
+}
+
+impl Stack {
+    /// The stack shared by all tests of one test binary.
+    pub fn shared() -> &'static Stack {
+        static SHARED: OnceLock<Stack> = OnceLock::new();
+        SHARED.get_or_init(|| Stack::start(StackOptions::default()))
+    }
+
+    pub fn start(options: StackOptions) -> Stack {
+        let root = repo_root();
+        ensure_setup(&root);
+        if ATEXIT_REGISTERED.swap(1, Ordering::SeqCst) == 0 {
+            unsafe { libc::atexit(stop_all_stacks) };
+        }
+        let port = free_port();
+        let state_dir =
+            std::env::temp_dir().join(format!("dyno-e2e-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&state_dir).expect("state dir");
+        let log_path = state_dir.join("wrangler.log");
+
+        run_shell(
+            &root,
+            &format!(
+                "wrangler d1 migrations apply DB --local --persist-to '{}' -c wrangler.toml",
+                state_dir.display()
+            ),
+            &state_dir.join("migrations.log"),
+        );
+
+        let mut command_line = format!(
+            "exec wrangler dev -c wrangler.toml -c crates/cynod-sim/wrangler.toml --local --ip 127.0.0.1 --port {port} --persist-to '{}' --log-level info",
+            state_dir.display()
+        );
+        for (name, value) in &options.vars {
+            command_line.push_str(&format!(" --var '{name}:{value}'"));
+        }
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            .arg(format!("source scripts/env.sh && {command_line}"))
+            .current_dir(&root)
+            .env("WRANGLER_REGISTRY_PATH", state_dir.join("registry"))
+            .env("DYNO_NO_OPT", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .process_group(0);
+        unsafe {
+            command.pre_exec(|| {
+                // If the test process dies without running atexit, wrangler is told to stop.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        // PDEATHSIG fires when the *thread* that forked exits, so fork from a keeper thread that
+        // lives exactly as long as wrangler, not from whichever test thread got here first.
+        let (pid_tx, pid_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || match command.spawn() {
+            Ok(mut child) => {
+                let _ = pid_tx.send(Ok(child.id() as i32));
+                let _ = child.wait();
+            }
+            Err(e) => {
+                let _ = pid_tx.send(Err(e.to_string()));
+            }
+        });
+        let pgid = pid_rx
+            .recv()
+            .expect("keeper thread")
+            .unwrap_or_else(|e| panic!("spawn wrangler dev: {e}"));
+        STARTED_GROUPS.lock().expect("groups").push(pgid);
+
+        let base_url = format!("http://127.0.0.1:{port}");
+        let client = DynoClient::new(&base_url);
+        let started = Instant::now();
+        loop {
+            if let Ok(report) = client.health() {
+                if report.status == "ok" {
+                    break;
+                }
+            }
+            if started.elapsed() > Duration::from_secs(240) {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let tail: String = log
+                    .lines()
+                    .rev()
+                    .take(60)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                panic!("stack on port {port} not healthy after 240 s; wrangler log:\n{tail}");
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        eprintln!(
+            "[e2e] stack up on {base_url} in {:.1} s (state {})",
+            started.elapsed().as_secs_f64(),
+            state_dir.display()
+        );
+        Stack {
+            base_url,
+            client,
+            admin_key: dev_var(&root, "ADMIN_API_KEY"),
+            state_dir,
+            log_path,
+        }
+    }
+}
+
+/// Runs the project setup once per process (idempotent and fast when already done).
+fn ensure_setup(root: &Path) {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        run_shell(
+            root,
+            "scripts/setup.sh",
+            &std::env::temp_dir().join("dyno-e2e-setup.log"),
+        )
+    });
+}
+
+fn run_shell(root: &Path, command: &str, log_path: &Path) {
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(format!("source scripts/env.sh && {command}"))
+        .current_dir(root)
+        .output()
+        .expect("run shell");
+    if let Ok(mut log) = std::fs::File::create(log_path) {
+        let _ = log.write_all(&output.stdout);
+        let _ = log.write_all(&output.stderr);
+    }
+    assert!(
+        output.status.success(),
+        "`{command}` failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A value from the generated `.dev.vars`.
+pub fn dev_var(root: &Path, name: &str) -> String {
+    let text =
+        std::fs::read_to_string(root.join(".dev.vars")).expect(".dev.vars (run scripts/setup.sh)");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}=")))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("{name} missing from .dev.vars"))
+}
