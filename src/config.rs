@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use dyno_core::auth::jwt::KeyRing;
 use dyno_core::{ErrorCode, Problem};
 use worker::Env;
 
@@ -18,6 +19,14 @@ impl Environment {
         match self {
             Environment::Sandbox => "sandbox",
             Environment::Production => "production",
+        }
+    }
+
+    /// The JWT `iss` of this environment: a token from the other environment never verifies.
+    pub fn issuer(self) -> &'static str {
+        match self {
+            Environment::Sandbox => "https://sandbox.dyno-motiva.com",
+            Environment::Production => "https://api.dyno-motiva.com",
         }
     }
 }
@@ -43,6 +52,14 @@ pub struct Config {
     pub environment: Environment,
     pub version: &'static str,
     pub admin_api_key: String,
+    pub jwt_keys: KeyRing,
+    pub secret_pepper: Vec<u8>,
+    pub webhook_kek: String,
+    pub qr_secret: Vec<u8>,
+    /// Largest amount a single payment may carry, in minor units.
+    pub max_amount_minor: i64,
+    /// Grace period during which a rotated client secret still works.
+    pub secret_rotation_grace_seconds: i64,
     pub cynod: CynodConfig,
 }
 
@@ -74,14 +91,20 @@ impl Config {
             (None, Some(binding)) => CynodRoute::ServiceBinding { binding },
             (None, None) => return Err(misconfigured("CYNOD_BASE_URL ou CYNOD_BINDING")),
         };
-        let timeout_ms = var(env, "CYNOD_TIMEOUT_MS")
-            .map(|v| v.parse().map_err(|_| misconfigured("CYNOD_TIMEOUT_MS")))
-            .transpose()?
-            .unwrap_or(8_000);
+        let timeout_ms = number(env, "CYNOD_TIMEOUT_MS")?.unwrap_or(8_000);
+        let jwt_keys = KeyRing::parse(&secret(env, "JWT_KEYS")?)
+            .map_err(|e| misconfigured(&format!("JWT_KEYS: {e}")))?;
         Ok(Self {
             environment,
             version: env!("CARGO_PKG_VERSION"),
             admin_api_key: secret(env, "ADMIN_API_KEY")?,
+            jwt_keys,
+            secret_pepper: secret(env, "SECRET_PEPPER")?.into_bytes(),
+            webhook_kek: secret(env, "WEBHOOK_KEK")?,
+            qr_secret: secret(env, "QR_SECRET")?.into_bytes(),
+            max_amount_minor: number(env, "MAX_AMOUNT_MINOR")?.unwrap_or(10_000_000),
+            secret_rotation_grace_seconds: number(env, "SECRET_ROTATION_GRACE_SECONDS")?
+                .unwrap_or(86_400),
             cynod: CynodConfig {
                 route,
                 consumer_key: secret(env, "CYNOD_CONSUMER_KEY")?,
@@ -97,6 +120,12 @@ fn var(env: &Env, name: &str) -> Option<String> {
         .ok()
         .map(|v| v.to_string())
         .filter(|v| !v.is_empty())
+}
+
+fn number<T: std::str::FromStr>(env: &Env, name: &str) -> Result<Option<T>, Problem> {
+    var(env, name)
+        .map(|v| v.parse().map_err(|_| misconfigured(name)))
+        .transpose()
 }
 
 fn secret(env: &Env, name: &str) -> Result<String, Problem> {

@@ -2,6 +2,8 @@
 //! responses. Invariant: a body is read at most once, never beyond `MAX_BODY_BYTES`, and bad input
 //! becomes a precise 4xx before any handler logic runs.
 
+use std::cell::RefCell;
+
 use dyno_core::ErrorCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -12,11 +14,15 @@ use crate::error::{AppError, AppResult};
 /// Largest request body accepted anywhere. Payment requests are a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// What every handler knows about the request it serves.
-#[derive(Debug, Clone)]
+/// What every handler knows about the request it serves, and what the audit log will record.
+#[derive(Debug)]
 pub struct RequestContext {
     pub request_id: String,
     pub client_ip: String,
+    /// The client the call acted for, once known (set by authentication).
+    client_id: RefCell<Option<String>>,
+    /// `pos:<client_id>`, `wallet:<id>`, `admin` or `anonymous`.
+    actor: RefCell<String>,
 }
 
 impl RequestContext {
@@ -37,7 +43,27 @@ impl RequestContext {
         Self {
             request_id,
             client_ip,
+            client_id: RefCell::new(None),
+            actor: RefCell::new("anonymous".to_string()),
         }
+    }
+
+    /// Records the POS client this request acts for.
+    pub fn set_client(&self, client_id: &str) {
+        *self.client_id.borrow_mut() = Some(client_id.to_string());
+        *self.actor.borrow_mut() = format!("pos:{client_id}");
+    }
+
+    pub fn set_actor(&self, actor: impl Into<String>) {
+        *self.actor.borrow_mut() = actor.into();
+    }
+
+    pub fn client_id(&self) -> Option<String> {
+        self.client_id.borrow().clone()
+    }
+
+    pub fn actor(&self) -> String {
+        self.actor.borrow().clone()
     }
 }
 

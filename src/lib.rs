@@ -1,6 +1,8 @@
 //! Dyno Edge gateway Worker: event entry points (fetch, queue, scheduled) and the Durable Object
 //! exports. Invariant: every HTTP response leaves through `fetch` below, with an `X-Request-Id`.
 
+mod audit;
+mod auth;
 mod config;
 mod cynod;
 mod durable;
@@ -8,6 +10,7 @@ mod error;
 mod http;
 pub mod platform;
 mod queues;
+mod registry;
 mod router;
 mod routes;
 
@@ -46,7 +49,21 @@ async fn queue(batch: MessageBatch<EventMessage>, env: Env, _ctx: Context) -> wo
     }
 }
 
+/// The daily job (03:00 UTC): purge audit entries past their 12-month retention. The cutoff is
+/// computed from the event's scheduled time, so a run is reproducible for any instant.
 #[event(scheduled)]
-async fn scheduled(event: ScheduledEvent, _env: Env, _ctx: ScheduleContext) {
-    worker::console_log!("cron {} fired", event.cron());
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let at = dyno_core::Millis(event.schedule() as i64);
+    let cutoff = audit::retention_cutoff(at);
+    match registry::db(&env) {
+        Ok(db) => match registry::purge_audit(&db, cutoff.0).await {
+            Ok(n) => worker::console_log!(
+                "cron {}: purged {n} audit entries before {}",
+                event.cron(),
+                cutoff.to_rfc3339()
+            ),
+            Err(e) => worker::console_error!("cron {}: audit purge failed: {e:?}", event.cron()),
+        },
+        Err(e) => worker::console_error!("cron {}: no D1: {e:?}", event.cron()),
+    }
 }

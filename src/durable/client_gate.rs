@@ -1,33 +1,367 @@
-//! `ClientGate`: one Durable Object per POS client_id, the single place where that client's
-//! per-request state lives. Invariant: every authenticated call makes exactly one round trip here.
+//! `ClientGate`: one Durable Object per POS client_id (and one per source IP for token throttling),
+//! the single place where a client's per-request state lives: its rate windows, revoked tokens,
+//! token generation and a cached registry profile. Invariant: every authenticated call makes exactly
+//! one round trip here, and the limit check-and-count runs with no await in between, so it is
+//! exact under any concurrency.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use dyno_core::ratelimit::{
+    Decision, Policy, SlidingWindow, CLIENT_POLICY, TOKEN_PER_CLIENT_POLICY, TOKEN_PER_IP_POLICY,
+};
+use dyno_core::{ErrorCode, Problem};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use worker::{durable_object, DurableObject, Env, Request, Response, State};
+use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorage, State};
 
 use super::{probe_storage, read_call, reply};
-use dyno_core::{ErrorCode, Problem};
+use crate::platform;
+use crate::registry;
+
+/// What the gate knows of its client, cached from the D1 registry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientProfile {
+    pub client_id: String,
+    pub merchant_id: String,
+    pub merchant_name: String,
+    /// False when the merchant is not affiliated or deactivated (seed: MERCHANT_NOT_FOUND).
+    pub merchant_accepts_payments: bool,
+    pub sandbox: bool,
+    pub read_only: bool,
+    pub scopes: String,
+}
+
+/// A rate-limit decision on the wire, with everything the response headers need.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LimitInfo {
+    pub name: String,
+    pub limit: u32,
+    pub window_secs: i64,
+    pub remaining: u32,
+    pub reset_secs: i64,
+    pub allowed: bool,
+}
+
+impl From<&Decision> for LimitInfo {
+    fn from(d: &Decision) -> Self {
+        Self {
+            name: d.policy.name.to_string(),
+            limit: d.policy.limit,
+            window_secs: d.policy.window_ms / 1000,
+            remaining: d.remaining,
+            reset_secs: d.reset_secs,
+            allowed: d.allowed,
+        }
+    }
+}
+
+impl LimitInfo {
+    pub fn policy_header(&self) -> String {
+        format!("\"{}\";q={};w={}", self.name, self.limit, self.window_secs)
+    }
+
+    pub fn limit_header(&self) -> String {
+        format!(
+            "\"{}\";r={};t={}",
+            self.name, self.remaining, self.reset_secs
+        )
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AuthorizeRequest {
+    pub client_id: String,
+    pub jti: String,
+    pub generation: u64,
+    /// Whether this call counts against the 60/min client window (status polls do not).
+    pub counted: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum AuthorizeOutcome {
+    Granted {
+        profile: ClientProfile,
+        limit: Option<LimitInfo>,
+    },
+    Limited {
+        limit: LimitInfo,
+    },
+    Revoked,
+    UnknownClient,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ThrottleRequest {
+    /// `token-client` or `token-ip`.
+    pub policy: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ThrottleOutcome {
+    pub limit: LimitInfo,
+    /// The client's current token generation, stamped into new tokens.
+    pub generation: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RevokeRequest {
+    pub jti: String,
+    pub expires_at_ms: i64,
+}
+
+#[derive(Default)]
+struct Memory {
+    profile: Option<ClientProfile>,
+    generation: u64,
+    windows: HashMap<String, SlidingWindow>,
+    revoked: HashMap<String, i64>,
+}
 
 #[durable_object]
 pub struct ClientGate {
     state: State,
+    env: Env,
+    memory: RefCell<Memory>,
+}
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS gate_kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS revoked (jti TEXT PRIMARY KEY, expires_at_ms INTEGER NOT NULL)",
+];
+
+fn load(sql: &SqlStorage) -> worker::Result<Memory> {
+    for statement in SCHEMA {
+        sql.exec(statement, None)?;
+    }
+    #[derive(Deserialize)]
+    struct Kv {
+        k: String,
+        v: String,
+    }
+    #[derive(Deserialize)]
+    struct Revoked {
+        jti: String,
+        expires_at_ms: i64,
+    }
+    let mut memory = Memory::default();
+    for Kv { k, v } in sql
+        .exec("SELECT k, v FROM gate_kv", None)?
+        .to_array::<Kv>()?
+    {
+        if k == "profile" {
+            memory.profile = serde_json::from_str(&v).ok();
+        } else if k == "generation" {
+            memory.generation = v.parse().unwrap_or(0);
+        } else if let Some(name) = k.strip_prefix("window:") {
+            memory
+                .windows
+                .insert(name.to_string(), SlidingWindow::decode(&v));
+        }
+    }
+    for r in sql
+        .exec("SELECT jti, expires_at_ms FROM revoked", None)?
+        .to_array::<Revoked>()?
+    {
+        memory.revoked.insert(r.jti, r.expires_at_ms);
+    }
+    Ok(memory)
 }
 
 impl DurableObject for ClientGate {
-    fn new(state: State, _env: Env) -> Self {
-        Self { state }
+    fn new(state: State, env: Env) -> Self {
+        let memory = load(&state.storage().sql()).unwrap_or_else(|e| {
+            worker::console_error!("ClientGate: cannot load state: {e}");
+            Memory::default()
+        });
+        Self {
+            state,
+            env,
+            memory: RefCell::new(memory),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let (op, _body) = match read_call::<Value>(&mut req).await {
+        let (op, body) = match read_call::<Value>(&mut req).await {
             Ok(call) => call,
             Err(problem) => return reply::<()>(Err(problem)),
         };
         match op.as_str() {
+            "authorize" => reply(match serde_json::from_value(body) {
+                Ok(request) => self.authorize(request).await,
+                Err(e) => Err(bad_call(e)),
+            }),
+            "throttle" => reply(
+                serde_json::from_value(body)
+                    .map_err(bad_call)
+                    .and_then(|r| self.throttle(r)),
+            ),
+            "revoke" => reply(
+                serde_json::from_value(body)
+                    .map_err(bad_call)
+                    .and_then(|r| self.revoke(r)),
+            ),
+            "revoke_all" => reply(self.revoke_all()),
+            "invalidate" => reply(self.invalidate()),
             "health" => reply(probe_storage(&self.state.storage().sql())),
             other => reply::<()>(Err(Problem::new(
                 ErrorCode::InternalError,
                 format!("ClientGate: unknown operation {other}"),
             ))),
         }
+    }
+}
+
+fn bad_call(e: serde_json::Error) -> Problem {
+    Problem::new(
+        ErrorCode::InternalError,
+        format!("ClientGate: bad request: {e}"),
+    )
+}
+
+fn storage_error(e: worker::Error) -> Problem {
+    Problem::new(ErrorCode::InternalError, format!("ClientGate storage: {e}"))
+}
+
+impl ClientGate {
+    fn sql(&self) -> SqlStorage {
+        self.state.storage().sql()
+    }
+
+    fn put(&self, key: &str, value: &str) -> Result<(), Problem> {
+        self.sql()
+            .exec(
+                "INSERT OR REPLACE INTO gate_kv (k, v) VALUES (?, ?)",
+                vec![key.into(), value.into()],
+            )
+            .map(|_| ())
+            .map_err(storage_error)
+    }
+
+    /// Counts one request in `policy`'s window and persists it, atomically with the check.
+    fn admit(&self, policy: Policy) -> Result<Decision, Problem> {
+        let now = platform::now().0;
+        let (decision, encoded) = {
+            let mut memory = self.memory.borrow_mut();
+            let window = memory.windows.entry(policy.name.to_string()).or_default();
+            let decision = window.admit(now, policy);
+            (decision, window.encode())
+        };
+        if decision.allowed {
+            self.put(&format!("window:{}", policy.name), &encoded)?;
+        }
+        Ok(decision)
+    }
+
+    async fn profile(&self, client_id: &str) -> Result<Option<ClientProfile>, Problem> {
+        if let Some(profile) = self.memory.borrow().profile.clone() {
+            return Ok(Some(profile));
+        }
+        let db = registry::db(&self.env)
+            .map_err(|_| Problem::new(ErrorCode::InternalError, "D1 indisponible"))?;
+        let record = registry::find_client(&db, client_id).await.map_err(|_| {
+            Problem::new(ErrorCode::InternalError, "lecture du registre impossible")
+        })?;
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        let profile = ClientProfile {
+            merchant_accepts_payments: record.merchant_accepts_payments(),
+            client_id: record.client_id,
+            merchant_id: record.merchant_id,
+            merchant_name: record.merchant_name,
+            sandbox: record.sandbox == 1,
+            read_only: record.read_only == 1,
+            scopes: record.scopes,
+        };
+        self.put(
+            "profile",
+            &serde_json::to_string(&profile).unwrap_or_default(),
+        )?;
+        self.memory.borrow_mut().profile = Some(profile.clone());
+        Ok(Some(profile))
+    }
+
+    async fn authorize(&self, request: AuthorizeRequest) -> Result<AuthorizeOutcome, Problem> {
+        let Some(profile) = self.profile(&request.client_id).await? else {
+            return Ok(AuthorizeOutcome::UnknownClient);
+        };
+        {
+            let memory = self.memory.borrow();
+            if request.generation < memory.generation || memory.revoked.contains_key(&request.jti) {
+                return Ok(AuthorizeOutcome::Revoked);
+            }
+        }
+        if !request.counted {
+            return Ok(AuthorizeOutcome::Granted {
+                profile,
+                limit: None,
+            });
+        }
+        let decision = self.admit(CLIENT_POLICY)?;
+        let limit = LimitInfo::from(&decision);
+        Ok(if decision.allowed {
+            AuthorizeOutcome::Granted {
+                profile,
+                limit: Some(limit),
+            }
+        } else {
+            AuthorizeOutcome::Limited { limit }
+        })
+    }
+
+    fn throttle(&self, request: ThrottleRequest) -> Result<ThrottleOutcome, Problem> {
+        let policy = match request.policy.as_str() {
+            "token-client" => TOKEN_PER_CLIENT_POLICY,
+            "token-ip" => TOKEN_PER_IP_POLICY,
+            other => {
+                return Err(Problem::new(
+                    ErrorCode::InternalError,
+                    format!("unknown policy {other}"),
+                ))
+            }
+        };
+        let decision = self.admit(policy)?;
+        Ok(ThrottleOutcome {
+            limit: LimitInfo::from(&decision),
+            generation: self.memory.borrow().generation,
+        })
+    }
+
+    fn revoke(&self, request: RevokeRequest) -> Result<(), Problem> {
+        let now = platform::now().0;
+        let sql = self.sql();
+        sql.exec(
+            "DELETE FROM revoked WHERE expires_at_ms < ?",
+            vec![now.into()],
+        )
+        .map_err(storage_error)?;
+        sql.exec(
+            "INSERT OR REPLACE INTO revoked (jti, expires_at_ms) VALUES (?, ?)",
+            vec![request.jti.as_str().into(), request.expires_at_ms.into()],
+        )
+        .map_err(storage_error)?;
+        let mut memory = self.memory.borrow_mut();
+        memory.revoked.retain(|_, exp| *exp >= now);
+        memory.revoked.insert(request.jti, request.expires_at_ms);
+        Ok(())
+    }
+
+    /// Invalidates every token issued so far: they all carry an older generation.
+    fn revoke_all(&self) -> Result<u64, Problem> {
+        let generation = self.memory.borrow().generation + 1;
+        self.put("generation", &generation.to_string())?;
+        self.memory.borrow_mut().generation = generation;
+        Ok(generation)
+    }
+
+    /// Drops the cached profile so the next call reloads it from D1 (after an admin change).
+    fn invalidate(&self) -> Result<(), Problem> {
+        self.sql()
+            .exec("DELETE FROM gate_kv WHERE k = 'profile'", None)
+            .map_err(storage_error)?;
+        self.memory.borrow_mut().profile = None;
+        Ok(())
     }
 }

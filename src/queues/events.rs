@@ -1,23 +1,35 @@
-//! The `events` consumer: turns audit and payment events into D1 rows in batches.
-//! Invariant: every write is keyed by the event id, so a retried batch changes nothing twice.
+//! The `events` consumer: turns audit (and, with the payment flows, transaction) events into D1
+//! rows, one batched write per queue batch. Invariant: every write is keyed by the event id
+//! (`INSERT OR IGNORE`), so a retried batch changes nothing twice.
 
 use worker::{Env, MessageBatch, MessageExt};
 
 use super::EventMessage;
+use crate::registry;
 
-pub async fn consume(batch: MessageBatch<EventMessage>, _env: &Env) -> worker::Result<()> {
+pub async fn consume(batch: MessageBatch<EventMessage>, env: &Env) -> worker::Result<()> {
+    let mut audit = Vec::new();
+    let mut decoded = Vec::new();
     for message in batch.iter() {
         match message {
-            Ok(message) => {
-                match message.body() {
-                    EventMessage::Probe { request_id } => {
-                        worker::console_debug!("events probe from {request_id}");
-                    }
-                }
-                message.ack();
-            }
+            Ok(message) => decoded.push(message),
             // An undecodable message can never succeed; log it rather than retry it forever.
             Err(e) => worker::console_error!("events: undecodable message: {e}"),
+        }
+    }
+    for message in &decoded {
+        match message.body() {
+            EventMessage::Probe { .. } => {}
+            EventMessage::Audit(entry) => audit.push(entry.clone()),
+        }
+    }
+    let db = env.d1("DB")?;
+    match registry::insert_audit(&db, &audit).await {
+        Ok(()) => decoded.iter().for_each(|m| m.ack()),
+        Err(e) => {
+            // Leave the batch unacknowledged: the queue redelivers it, and the writes are idempotent.
+            worker::console_error!("events: D1 write failed, batch will be retried: {e:?}");
+            decoded.iter().for_each(|m| m.retry());
         }
     }
     Ok(())

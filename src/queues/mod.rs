@@ -6,6 +6,8 @@ pub mod events;
 
 use serde::{Deserialize, Serialize};
 
+use crate::registry::AuditEntry;
+
 /// The binding names, the same in every environment (queue names differ per environment).
 pub const EVENTS: &str = "EVENTS";
 pub const WEBHOOKS: &str = "WEBHOOKS";
@@ -39,6 +41,8 @@ impl QueueKind {
 pub enum EventMessage {
     /// Sent by `/healthz` to prove the producer binding works; consumed and dropped.
     Probe { request_id: String },
+    /// One audit-log row.
+    Audit(AuditEntry),
 }
 
 /// A message on the `webhooks` queue.

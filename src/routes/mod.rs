@@ -1,3 +1,7 @@
 //! Route handlers, one module per area. Invariant: handlers are thin; rules live in `dyno-core`.
 
+pub mod admin;
+pub mod demo_seed;
 pub mod health;
+pub mod oauth;
+pub mod pos;

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use worker::{durable_object, Delay, DurableObject, Env, Request, Response, State};
 
 use crate::format::{balance_date, float_text, validity_date};
-use crate::store::{Card, Operation, Store};
+use crate::store::{Card, Movement, Operation, Store};
 
 /// Lifetime of a simulator access token, unless `SIM_TOKEN_TTL_SECONDS` says otherwise.
 const DEFAULT_TOKEN_TTL_SECONDS: i64 = 3600;
@@ -577,12 +577,14 @@ fn movement(store: &Store, sens: &str, body: &[u8]) -> Outcome {
     let op = store
         .apply_movement(
             &card,
-            sens,
-            montant,
-            reference,
-            request.commercant.as_deref(),
-            request.libelle.as_deref(),
-            now_ms(),
+            &Movement {
+                sens,
+                montant_minor: montant,
+                reference,
+                commercant: request.commercant.as_deref(),
+                libelle: request.libelle.as_deref(),
+                now_ms: now_ms(),
+            },
         )
         .map_err(system)?;
     Ok((

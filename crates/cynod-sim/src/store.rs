@@ -89,6 +89,17 @@ pub struct Fault {
     pub remaining: i64,
 }
 
+/// A debit or credit to apply under its unique reference.
+pub struct Movement<'a> {
+    /// `DEBIT` or `CREDIT`.
+    pub sens: &'a str,
+    pub montant_minor: i64,
+    pub reference: &'a str,
+    pub commercant: Option<&'a str>,
+    pub libelle: Option<&'a str>,
+    pub now_ms: i64,
+}
+
 pub struct Store {
     sql: SqlStorage,
 }
@@ -201,34 +212,25 @@ impl Store {
     }
 
     /// Applies a movement: the new balance and its operation row, together.
-    pub fn apply_movement(
-        &self,
-        card: &Card,
-        sens: &str,
-        montant_minor: i64,
-        reference: &str,
-        commercant: Option<&str>,
-        libelle: Option<&str>,
-        now_ms: i64,
-    ) -> SqlResult<Operation> {
-        let solde_apres = match sens {
-            "DEBIT" => card.solde_minor - montant_minor,
-            _ => card.solde_minor + montant_minor,
+    pub fn apply_movement(&self, card: &Card, movement: &Movement<'_>) -> SqlResult<Operation> {
+        let solde_apres = match movement.sens {
+            "DEBIT" => card.solde_minor - movement.montant_minor,
+            _ => card.solde_minor + movement.montant_minor,
         };
         self.run(
             "UPDATE cards SET solde_minor = ? WHERE numero = ?",
             vec![solde_apres.into(), card.numero.as_str().into()],
         )?;
         let operation = Operation {
-            reference: reference.to_string(),
+            reference: movement.reference.to_string(),
             statut: "EFFECTUEE".into(),
-            sens: Some(sens.into()),
+            sens: Some(movement.sens.into()),
             numero: Some(card.numero.clone()),
-            montant_minor: Some(montant_minor),
+            montant_minor: Some(movement.montant_minor),
             solde_apres_minor: Some(solde_apres),
-            commercant: commercant.map(str::to_string),
-            libelle: libelle.map(str::to_string),
-            created_at_ms: now_ms,
+            commercant: movement.commercant.map(str::to_string),
+            libelle: movement.libelle.map(str::to_string),
+            created_at_ms: movement.now_ms,
         };
         self.insert_operation(&operation)?;
         Ok(operation)

@@ -3,6 +3,7 @@
 //! Invariant: every call returns either the decoded success body or an [`ApiError`] carrying the
 //! status, headers and problem document; nothing is hidden behind a panic.
 
+pub mod admin;
 pub mod types;
 
 use std::time::Duration;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use admin::AdminClient;
 pub use types::*;
 
 /// An HTTP answer, before decoding.
@@ -159,6 +161,8 @@ impl RawRequest {
 pub struct DynoClient {
     base_url: String,
     agent: ureq::Agent,
+    /// Sent on every request (e.g. a test's own `CF-Connecting-IP`).
+    default_headers: Vec<(String, String)>,
 }
 
 impl DynoClient {
@@ -172,7 +176,17 @@ impl DynoClient {
         Self {
             base_url: base_url.into().trim_end_matches('/').to_string(),
             agent,
+            default_headers: Vec::new(),
         }
+    }
+
+    /// The same client, adding `name: value` to every request.
+    pub fn with_header(&self, name: &str, value: &str) -> Self {
+        let mut client = self.clone();
+        client
+            .default_headers
+            .push((name.to_string(), value.to_string()));
+        client
     }
 
     pub fn base_url(&self) -> &str {
@@ -198,7 +212,7 @@ impl DynoClient {
                 builder = builder.header("Authorization", format!("Basic {encoded}"));
             }
         }
-        for (name, value) in &request.headers {
+        for (name, value) in self.default_headers.iter().chain(&request.headers) {
             builder = builder.header(name, value);
         }
         let (content_type, bytes) = request.body.unwrap_or_default();
@@ -237,6 +251,60 @@ impl DynoClient {
         expect_success(response)?.json()
     }
 
+    /// Client-credentials token, with the seed's JSON body.
+    pub fn token(&self, client_id: &str, client_secret: &str) -> Result<TokenResponse, ApiError> {
+        self.call(
+            RawRequest::new("POST", "/api/v1/pos/oauth/token").json(&serde_json::json!({
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": client_secret,
+            })),
+        )
+    }
+
+    /// The same, as a form with HTTP Basic client authentication (RFC 6749 §2.3.1).
+    pub fn token_basic(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, ApiError> {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        let body = serde_urlencoded_form(&form);
+        self.call(
+            RawRequest::new("POST", "/api/v1/pos/oauth/token")
+                .auth(Auth::Basic {
+                    user: encode_query(client_id),
+                    password: encode_query(client_secret),
+                })
+                .body("application/x-www-form-urlencoded", body.into_bytes()),
+        )
+    }
+
+    pub fn whoami(&self, token: &str) -> Result<Whoami, ApiError> {
+        self.call(
+            RawRequest::new("GET", "/api/v1/pos/whoami").auth(Auth::Bearer(token.to_string())),
+        )
+    }
+
+    /// RFC 7009 revocation of `token_to_revoke`, authenticated with `bearer`.
+    pub fn revoke(&self, bearer: &str, token_to_revoke: &str) -> Result<RawResponse, ApiError> {
+        let body = serde_urlencoded_form(&[
+            ("token", token_to_revoke),
+            ("token_type_hint", "access_token"),
+        ]);
+        expect_success(
+            self.send(
+                RawRequest::new("POST", "/api/v1/pos/oauth/revoke")
+                    .auth(Auth::Bearer(bearer.to_string()))
+                    .body("application/x-www-form-urlencoded", body.into_bytes()),
+            )?,
+        )
+    }
+
     pub fn health(&self) -> Result<HealthReport, ApiError> {
         let response = self.send(RawRequest::new("GET", "/healthz"))?;
         // 503 still carries the report; only a non-JSON answer is an error here.
@@ -264,4 +332,15 @@ fn status_error(response: RawResponse) -> ApiError {
         oauth: serde_json::from_slice::<OAuthError>(&response.body).ok(),
         response,
     }))
+}
+
+/// Percent-encodes a query or form value (`application/x-www-form-urlencoded` rules).
+pub fn encode_query(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+fn serde_urlencoded_form(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }

@@ -40,3 +40,87 @@ pub struct HealthReport {
     pub environment: String,
     pub checks: BTreeMap<String, HealthCheck>,
 }
+
+/// `POST /api/v1/pos/oauth/token` success body (the seed's shape).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+    pub scope: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Whoami {
+    pub client_id: String,
+    pub merchant_id: String,
+    pub merchant_name: String,
+    pub scope: String,
+    pub sandbox: bool,
+    pub token_expires_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Merchant {
+    pub merchant_id: String,
+    pub name: String,
+    pub affiliated: bool,
+    pub active: bool,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClientCreated {
+    pub client_id: String,
+    pub client_secret: String,
+    pub merchant_id: String,
+    pub sandbox: bool,
+    pub scopes: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SecretRotated {
+    pub client_id: String,
+    pub client_secret: String,
+    pub previous_secret_valid_until: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookConfigured {
+    pub client_id: String,
+    pub url: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokensRevoked {
+    pub client_id: String,
+    pub token_generation: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuditEntry {
+    pub event_id: String,
+    pub at: String,
+    pub client_id: Option<String>,
+    pub actor: String,
+    pub action: String,
+    pub resource: Option<String>,
+    pub outcome: String,
+    pub status: i64,
+    pub request_id: String,
+    pub ip: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DemoSeeded {
+    pub merchants: Vec<String>,
+    pub clients: Vec<String>,
+    pub wallets: Vec<String>,
+    pub webhook_url: String,
+}

@@ -2,12 +2,15 @@
 //! Workers types, no clock and no randomness are reached from here, so every rule is natively
 //! testable and behaves the same on wasm32.
 
+pub mod auth;
 pub mod cynod;
 pub mod ids;
 pub mod money;
 pub mod problem;
+pub mod ratelimit;
 pub mod routes;
 pub mod time;
+pub mod webhook;
 
 pub use money::{Amount, AmountError, Currency};
 pub use problem::{ErrorCode, Problem};

@@ -32,6 +32,7 @@ pub enum ErrorCode {
     RouteNotFound,
     MethodNotAllowed,
     QrAlreadyUsed,
+    AlreadyExists,
     DuplicatePosReference,
     InvalidState,
     IdempotencyKeyReused,
@@ -76,7 +77,11 @@ impl ErrorCode {
             UnsupportedMediaType => 415,
             InsufficientScope | Forbidden | ReadOnlyCredentials => 403,
             MethodNotAllowed => 405,
-            QrAlreadyUsed | DuplicatePosReference | InvalidState | IdempotencyKeyInProgress => 409,
+            QrAlreadyUsed
+            | AlreadyExists
+            | DuplicatePosReference
+            | InvalidState
+            | IdempotencyKeyInProgress => 409,
             IdempotencyKeyReused | RefundExceedsPayment | CardExpired | CardBlocked => 422,
             WalletLocked => 423,
             UpstreamError => 502,
@@ -110,6 +115,7 @@ impl ErrorCode {
             RouteNotFound => "ROUTE_NOT_FOUND",
             MethodNotAllowed => "METHOD_NOT_ALLOWED",
             QrAlreadyUsed => "QR_ALREADY_USED",
+            AlreadyExists => "ALREADY_EXISTS",
             DuplicatePosReference => "DUPLICATE_POS_REFERENCE",
             InvalidState => "INVALID_STATE",
             IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
@@ -155,6 +161,7 @@ impl ErrorCode {
             RouteNotFound => "Route inconnue",
             MethodNotAllowed => "Méthode non autorisée",
             QrAlreadyUsed => "QR code déjà utilisé",
+            AlreadyExists => "Ressource déjà existante",
             DuplicatePosReference => "Référence de caisse déjà utilisée",
             InvalidState => "Opération impossible dans l'état actuel",
             IdempotencyKeyReused => "Clé d'idempotence réutilisée avec un autre contenu",

@@ -5,9 +5,15 @@
 /// Which part of the system a route belongs to; decides the authentication it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Audience {
+    /// No authentication, not audited (health, contract).
     Public,
+    /// The token endpoint: client credentials in the request, audited.
+    Token,
+    /// POS Bearer token, one ClientGate round trip, audited.
     Pos,
+    /// Employee wallet Bearer token, audited.
     Wallet,
+    /// Operator admin key, audited.
     Admin,
 }
 
@@ -15,6 +21,18 @@ pub enum Audience {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RouteName {
     Health,
+    PosToken,
+    PosRevoke,
+    PosWhoami,
+    AdminCreateMerchant,
+    AdminGetMerchant,
+    AdminUpdateMerchant,
+    AdminCreateClient,
+    AdminRotateSecret,
+    AdminSetWebhook,
+    AdminRevokeTokens,
+    AdminAudit,
+    AdminDemoSeed,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -24,14 +42,103 @@ pub struct RouteDef {
     pub pattern: &'static str,
     pub name: RouteName,
     pub audience: Audience,
+    /// The OAuth scope a POS token needs for this route.
+    pub scope: Option<&'static str>,
 }
 
-pub const ROUTES: &[RouteDef] = &[RouteDef {
-    method: "GET",
-    pattern: "/healthz",
-    name: RouteName::Health,
-    audience: Audience::Public,
-}];
+const fn route(
+    method: &'static str,
+    pattern: &'static str,
+    name: RouteName,
+    audience: Audience,
+) -> RouteDef {
+    RouteDef {
+        method,
+        pattern,
+        name,
+        audience,
+        scope: match audience {
+            Audience::Pos => Some("payments"),
+            _ => None,
+        },
+    }
+}
+
+pub const ROUTES: &[RouteDef] = &[
+    route("GET", "/healthz", RouteName::Health, Audience::Public),
+    route(
+        "POST",
+        "/api/v1/pos/oauth/token",
+        RouteName::PosToken,
+        Audience::Token,
+    ),
+    route(
+        "POST",
+        "/api/v1/pos/oauth/revoke",
+        RouteName::PosRevoke,
+        Audience::Pos,
+    ),
+    route(
+        "GET",
+        "/api/v1/pos/whoami",
+        RouteName::PosWhoami,
+        Audience::Pos,
+    ),
+    route(
+        "POST",
+        "/api/v1/admin/merchants",
+        RouteName::AdminCreateMerchant,
+        Audience::Admin,
+    ),
+    route(
+        "GET",
+        "/api/v1/admin/merchants/{merchant_id}",
+        RouteName::AdminGetMerchant,
+        Audience::Admin,
+    ),
+    route(
+        "PATCH",
+        "/api/v1/admin/merchants/{merchant_id}",
+        RouteName::AdminUpdateMerchant,
+        Audience::Admin,
+    ),
+    route(
+        "POST",
+        "/api/v1/admin/clients",
+        RouteName::AdminCreateClient,
+        Audience::Admin,
+    ),
+    route(
+        "POST",
+        "/api/v1/admin/clients/{client_id}/rotate-secret",
+        RouteName::AdminRotateSecret,
+        Audience::Admin,
+    ),
+    route(
+        "PUT",
+        "/api/v1/admin/clients/{client_id}/webhook",
+        RouteName::AdminSetWebhook,
+        Audience::Admin,
+    ),
+    route(
+        "POST",
+        "/api/v1/admin/clients/{client_id}/revoke-tokens",
+        RouteName::AdminRevokeTokens,
+        Audience::Admin,
+    ),
+    route(
+        "GET",
+        "/api/v1/admin/audit",
+        RouteName::AdminAudit,
+        Audience::Admin,
+    ),
+    route(
+        "POST",
+        "/api/v1/admin/demo/seed",
+        RouteName::AdminDemoSeed,
+        Audience::Admin,
+    ),
+];
 
 /// A matched route with its path parameters, in pattern order.
 #[derive(Debug, Clone, PartialEq, Eq)]

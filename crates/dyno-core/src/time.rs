@@ -35,6 +35,15 @@ impl Millis {
             .to_rfc3339_opts(SecondsFormat::Secs, true)
     }
 
+    /// The same wall-clock instant `months` calendar months earlier (clamped to the month's end).
+    pub fn minus_months(self, months: u32) -> Self {
+        let shifted = self
+            .to_datetime()
+            .checked_sub_months(chrono::Months::new(months))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        Self(shifted.timestamp_millis())
+    }
+
     /// Parses any RFC 3339 instant (any offset) back to UTC milliseconds.
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
         DateTime::parse_from_rfc3339(text)

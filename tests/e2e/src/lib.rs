@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use dyno_client::DynoClient;
+use dyno_client::{AdminClient, DynoClient, TokenResponse};
 
 /// Process groups of the stacks this process started, killed at exit.
 static STARTED_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
@@ -155,14 +155,61 @@ impl Stack {
             started.elapsed().as_secs_f64(),
             state_dir.display()
         );
-        Stack {
+        let stack = Stack {
             base_url,
             client,
             admin_key: dev_var(&root, "ADMIN_API_KEY"),
             state_dir,
             log_path,
+        };
+        stack.admin().seed_demo().expect("seed demo data");
+        stack
+    }
+
+    pub fn admin(&self) -> AdminClient {
+        AdminClient::new(self.client.clone(), self.admin_key.clone())
+    }
+
+    /// A client with its own source address, so per-IP throttles of one test never touch another.
+    pub fn fresh_client(&self) -> DynoClient {
+        static NEXT: AtomicI32 = AtomicI32::new(1);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        self.client.with_header(
+            "CF-Connecting-IP",
+            &format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255),
+        )
+    }
+
+    /// A new affiliated merchant and client; returns the client id, its secret and a token.
+    pub fn onboard(&self, name: &str, scopes: Option<&str>) -> Onboarded {
+        let (merchant, created) = self.admin().onboard(name, scopes).expect("onboard");
+        let client = self.fresh_client();
+        let token = client
+            .token(&created.client_id, &created.client_secret)
+            .expect("token for a new client");
+        Onboarded {
+            merchant_id: merchant.merchant_id,
+            client_id: created.client_id,
+            client_secret: created.client_secret,
+            token,
+            client,
         }
     }
+
+    /// The key ring of this stack, to mint tokens with chosen claims in security tests.
+    pub fn jwt_keys(&self) -> String {
+        dev_var(&repo_root(), "JWT_KEYS")
+    }
+}
+
+/// A POS client created for one test.
+pub struct Onboarded {
+    pub merchant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub token: TokenResponse,
+    /// A client with this test's own source address.
+    pub client: DynoClient,
 }
 
 /// Runs the project setup once per process (idempotent and fast when already done).

@@ -1,0 +1,140 @@
+//! Typed calls of the operator API (`/api/v1/admin/*`), authenticated with the admin key.
+
+use serde_json::json;
+
+use crate::{
+    ApiError, AuditPage, Auth, ClientCreated, DemoSeeded, DynoClient, Merchant, RawRequest,
+    SecretRotated, TokensRevoked, WebhookConfigured,
+};
+
+/// The operator's view of a deployment.
+#[derive(Clone)]
+pub struct AdminClient {
+    client: DynoClient,
+    key: String,
+}
+
+impl AdminClient {
+    pub fn new(client: DynoClient, key: impl Into<String>) -> Self {
+        Self {
+            client,
+            key: key.into(),
+        }
+    }
+
+    fn request(&self, method: &'static str, path: impl Into<String>) -> RawRequest {
+        RawRequest::new(method, path).auth(Auth::Admin(self.key.clone()))
+    }
+
+    pub fn create_merchant(
+        &self,
+        merchant_id: Option<&str>,
+        name: &str,
+        affiliated: bool,
+    ) -> Result<Merchant, ApiError> {
+        self.client.call(
+            self.request("POST", "/api/v1/admin/merchants")
+                .json(&json!({
+                    "merchant_id": merchant_id, "name": name, "affiliated": affiliated
+                })),
+        )
+    }
+
+    pub fn merchant(&self, merchant_id: &str) -> Result<Merchant, ApiError> {
+        self.client
+            .call(self.request("GET", format!("/api/v1/admin/merchants/{merchant_id}")))
+    }
+
+    pub fn update_merchant(
+        &self,
+        merchant_id: &str,
+        active: Option<bool>,
+        affiliated: Option<bool>,
+    ) -> Result<Merchant, ApiError> {
+        self.client.call(
+            self.request("PATCH", format!("/api/v1/admin/merchants/{merchant_id}"))
+                .json(&json!({ "active": active, "affiliated": affiliated })),
+        )
+    }
+
+    pub fn create_client(
+        &self,
+        merchant_id: &str,
+        client_id: Option<&str>,
+        scopes: Option<&str>,
+    ) -> Result<ClientCreated, ApiError> {
+        self.client
+            .call(self.request("POST", "/api/v1/admin/clients").json(&json!({
+                "merchant_id": merchant_id, "client_id": client_id, "scopes": scopes
+            })))
+    }
+
+    pub fn rotate_secret(
+        &self,
+        client_id: &str,
+        grace_seconds: Option<i64>,
+    ) -> Result<SecretRotated, ApiError> {
+        self.client.call(
+            self.request(
+                "POST",
+                format!("/api/v1/admin/clients/{client_id}/rotate-secret"),
+            )
+            .json(&json!({ "grace_seconds": grace_seconds })),
+        )
+    }
+
+    pub fn set_webhook(
+        &self,
+        client_id: &str,
+        url: &str,
+        secret: &str,
+    ) -> Result<WebhookConfigured, ApiError> {
+        self.client.call(
+            self.request("PUT", format!("/api/v1/admin/clients/{client_id}/webhook"))
+                .json(&json!({ "url": url, "secret": secret })),
+        )
+    }
+
+    pub fn revoke_tokens(&self, client_id: &str) -> Result<TokensRevoked, ApiError> {
+        self.client.call(self.request(
+            "POST",
+            format!("/api/v1/admin/clients/{client_id}/revoke-tokens"),
+        ))
+    }
+
+    pub fn audit(
+        &self,
+        client_id: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<AuditPage, ApiError> {
+        let mut query = Vec::new();
+        if let Some(c) = client_id {
+            query.push(format!("client_id={}", crate::encode_query(c)));
+        }
+        if let Some(l) = limit {
+            query.push(format!("limit={l}"));
+        }
+        let path = if query.is_empty() {
+            "/api/v1/admin/audit".to_string()
+        } else {
+            format!("/api/v1/admin/audit?{}", query.join("&"))
+        };
+        self.client.call(self.request("GET", path))
+    }
+
+    pub fn seed_demo(&self) -> Result<DemoSeeded, ApiError> {
+        self.client
+            .call(self.request("POST", "/api/v1/admin/demo/seed"))
+    }
+
+    /// A fresh affiliated merchant with one client: what most tests and onboarding start from.
+    pub fn onboard(
+        &self,
+        name: &str,
+        scopes: Option<&str>,
+    ) -> Result<(Merchant, ClientCreated), ApiError> {
+        let merchant = self.create_merchant(None, name, true)?;
+        let client = self.create_client(&merchant.merchant_id, None, scopes)?;
+        Ok((merchant, client))
+    }
+}

@@ -1,0 +1,407 @@
+//! The OAuth2 client-credentials token request (RFC 6749 §4.4), accepted as the seed's JSON body,
+//! as `application/x-www-form-urlencoded`, and with HTTP Basic client authentication (§2.3.1).
+//! Invariant: every malformed request maps to exactly one RFC 6749 error, never to a 5xx.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::Value;
+
+/// Longest client_id accepted; registry ids are far shorter.
+pub const MAX_CLIENT_ID_LEN: usize = 128;
+pub const MAX_SECRET_LEN: usize = 256;
+
+/// The scope a token gets when the request names none: least privilege.
+pub const DEFAULT_SCOPE: &str = "payments";
+/// Every scope the gateway knows.
+pub const KNOWN_SCOPES: &[&str] = &["payments", "cards:write"];
+
+/// An RFC 6749 §5.2 error with its HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub status: u16,
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl OAuthError {
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self {
+            status: 400,
+            error: "invalid_request",
+            description: description.into(),
+        }
+    }
+
+    pub fn invalid_client(description: impl Into<String>) -> Self {
+        Self {
+            status: 401,
+            error: "invalid_client",
+            description: description.into(),
+        }
+    }
+
+    pub fn unsupported_grant_type(grant: &str) -> Self {
+        Self {
+            status: 400,
+            error: "unsupported_grant_type",
+            description: format!(
+                "grant_type « {grant} » non pris en charge: utilisez client_credentials"
+            ),
+        }
+    }
+
+    pub fn invalid_scope(description: impl Into<String>) -> Self {
+        Self {
+            status: 400,
+            error: "invalid_scope",
+            description: description.into(),
+        }
+    }
+}
+
+/// How the body was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    Json,
+    Form,
+}
+
+/// A well-formed client-credentials request, not yet authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    pub client_id: String,
+    pub client_secret: String,
+    /// `None` when the request named no scope.
+    pub scope: Option<String>,
+    /// Whether the client authenticated with HTTP Basic (the 401 then names that scheme).
+    pub used_basic: bool,
+}
+
+/// Parses a token request. `media_type` is the lower-cased Content-Type without parameters.
+pub fn parse_token_request(
+    media_type: Option<&str>,
+    body: &[u8],
+    authorization: Option<&str>,
+) -> Result<TokenRequest, OAuthError> {
+    let format = match media_type {
+        Some("application/json") => BodyFormat::Json,
+        Some("application/x-www-form-urlencoded") => BodyFormat::Form,
+        Some(other) => {
+            return Err(OAuthError::invalid_request(format!(
+                "Content-Type {other} non pris en charge: application/json ou application/x-www-form-urlencoded"
+            )))
+        }
+        None => return Err(OAuthError::invalid_request("Content-Type manquant")),
+    };
+    let params = match format {
+        BodyFormat::Json => json_params(body)?,
+        BodyFormat::Form => form_params(body)?,
+    };
+    let grant = params
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type manquant"))?;
+    if grant != "client_credentials" {
+        return Err(OAuthError::unsupported_grant_type(grant));
+    }
+    let basic = authorization
+        .map(|h| h.trim())
+        .filter(|h| h.len() > 6 && h[..6].eq_ignore_ascii_case("basic "))
+        .map(|h| parse_basic(&h[6..]))
+        .transpose()?;
+    let body_id = params.get("client_id");
+    let body_secret = params.get("client_secret");
+    let (client_id, client_secret, used_basic) = match (basic, body_id, body_secret) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "une seule méthode d'authentification client est permise (Basic ou corps)",
+            ))
+        }
+        (Some((id, secret)), None, None) => (id, secret, true),
+        (None, Some(id), secret) => (
+            id.clone(),
+            secret
+                .cloned()
+                .ok_or_else(|| OAuthError::invalid_client("client_secret manquant"))?,
+            false,
+        ),
+        (None, None, _) => {
+            return Err(OAuthError::invalid_client(
+                "authentification client absente",
+            ))
+        }
+    };
+    validate_client_id(&client_id)?;
+    if client_secret.is_empty() || client_secret.len() > MAX_SECRET_LEN {
+        return Err(OAuthError::invalid_client("client_secret invalide"));
+    }
+    let scope = params
+        .get("scope")
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    Ok(TokenRequest {
+        client_id,
+        client_secret,
+        scope,
+        used_basic,
+    })
+}
+
+fn validate_client_id(client_id: &str) -> Result<(), OAuthError> {
+    if client_id.is_empty() {
+        return Err(OAuthError::invalid_request("client_id vide"));
+    }
+    if client_id.len() > MAX_CLIENT_ID_LEN {
+        return Err(OAuthError::invalid_request(format!(
+            "client_id trop long ({} caractères, maximum {MAX_CLIENT_ID_LEN})",
+            client_id.chars().count()
+        )));
+    }
+    if client_id.chars().any(|c| c.is_control()) {
+        return Err(OAuthError::invalid_request(
+            "client_id contient des caractères de contrôle",
+        ));
+    }
+    Ok(())
+}
+
+/// JSON object with string members; unknown members are ignored (RFC 6749 §3.2).
+fn json_params(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| OAuthError::invalid_request(format!("JSON invalide: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(OAuthError::invalid_request(
+            "le corps doit être un objet JSON",
+        ));
+    };
+    let mut params = HashMap::new();
+    for (key, value) in map {
+        match value {
+            Value::String(s) => {
+                params.insert(key, s);
+            }
+            Value::Null => {}
+            _ if ["grant_type", "client_id", "client_secret", "scope"].contains(&key.as_str()) => {
+                return Err(OAuthError::invalid_request(format!(
+                    "{key} doit être une chaîne"
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(params)
+}
+
+/// Form parameters; a repeated parameter is an error (RFC 6749 §3.1).
+fn form_params(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| OAuthError::invalid_request("corps de formulaire invalide"))?;
+    let mut params = HashMap::new();
+    for (key, value) in pairs {
+        if params.insert(key.clone(), value).is_some() {
+            return Err(OAuthError::invalid_request(format!(
+                "paramètre {key} répété"
+            )));
+        }
+    }
+    Ok(params)
+}
+
+/// `base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
+fn parse_basic(encoded: &str) -> Result<(String, String), OAuthError> {
+    let bad = || OAuthError::invalid_client("en-tête Authorization Basic illisible");
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
+    let text = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+    let decode = |s: &str| -> Result<String, OAuthError> {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(&format!("v={s}")).map_err(|_| bad())?;
+        Ok(pairs.into_iter().next().map(|(_, v)| v).unwrap_or_default())
+    };
+    Ok((decode(id)?, decode(secret)?))
+}
+
+/// The scope to grant: the request's (each must be known and allowed to the client) or the default.
+pub fn grant_scope(requested: Option<&str>, allowed: &str) -> Result<String, OAuthError> {
+    let allowed: Vec<&str> = allowed.split_whitespace().collect();
+    let Some(requested) = requested else {
+        return if allowed.contains(&DEFAULT_SCOPE) {
+            Ok(DEFAULT_SCOPE.to_string())
+        } else {
+            Err(OAuthError::invalid_scope(
+                "aucun scope par défaut pour ce client",
+            ))
+        };
+    };
+    let mut granted: Vec<&str> = Vec::new();
+    for scope in requested.split_whitespace() {
+        if !KNOWN_SCOPES.contains(&scope) {
+            return Err(OAuthError::invalid_scope(format!("scope inconnu: {scope}")));
+        }
+        if !allowed.contains(&scope) {
+            return Err(OAuthError::invalid_scope(format!(
+                "scope non autorisé pour ce client: {scope}"
+            )));
+        }
+        if !granted.contains(&scope) {
+            granted.push(scope);
+        }
+    }
+    Ok(granted.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JSON: Option<&str> = Some("application/json");
+    const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+
+    fn basic(id: &str, secret: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+    }
+
+    #[test]
+    fn accepts_the_seed_json_body() {
+        let body = br#"{"grant_type":"client_credentials","client_id":"pos_client_abc123","client_secret":"s3cr3t_xyz"}"#;
+        let request = parse_token_request(JSON, body, None).unwrap();
+        assert_eq!(request.client_id, "pos_client_abc123");
+        assert_eq!(request.client_secret, "s3cr3t_xyz");
+        assert_eq!(request.scope, None);
+        assert!(!request.used_basic);
+    }
+
+    #[test]
+    fn accepts_form_and_basic() {
+        let form =
+            b"grant_type=client_credentials&client_id=pos_a&client_secret=s%26x&scope=payments";
+        let request = parse_token_request(FORM, form, None).unwrap();
+        assert_eq!(request.client_secret, "s&x");
+        assert_eq!(request.scope.as_deref(), Some("payments"));
+        let request = parse_token_request(
+            FORM,
+            b"grant_type=client_credentials",
+            Some(&basic("pos_a", "s%3Ax")),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                request.client_id.as_str(),
+                request.client_secret.as_str(),
+                request.used_basic
+            ),
+            ("pos_a", "s:x", true)
+        );
+    }
+
+    #[test]
+    fn maps_every_bad_request_to_its_rfc_error() {
+        let err = |media: Option<&str>, body: &[u8], auth: Option<&str>| {
+            parse_token_request(media, body, auth).unwrap_err().error
+        };
+        assert_eq!(err(Some("text/plain"), b"x", None), "invalid_request");
+        assert_eq!(err(None, b"{}", None), "invalid_request");
+        assert_eq!(err(JSON, b"{not json", None), "invalid_request");
+        assert_eq!(err(JSON, b"[]", None), "invalid_request");
+        assert_eq!(
+            err(JSON, br#"{"client_id":"a","client_secret":"b"}"#, None),
+            "invalid_request"
+        );
+        assert_eq!(
+            err(
+                JSON,
+                br#"{"grant_type":"password","client_id":"a","client_secret":"b"}"#,
+                None
+            ),
+            "unsupported_grant_type"
+        );
+        assert_eq!(
+            err(
+                JSON,
+                br#"{"grant_type":"client_credentials","client_id":"","client_secret":"b"}"#,
+                None
+            ),
+            "invalid_request"
+        );
+        let long = format!(
+            r#"{{"grant_type":"client_credentials","client_id":"{}","client_secret":"b"}}"#,
+            "x".repeat(10_240)
+        );
+        assert_eq!(err(JSON, long.as_bytes(), None), "invalid_request");
+        assert_eq!(
+            err(
+                JSON,
+                br#"{"grant_type":"client_credentials","client_id":5,"client_secret":"b"}"#,
+                None
+            ),
+            "invalid_request"
+        );
+        assert_eq!(
+            err(JSON, br#"{"grant_type":"client_credentials"}"#, None),
+            "invalid_client"
+        );
+        assert_eq!(
+            err(
+                JSON,
+                br#"{"grant_type":"client_credentials","client_id":"a"}"#,
+                None
+            ),
+            "invalid_client"
+        );
+        assert_eq!(
+            err(
+                FORM,
+                b"grant_type=client_credentials&client_id=a&client_id=b&client_secret=c",
+                None
+            ),
+            "invalid_request"
+        );
+        assert_eq!(
+            err(
+                JSON,
+                br#"{"grant_type":"client_credentials","client_id":"a","client_secret":"b"}"#,
+                Some(&basic("a", "b"))
+            ),
+            "invalid_request"
+        );
+        assert_eq!(
+            err(FORM, b"grant_type=client_credentials", Some("Basic !!!")),
+            "invalid_client"
+        );
+        let status = parse_token_request(JSON, br#"{"grant_type":"client_credentials"}"#, None)
+            .unwrap_err()
+            .status;
+        assert_eq!(status, 401);
+    }
+
+    #[test]
+    fn scopes_are_least_privilege_and_bounded() {
+        assert_eq!(
+            grant_scope(None, "payments cards:write").unwrap(),
+            "payments"
+        );
+        assert_eq!(
+            grant_scope(
+                Some("cards:write payments payments"),
+                "payments cards:write"
+            )
+            .unwrap(),
+            "cards:write payments"
+        );
+        assert_eq!(
+            grant_scope(Some("cards:write"), "payments")
+                .unwrap_err()
+                .error,
+            "invalid_scope"
+        );
+        assert_eq!(
+            grant_scope(Some("admin"), "payments").unwrap_err().error,
+            "invalid_scope"
+        );
+        assert_eq!(
+            grant_scope(None, "cards:write").unwrap_err().error,
+            "invalid_scope"
+        );
+    }
+}

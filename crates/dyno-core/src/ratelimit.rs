@@ -1,0 +1,266 @@
+//! Rate-limit arithmetic: an exact sliding-window log ("at most N requests in any W ms") for the
+//! per-client limit, a token bucket for status polls, and the IETF `RateLimit` header values.
+//! Invariant: a window never admits more than `limit` requests whose timestamps lie within `W`.
+
+use std::collections::VecDeque;
+
+/// A named limit, e.g. `client`: 60 requests per 60 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub name: &'static str,
+    pub limit: u32,
+    pub window_ms: i64,
+}
+
+/// The POS client limit of the seed: 60 requests per minute per client_id.
+pub const CLIENT_POLICY: Policy = Policy {
+    name: "client",
+    limit: 60,
+    window_ms: 60_000,
+};
+/// Token issuance per client_id: generous for a client that needs one token an hour, tight for
+/// anyone guessing its secret.
+pub const TOKEN_PER_CLIENT_POLICY: Policy = Policy {
+    name: "token-client",
+    limit: 20,
+    window_ms: 60_000,
+};
+/// Token issuance per source IP, whatever the client_id (stops spraying ids).
+pub const TOKEN_PER_IP_POLICY: Policy = Policy {
+    name: "token-ip",
+    limit: 60,
+    window_ms: 60_000,
+};
+/// Employee wallet logins per wallet id.
+pub const WALLET_LOGIN_POLICY: Policy = Policy {
+    name: "wallet-login",
+    limit: 10,
+    window_ms: 60_000,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub policy: Policy,
+    pub allowed: bool,
+    /// Requests still allowed in the current window after this one.
+    pub remaining: u32,
+    /// Seconds until the window has room again (0 when it has room now).
+    pub reset_secs: i64,
+}
+
+impl Decision {
+    /// `RateLimit-Policy` value (draft-ietf-httpapi-ratelimit-headers).
+    pub fn policy_header(&self) -> String {
+        format!(
+            "\"{}\";q={};w={}",
+            self.policy.name,
+            self.policy.limit,
+            self.policy.window_ms / 1000
+        )
+    }
+
+    /// `RateLimit` value.
+    pub fn limit_header(&self) -> String {
+        format!(
+            "\"{}\";r={};t={}",
+            self.policy.name, self.remaining, self.reset_secs
+        )
+    }
+
+    /// `Retry-After` seconds for a refusal (at least 1).
+    pub fn retry_after_secs(&self) -> i64 {
+        self.reset_secs.max(1)
+    }
+}
+
+/// Timestamps (ms) of the admitted requests still inside the window, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlidingWindow {
+    stamps: VecDeque<i64>,
+}
+
+fn ceil_secs(ms: i64) -> i64 {
+    (ms + 999).div_euclid(1000)
+}
+
+impl SlidingWindow {
+    /// Admits one request at `now` if fewer than `limit` were admitted in the last `window_ms`.
+    pub fn admit(&mut self, now_ms: i64, policy: Policy) -> Decision {
+        // A clock that steps back must not let a request slip in before older ones expire.
+        let now_ms = now_ms.max(self.stamps.back().copied().unwrap_or(i64::MIN));
+        while self
+            .stamps
+            .front()
+            .is_some_and(|&t| t <= now_ms - policy.window_ms)
+        {
+            self.stamps.pop_front();
+        }
+        let allowed = self.stamps.len() < policy.limit as usize;
+        if allowed {
+            self.stamps.push_back(now_ms);
+        }
+        let full = self.stamps.len() >= policy.limit as usize;
+        let reset_secs = match (full, self.stamps.front()) {
+            (true, Some(&oldest)) => ceil_secs(oldest + policy.window_ms - now_ms),
+            _ => 0,
+        };
+        Decision {
+            policy,
+            allowed,
+            remaining: policy.limit.saturating_sub(self.stamps.len() as u32),
+            reset_secs,
+        }
+    }
+
+    /// Compact storage form: comma-separated millisecond timestamps.
+    pub fn encode(&self) -> String {
+        self.stamps
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn decode(text: &str) -> Self {
+        let mut stamps: Vec<i64> = text
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        stamps.sort_unstable();
+        Self {
+            stamps: stamps.into(),
+        }
+    }
+}
+
+/// A token bucket in thousandths of a token, for status polls: `capacity` burst, refilled at
+/// `per_second` tokens per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenBucket {
+    pub milli_tokens: i64,
+    pub updated_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketPolicy {
+    pub name: &'static str,
+    pub capacity: i64,
+    pub per_second: i64,
+}
+
+/// Status polls on one session: bursts of 5, 2 per second sustained (the seed polls at 1/s).
+pub const POLL_POLICY: BucketPolicy = BucketPolicy {
+    name: "poll",
+    capacity: 5,
+    per_second: 2,
+};
+
+impl TokenBucket {
+    pub fn full(policy: BucketPolicy, now_ms: i64) -> Self {
+        Self {
+            milli_tokens: policy.capacity * 1000,
+            updated_ms: now_ms,
+        }
+    }
+
+    /// Takes one token if available. Returns the decision as a [`Decision`] for the headers.
+    pub fn take(&mut self, now_ms: i64, policy: BucketPolicy) -> Decision {
+        let elapsed = (now_ms - self.updated_ms).max(0);
+        self.milli_tokens =
+            (self.milli_tokens + elapsed * policy.per_second).min(policy.capacity * 1000);
+        self.updated_ms = now_ms.max(self.updated_ms);
+        let allowed = self.milli_tokens >= 1000;
+        if allowed {
+            self.milli_tokens -= 1000;
+        }
+        let missing = (1000 - self.milli_tokens).max(0);
+        let reset_ms = if self.milli_tokens >= 1000 {
+            0
+        } else {
+            missing / policy.per_second.max(1)
+        };
+        Decision {
+            policy: Policy {
+                name: policy.name,
+                limit: policy.capacity as u32,
+                window_ms: policy.capacity * 1000 / policy.per_second.max(1),
+            },
+            allowed,
+            remaining: (self.milli_tokens / 1000) as u32,
+            reset_secs: ceil_secs(reset_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn admits_exactly_sixty_per_minute() {
+        let mut w = SlidingWindow::default();
+        let t0 = 1_000_000;
+        for i in 0..60 {
+            let d = w.admit(t0 + i, CLIENT_POLICY);
+            assert!(d.allowed, "request {i}");
+            assert_eq!(d.remaining, 59 - i as u32);
+        }
+        let refused = w.admit(t0 + 60, CLIENT_POLICY);
+        assert!(!refused.allowed);
+        assert_eq!(refused.remaining, 0);
+        assert_eq!(refused.reset_secs, 60);
+        assert_eq!(refused.retry_after_secs(), 60);
+        assert_eq!(refused.policy_header(), "\"client\";q=60;w=60");
+        assert_eq!(refused.limit_header(), "\"client\";r=0;t=60");
+        // The first stamp leaves the window exactly 60 s after it was admitted.
+        assert!(!w.admit(t0 + 59_999, CLIENT_POLICY).allowed);
+        assert!(w.admit(t0 + 60_000, CLIENT_POLICY).allowed);
+        assert!(!w.admit(t0 + 60_000, CLIENT_POLICY).allowed);
+    }
+
+    #[test]
+    fn storage_round_trips() {
+        let mut w = SlidingWindow::default();
+        for t in [1, 3, 5] {
+            w.admit(t, CLIENT_POLICY);
+        }
+        assert_eq!(SlidingWindow::decode(&w.encode()), w);
+        assert_eq!(SlidingWindow::decode(""), SlidingWindow::default());
+        assert_eq!(SlidingWindow::decode("x,2"), SlidingWindow::decode("2"));
+        let mut stepped_back = SlidingWindow::default();
+        stepped_back.admit(10_000, CLIENT_POLICY);
+        stepped_back.admit(9_000, CLIENT_POLICY);
+        assert_eq!(stepped_back.encode(), "10000,10000");
+    }
+
+    #[test]
+    fn poll_bucket_allows_the_seed_cadence_and_stops_floods() {
+        let mut b = TokenBucket::full(POLL_POLICY, 0);
+        // One poll per second for 90 s, as the seed asks: always allowed.
+        for s in 0..90 {
+            assert!(b.take(s * 1000, POLL_POLICY).allowed, "poll at {s}s");
+        }
+        // A flood inside one instant: the burst, then refusals.
+        let mut b = TokenBucket::full(POLL_POLICY, 0);
+        let allowed = (0..20).filter(|_| b.take(0, POLL_POLICY).allowed).count();
+        assert_eq!(allowed, 5);
+        let refused = b.take(0, POLL_POLICY);
+        assert!(!refused.allowed);
+        assert_eq!(refused.reset_secs, 1);
+        assert!(b.take(500, POLL_POLICY).allowed);
+    }
+
+    proptest! {
+        #[test]
+        fn never_more_than_limit_in_any_window(mut times in proptest::collection::vec(0i64..300_000, 1..400)) {
+            times.sort_unstable();
+            let mut w = SlidingWindow::default();
+            let admitted: Vec<i64> = times.iter().copied().filter(|&t| w.admit(t, CLIENT_POLICY).allowed).collect();
+            for (i, &start) in admitted.iter().enumerate() {
+                let in_window = admitted[i..].iter().take_while(|&&t| t < start + CLIENT_POLICY.window_ms).count();
+                prop_assert!(in_window <= 60);
+            }
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! The D1 registry: merchants, POS clients, webhook endpoints and the audit log. Invariant: client
+//! secrets are only ever written as salted, peppered hashes and webhook secrets only sealed.
+
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsValue;
+use worker::{D1Database, Env};
+
+use crate::error::{AppError, AppResult};
+
+pub fn db(env: &Env) -> AppResult<D1Database> {
+    env.d1("DB").map_err(AppError::internal)
+}
+
+fn s(v: &str) -> JsValue {
+    JsValue::from_str(v)
+}
+
+fn n(v: i64) -> JsValue {
+    JsValue::from_f64(v as f64)
+}
+
+fn b(v: bool) -> JsValue {
+    n(i64::from(v))
+}
+
+fn opt(v: Option<&str>) -> JsValue {
+    v.map(s).unwrap_or(JsValue::NULL)
+}
+
+/// A POS client joined with its merchant, as the token endpoint and the gate need it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientRecord {
+    pub client_id: String,
+    pub merchant_id: String,
+    pub merchant_name: String,
+    pub affiliated: i64,
+    pub merchant_active: i64,
+    pub secret_salt: String,
+    pub secret_hash: String,
+    pub previous_salt: Option<String>,
+    pub previous_hash: Option<String>,
+    pub previous_valid_until_ms: Option<i64>,
+    pub sandbox: i64,
+    pub scopes: String,
+    pub read_only: i64,
+}
+
+impl ClientRecord {
+    /// The seed's MERCHANT_NOT_FOUND covers both "not affiliated" and "deactivated".
+    pub fn merchant_accepts_payments(&self) -> bool {
+        self.affiliated == 1 && self.merchant_active == 1
+    }
+}
+
+pub async fn find_client(db: &D1Database, client_id: &str) -> AppResult<Option<ClientRecord>> {
+    Ok(db
+        .prepare(
+            "SELECT c.client_id, c.merchant_id, m.name AS merchant_name, m.affiliated, m.active AS merchant_active,
+                    c.secret_salt, c.secret_hash, c.previous_salt, c.previous_hash, c.previous_valid_until_ms,
+                    c.sandbox, c.scopes, c.read_only
+             FROM pos_clients c JOIN merchants m ON m.merchant_id = c.merchant_id
+             WHERE c.client_id = ?",
+        )
+        .bind(&[s(client_id)])?
+        .first::<ClientRecord>(None)
+        .await?)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Merchant {
+    pub merchant_id: String,
+    pub name: String,
+    pub affiliated: bool,
+    pub active: bool,
+    pub created_at_ms: i64,
+}
+
+#[derive(Deserialize)]
+struct MerchantRow {
+    merchant_id: String,
+    name: String,
+    affiliated: i64,
+    active: i64,
+    created_at_ms: i64,
+}
+
+impl From<MerchantRow> for Merchant {
+    fn from(r: MerchantRow) -> Self {
+        Merchant {
+            merchant_id: r.merchant_id,
+            name: r.name,
+            affiliated: r.affiliated == 1,
+            active: r.active == 1,
+            created_at_ms: r.created_at_ms,
+        }
+    }
+}
+
+pub async fn find_merchant(db: &D1Database, merchant_id: &str) -> AppResult<Option<Merchant>> {
+    Ok(db
+        .prepare("SELECT merchant_id, name, affiliated, active, created_at_ms FROM merchants WHERE merchant_id = ?")
+        .bind(&[s(merchant_id)])?
+        .first::<MerchantRow>(None)
+        .await?
+        .map(Merchant::from))
+}
+
+/// Inserts a merchant; returns false if the id already exists.
+pub async fn insert_merchant(db: &D1Database, m: &Merchant) -> AppResult<bool> {
+    let result = db
+        .prepare("INSERT OR IGNORE INTO merchants (merchant_id, name, affiliated, active, created_at_ms) VALUES (?, ?, ?, ?, ?)")
+        .bind(&[s(&m.merchant_id), s(&m.name), b(m.affiliated), b(m.active), n(m.created_at_ms)])?
+        .run()
+        .await?;
+    Ok(changes(&result) > 0)
+}
+
+pub async fn update_merchant(
+    db: &D1Database,
+    merchant_id: &str,
+    affiliated: Option<bool>,
+    active: Option<bool>,
+) -> AppResult<bool> {
+    let result = db
+        .prepare(
+            "UPDATE merchants SET affiliated = COALESCE(?, affiliated), active = COALESCE(?, active) WHERE merchant_id = ?",
+        )
+        .bind(&[
+            affiliated.map(b).unwrap_or(JsValue::NULL),
+            active.map(b).unwrap_or(JsValue::NULL),
+            s(merchant_id),
+        ])?
+        .run()
+        .await?;
+    Ok(changes(&result) > 0)
+}
+
+pub async fn client_ids_of_merchant(db: &D1Database, merchant_id: &str) -> AppResult<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Row {
+        client_id: String,
+    }
+    Ok(db
+        .prepare("SELECT client_id FROM pos_clients WHERE merchant_id = ?")
+        .bind(&[s(merchant_id)])?
+        .all()
+        .await?
+        .results::<Row>()?
+        .into_iter()
+        .map(|r| r.client_id)
+        .collect())
+}
+
+pub struct NewClient<'a> {
+    pub client_id: &'a str,
+    pub merchant_id: &'a str,
+    pub secret_salt: &'a str,
+    pub secret_hash: &'a str,
+    pub sandbox: bool,
+    pub scopes: &'a str,
+    pub read_only: bool,
+    pub now_ms: i64,
+}
+
+/// Inserts a client, or (with `replace`) resets an existing one; returns false on a duplicate id.
+pub async fn insert_client(db: &D1Database, c: &NewClient<'_>, replace: bool) -> AppResult<bool> {
+    let verb = if replace {
+        "INSERT OR REPLACE"
+    } else {
+        "INSERT OR IGNORE"
+    };
+    let result = db
+        .prepare(format!(
+            "{verb} INTO pos_clients (client_id, merchant_id, secret_salt, secret_hash, sandbox, scopes, read_only, created_at_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&[
+            s(c.client_id),
+            s(c.merchant_id),
+            s(c.secret_salt),
+            s(c.secret_hash),
+            b(c.sandbox),
+            s(c.scopes),
+            b(c.read_only),
+            n(c.now_ms),
+        ])?
+        .run()
+        .await?;
+    Ok(changes(&result) > 0)
+}
+
+/// Replaces the secret; the previous one stays valid until `previous_valid_until_ms`.
+pub async fn rotate_client_secret(
+    db: &D1Database,
+    client_id: &str,
+    salt: &str,
+    hash: &str,
+    previous_valid_until_ms: i64,
+) -> AppResult<bool> {
+    let result = db
+        .prepare(
+            "UPDATE pos_clients SET previous_salt = secret_salt, previous_hash = secret_hash, previous_valid_until_ms = ?,
+                    secret_salt = ?, secret_hash = ?
+             WHERE client_id = ?",
+        )
+        .bind(&[n(previous_valid_until_ms), s(salt), s(hash), s(client_id)])?
+        .run()
+        .await?;
+    Ok(changes(&result) > 0)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookEndpoint {
+    pub client_id: String,
+    pub url: String,
+    pub secret_encrypted: String,
+    pub updated_at_ms: i64,
+}
+
+pub async fn upsert_webhook_endpoint(
+    db: &D1Database,
+    client_id: &str,
+    url: &str,
+    secret_encrypted: &str,
+    now_ms: i64,
+) -> AppResult<()> {
+    db.prepare(
+        "INSERT INTO webhook_endpoints (client_id, url, secret_encrypted, updated_at_ms) VALUES (?, ?, ?, ?)
+         ON CONFLICT (client_id) DO UPDATE SET url = excluded.url, secret_encrypted = excluded.secret_encrypted,
+                                                updated_at_ms = excluded.updated_at_ms",
+    )
+    .bind(&[s(client_id), s(url), s(secret_encrypted), n(now_ms)])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+pub async fn webhook_endpoint(
+    db: &D1Database,
+    client_id: &str,
+) -> AppResult<Option<WebhookEndpoint>> {
+    Ok(db
+        .prepare("SELECT client_id, url, secret_encrypted, updated_at_ms FROM webhook_endpoints WHERE client_id = ?")
+        .bind(&[s(client_id)])?
+        .first::<WebhookEndpoint>(None)
+        .await?)
+}
+
+/// One row of the audit log (ISO 27001: kept 12 months).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub event_id: String,
+    pub client_id: Option<String>,
+    pub actor: String,
+    pub action: String,
+    pub resource: Option<String>,
+    pub outcome: String,
+    pub status: i64,
+    pub request_id: String,
+    pub ip: Option<String>,
+    pub at_ms: i64,
+}
+
+/// Writes audit entries idempotently (a redelivered event is ignored by its id).
+pub async fn insert_audit(db: &D1Database, entries: &[AuditEntry]) -> AppResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut statements = Vec::with_capacity(entries.len());
+    for e in entries {
+        statements.push(
+            db.prepare(
+                "INSERT OR IGNORE INTO audit_log (event_id, client_id, actor, action, resource, outcome, status, request_id, ip, at_ms)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&[
+                s(&e.event_id),
+                opt(e.client_id.as_deref()),
+                s(&e.actor),
+                s(&e.action),
+                opt(e.resource.as_deref()),
+                s(&e.outcome),
+                n(e.status),
+                s(&e.request_id),
+                opt(e.ip.as_deref()),
+                n(e.at_ms),
+            ])?,
+        );
+    }
+    db.batch(statements).await?;
+    Ok(())
+}
+
+pub async fn list_audit(
+    db: &D1Database,
+    client_id: Option<&str>,
+    before_ms: i64,
+    limit: i64,
+) -> AppResult<Vec<AuditEntry>> {
+    Ok(db
+        .prepare(
+            "SELECT * FROM audit_log WHERE (?1 IS NULL OR client_id = ?1) AND at_ms < ?2
+             ORDER BY at_ms DESC, event_id DESC LIMIT ?3",
+        )
+        .bind(&[opt(client_id), n(before_ms), n(limit)])?
+        .all()
+        .await?
+        .results::<AuditEntry>()?)
+}
+
+/// Deletes audit entries older than `before_ms`; returns how many.
+pub async fn purge_audit(db: &D1Database, before_ms: i64) -> AppResult<u64> {
+    let result = db
+        .prepare("DELETE FROM audit_log WHERE at_ms < ?")
+        .bind(&[n(before_ms)])?
+        .run()
+        .await?;
+    Ok(changes(&result))
+}
+
+fn changes(result: &worker::D1Result) -> u64 {
+    result
+        .meta()
+        .ok()
+        .flatten()
+        .and_then(|m| m.changes)
+        .map(|c| c as u64)
+        .unwrap_or(0)
+}
+
+/// Creates or resets an employee wallet login (PIN stored as a peppered hash, lock cleared).
+pub async fn upsert_wallet(
+    db: &D1Database,
+    wallet_id: &str,
+    client_id: &str,
+    display_name: &str,
+    pin_salt: &str,
+    pin_hash: &str,
+) -> AppResult<()> {
+    db.prepare(
+        "INSERT OR REPLACE INTO wallet_credentials (wallet_id, client_id, display_name, pin_salt, pin_hash, failed_attempts, locked_until_ms)
+         VALUES (?, ?, ?, ?, ?, 0, 0)",
+    )
+    .bind(&[s(wallet_id), s(client_id), s(display_name), s(pin_salt), s(pin_hash)])?
+    .run()
+    .await?;
+    Ok(())
+}
