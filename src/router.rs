@@ -11,7 +11,8 @@ use crate::auth;
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
 use crate::http::RequestContext;
-use crate::routes::{admin, demo_seed, health, oauth, pos};
+use crate::routes::cards::{self, Direction};
+use crate::routes::{admin, cynod_sim_control, demo_seed, health, oauth, pos};
 
 pub async fn dispatch(
     req: Request,
@@ -77,6 +78,7 @@ async fn handle(
                 RouteName::AdminRevokeTokens => admin::revoke_all_tokens(env, matched).await,
                 RouteName::AdminAudit => admin::list_audit(&req, env).await,
                 RouteName::AdminDemoSeed => demo_seed::seed(&req, env).await,
+                RouteName::AdminCynodSim => cynod_sim_control::forward(req, env).await,
                 other => Err(unrouted(other)),
             }
         }
@@ -88,6 +90,16 @@ async fn handle(
             let mut response = match def.name {
                 RouteName::PosRevoke => oauth::revoke(req, env, &principal).await,
                 RouteName::PosWhoami => pos::whoami(&principal),
+                RouteName::PosCardBalance => cards::balance(&req, env, matched).await,
+                RouteName::PosCardValidity => cards::validity(&req, env, matched).await,
+                RouteName::PosMemberCards => cards::member_cards(env, matched).await,
+                RouteName::PosMemberCardValidity => cards::member_validity(env, matched).await,
+                RouteName::PosCardCredit => {
+                    cards::movement(req, env, matched, &principal, Direction::Credit).await
+                }
+                RouteName::PosCardDebit => {
+                    cards::movement(req, env, matched, &principal, Direction::Debit).await
+                }
                 other => Err(unrouted(other)),
             }?;
             if let Some(limit) = &principal.limit {

@@ -1,14 +1,19 @@
-//! Typed CYNOD calls over the transport, with the access token cached per isolate until shortly
-//! before it expires and refreshed once on a 401. Invariant: concurrent callers in one isolate
-//! share a single token request.
+//! Typed CYNOD calls over the transport. The access token is cached per isolate until shortly before
+//! it expires, concurrent callers share one token request, and a 401 refreshes it once. Reads are
+//! retried once; writes never are: a write whose answer is lost is resolved by its reference
+//! through `annuler-reference` (lookup-or-fence), so money is never moved twice nor lost from view.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 
-use dyno_core::cynod::{parse_envelope, AccessToken, CynodCode, EnvelopeOutcome};
+use dyno_core::cynod::{
+    data_items, parse_envelope, AccessToken, BalanceItem, CardItem, CynodCode, CynodFailure,
+    EnvelopeOutcome, MovementRequest, OperationItem, ValidityItem,
+};
 use dyno_core::{ErrorCode, Millis, Problem};
 use futures_util::future::{FutureExt, Shared};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use worker::Env;
 
@@ -29,7 +34,59 @@ type TokenFuture = Shared<Pin<Box<dyn Future<Output = Result<CachedToken, Proble
 
 thread_local! {
     static TOKEN: RefCell<Option<CachedToken>> = const { RefCell::new(None) };
-    static PENDING_TOKEN: RefCell<Option<TokenFuture>> = const { RefCell::new(None) };
+    /// The one token request in flight, with its sequence number.
+    static PENDING_TOKEN: RefCell<Option<(u64, TokenFuture)>> = const { RefCell::new(None) };
+    static TOKEN_REQUESTS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Why a call produced no envelope to interpret.
+#[derive(Debug, Clone)]
+pub enum CallError {
+    Transport(TransportError),
+    /// CYNOD answered, but not with a readable envelope (a malformed body).
+    Unreadable(Problem),
+    /// The access token could not be obtained.
+    Auth(Problem),
+}
+
+impl CallError {
+    pub fn to_problem(&self) -> Problem {
+        match self {
+            CallError::Transport(TransportError::Timeout) => Problem::new(
+                ErrorCode::UpstreamTimeout,
+                "CYNOD n'a pas répondu dans le délai imparti.",
+            ),
+            CallError::Transport(TransportError::Network(e)) => {
+                Problem::new(ErrorCode::UpstreamError, format!("CYNOD injoignable: {e}"))
+            }
+            CallError::Unreadable(p) | CallError::Auth(p) => p.clone(),
+        }
+    }
+}
+
+/// A card's balance, in minor units.
+#[derive(Debug, Clone)]
+pub struct CardBalance {
+    pub card_number: String,
+    pub balance_minor: i64,
+    pub as_of: Option<String>,
+    pub wallet_type: Option<String>,
+}
+
+/// What became of a debit or credit.
+#[derive(Debug, Clone)]
+pub enum WriteOutcome {
+    /// Applied by CYNOD; `recovered` when its answer was lost and the reference lookup found it.
+    Applied {
+        operation: OperationItem,
+        recovered: bool,
+    },
+    /// CYNOD refused it (insufficient balance, expired card…); nothing moved.
+    Refused(Problem),
+    /// The answer was lost and the reference is now fenced: nothing moved, nothing ever will.
+    NotApplied { cause: Problem },
+    /// The answer was lost and the lookup failed too: the reference must be resolved later.
+    Unknown { cause: Problem },
 }
 
 pub struct CynodClient<'a> {
@@ -42,7 +99,7 @@ impl<'a> CynodClient<'a> {
         Self { env, config }
     }
 
-    /// A valid access token: from the cache, or from one shared request to CYNOD.
+    /// A valid access token: from the cache, or from the one shared request to CYNOD.
     pub async fn access_token(&self) -> Result<String, Problem> {
         let now = platform::now();
         if let Some(token) = TOKEN
@@ -51,33 +108,49 @@ impl<'a> CynodClient<'a> {
         {
             return Ok(token.value);
         }
-        let pending = PENDING_TOKEN.with(|p| p.borrow().clone());
-        let future = match pending {
-            Some(future) => future,
+        let (sequence, future, owner) = match PENDING_TOKEN.with(|p| p.borrow().clone()) {
+            Some((sequence, future)) => (sequence, future, false),
             None => {
+                let sequence = TOKEN_REQUESTS.with(|c| {
+                    c.set(c.get() + 1);
+                    c.get()
+                });
                 let env = self.env.clone();
                 let config = self.config.clone();
                 let future: TokenFuture =
                     (Box::pin(async move { fetch_token(&env, &config).await })
                         as Pin<Box<dyn Future<Output = _>>>)
                         .shared();
-                PENDING_TOKEN.with(|p| *p.borrow_mut() = Some(future.clone()));
-                future
+                PENDING_TOKEN.with(|p| *p.borrow_mut() = Some((sequence, future.clone())));
+                (sequence, future, true)
             }
         };
         let result = future.await;
-        PENDING_TOKEN.with(|p| *p.borrow_mut() = None);
+        if owner {
+            PENDING_TOKEN.with(|p| {
+                let mut pending = p.borrow_mut();
+                if pending.as_ref().is_some_and(|(s, _)| *s == sequence) {
+                    *pending = None;
+                }
+            });
+        }
         let token = result?;
         TOKEN.with(|t| *t.borrow_mut() = Some(token.clone()));
         Ok(token.value)
     }
 
-    fn forget_token(&self) {
-        TOKEN.with(|t| *t.borrow_mut() = None);
+    /// Drops the cached token, unless another caller already replaced the one that failed.
+    fn forget_token(&self, failed: &str) {
+        TOKEN.with(|t| {
+            let mut cached = t.borrow_mut();
+            if cached.as_ref().is_some_and(|c| c.value == failed) {
+                *cached = None;
+            }
+        });
     }
 
-    /// An authenticated call; on CYNOD's 401 the token is refreshed and the call made once more.
-    pub async fn call(
+    /// One authenticated exchange; on CYNOD's 401 the token is refreshed and the call made once more.
+    async fn call(
         &self,
         method: &str,
         path_and_query: &str,
@@ -85,7 +158,7 @@ impl<'a> CynodClient<'a> {
     ) -> Result<EnvelopeOutcome, CallError> {
         let mut refreshed = false;
         loop {
-            let token = self.access_token().await.map_err(CallError::Problem)?;
+            let token = self.access_token().await.map_err(CallError::Auth)?;
             let mut headers = vec![("Authorization", format!("Bearer {token}"))];
             if body.is_some() {
                 headers.push(("Content-Type", "application/json".to_string()));
@@ -103,40 +176,190 @@ impl<'a> CynodClient<'a> {
             .await
             .map_err(CallError::Transport)?;
             let outcome = parse_envelope(reply.status, &reply.body)
-                .map_err(|e| CallError::Problem(e.to_problem()))?;
+                .map_err(|e| CallError::Unreadable(e.to_problem()))?;
             match outcome {
                 EnvelopeOutcome::Failure(f)
                     if f.code == CynodCode::Unauthenticated && !refreshed =>
                 {
-                    self.forget_token();
+                    self.forget_token(&token);
                     refreshed = true;
                 }
                 outcome => return Ok(outcome),
             }
         }
     }
-}
 
-/// Why a call produced no envelope to interpret.
-#[derive(Debug, Clone)]
-pub enum CallError {
-    Transport(TransportError),
-    Problem(Problem),
-}
-
-impl CallError {
-    pub fn to_problem(&self) -> Problem {
-        match self {
-            CallError::Transport(TransportError::Timeout) => Problem::new(
-                ErrorCode::UpstreamTimeout,
-                "CYNOD n'a pas répondu dans le délai imparti.",
-            ),
-            CallError::Transport(TransportError::Network(e)) => {
-                Problem::new(ErrorCode::UpstreamError, format!("CYNOD injoignable: {e}"))
+    /// A read, retried once on a transport failure or a CYNOD system error.
+    async fn read<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<Vec<T>, Problem> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let retryable = match self.call("GET", path_and_query, None).await {
+                Ok(EnvelopeOutcome::Success { data, .. }) => {
+                    return data_items(data).map_err(|e| e.to_problem())
+                }
+                Ok(EnvelopeOutcome::Failure(f)) if f.code == CynodCode::SystemError => {
+                    f.to_problem()
+                }
+                Ok(EnvelopeOutcome::Failure(f)) => return Err(f.to_problem()),
+                Err(e @ CallError::Auth(_)) => return Err(e.to_problem()),
+                Err(e) => e.to_problem(),
+            };
+            if attempt >= 2 {
+                return Err(retryable);
             }
-            CallError::Problem(p) => p.clone(),
         }
     }
+
+    pub async fn balance(
+        &self,
+        card_number: &str,
+        wallet_id: Option<&str>,
+        client_id: Option<&str>,
+    ) -> Result<CardBalance, Problem> {
+        let query = query(&[
+            ("numeroCarte", Some(card_number)),
+            ("walletId", wallet_id),
+            ("clientId", client_id),
+        ]);
+        let item: BalanceItem = single(self.read(&format!("/get-solde-carte?{query}")).await?)?;
+        Ok(CardBalance {
+            balance_minor: item
+                .solde_online
+                .to_minor(dyno_core::Currency::Tnd)
+                .map_err(|e| upstream(format!("soldeOnline {}: {e}", item.solde_online.text())))?,
+            card_number: item.numero_carte,
+            as_of: item.date_solde,
+            wallet_type: item.type_wallet,
+        })
+    }
+
+    pub async fn validity(
+        &self,
+        card_number: &str,
+        wallet_id: Option<&str>,
+        client_id: Option<&str>,
+    ) -> Result<ValidityItem, Problem> {
+        let query = query(&[
+            ("numeroCarte", Some(card_number)),
+            ("walletId", wallet_id),
+            ("clientId", client_id),
+        ]);
+        single(self.read(&format!("/check-card-validity?{query}")).await?)
+    }
+
+    pub async fn member_validity(
+        &self,
+        client_id: &str,
+        card_number: &str,
+    ) -> Result<ValidityItem, Problem> {
+        let query = query(&[
+            ("numeroCarte", Some(card_number)),
+            ("clientId", Some(client_id)),
+        ]);
+        single(
+            self.read(&format!("/check-card-validity-membre?{query}"))
+                .await?,
+        )
+    }
+
+    pub async fn cards(
+        &self,
+        wallet_id: Option<&str>,
+        client_id: Option<&str>,
+    ) -> Result<Vec<CardItem>, Problem> {
+        let query = query(&[("walletId", wallet_id), ("clientId", client_id)]);
+        self.read(&format!("/get-cartes?{query}")).await
+    }
+
+    pub async fn debit(&self, movement: &MovementRequest) -> WriteOutcome {
+        self.write("/debiter-carte", movement).await
+    }
+
+    pub async fn credit(&self, movement: &MovementRequest) -> WriteOutcome {
+        self.write("/crediter-carte", movement).await
+    }
+
+    /// A movement, sent once. If its answer is lost (timeout, 5xx, unreadable body), the reference
+    /// is looked up and fenced before anyone is told anything.
+    async fn write(&self, path: &str, movement: &MovementRequest) -> WriteOutcome {
+        let body = match serde_json::to_string(movement) {
+            Ok(body) => body,
+            Err(e) => return WriteOutcome::Refused(upstream(e.to_string())),
+        };
+        let cause = match self.call("POST", path, Some(body)).await {
+            Ok(EnvelopeOutcome::Success { data, .. }) => {
+                match single::<OperationItem>(data_items(data).unwrap_or_default()) {
+                    Ok(operation) => {
+                        return WriteOutcome::Applied {
+                            operation,
+                            recovered: false,
+                        }
+                    }
+                    Err(problem) => problem,
+                }
+            }
+            Ok(EnvelopeOutcome::Failure(f)) if f.code == CynodCode::SystemError => f.to_problem(),
+            Ok(EnvelopeOutcome::Failure(f)) => return WriteOutcome::Refused(f.to_problem()),
+            // No token: the request never left, so nothing can have moved.
+            Err(e @ CallError::Auth(_)) => return WriteOutcome::Refused(e.to_problem()),
+            Err(e) => e.to_problem(),
+        };
+        self.resolve(&movement.reference, cause).await
+    }
+
+    /// Lookup-or-fence: CYNOD either returns the operation that used `reference`, or records the
+    /// reference as cancelled so that a request still in flight can never apply it.
+    pub async fn resolve(&self, reference: &str, cause: Problem) -> WriteOutcome {
+        let body = serde_json::json!({ "reference": reference }).to_string();
+        for _ in 0..2 {
+            match self
+                .call("POST", "/annuler-reference", Some(body.clone()))
+                .await
+            {
+                Ok(EnvelopeOutcome::Success { data, .. }) => {
+                    return match single::<OperationItem>(data_items(data).unwrap_or_default()) {
+                        Ok(operation) if operation.applied() => WriteOutcome::Applied {
+                            operation,
+                            recovered: true,
+                        },
+                        Ok(_) => WriteOutcome::NotApplied { cause },
+                        Err(_) => WriteOutcome::Unknown { cause },
+                    }
+                }
+                Ok(EnvelopeOutcome::Failure(CynodFailure { code, .. }))
+                    if code != CynodCode::SystemError =>
+                {
+                    return WriteOutcome::Unknown { cause }
+                }
+                _ => continue,
+            }
+        }
+        WriteOutcome::Unknown { cause }
+    }
+}
+
+fn query(pairs: &[(&str, Option<&str>)]) -> String {
+    let present: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| (*k, v)))
+        .collect();
+    serde_urlencoded::to_string(present).unwrap_or_default()
+}
+
+fn upstream(detail: String) -> Problem {
+    Problem::new(
+        ErrorCode::UpstreamError,
+        format!("réponse CYNOD inattendue: {detail}"),
+    )
+}
+
+/// The one item a call must return.
+fn single<T>(items: Vec<T>) -> Result<T, Problem> {
+    items
+        .into_iter()
+        .next()
+        .ok_or_else(|| upstream("data vide".into()))
 }
 
 async fn fetch_token(env: &Env, config: &CynodConfig) -> Result<CachedToken, Problem> {
@@ -146,6 +369,7 @@ async fn fetch_token(env: &Env, config: &CynodConfig) -> Result<CachedToken, Pro
         ("client_secret", config.consumer_secret.as_str()),
     ])
     .map_err(|e| Problem::new(ErrorCode::InternalError, e.to_string()))?;
+    let started = platform::now();
     let reply = transport::send(
         env,
         config,
@@ -161,15 +385,10 @@ async fn fetch_token(env: &Env, config: &CynodConfig) -> Result<CachedToken, Pro
     )
     .await
     .map_err(|e| CallError::Transport(e).to_problem())?;
-    let started = platform::now();
     match parse_envelope(reply.status, &reply.body).map_err(|e| e.to_problem())? {
         EnvelopeOutcome::Success { data, .. } => {
-            let token: AccessToken = serde_json::from_value(unwrap_single(data)).map_err(|e| {
-                Problem::new(
-                    ErrorCode::UpstreamError,
-                    format!("jeton CYNOD illisible: {e}"),
-                )
-            })?;
+            let token: AccessToken = serde_json::from_value(unwrap_single(data))
+                .map_err(|e| upstream(format!("jeton CYNOD illisible: {e}")))?;
             let lifetime_ms = i64::try_from(token.expires_in)
                 .unwrap_or(i64::MAX / 2)
                 .saturating_mul(1000);

@@ -1,6 +1,8 @@
 //! Route handlers, one module per area. Invariant: handlers are thin; rules live in `dyno-core`.
 
 pub mod admin;
+pub mod cards;
+pub mod cynod_sim_control;
 pub mod demo_seed;
 pub mod health;
 pub mod oauth;

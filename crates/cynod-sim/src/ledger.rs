@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use chrono::{NaiveDate, TimeZone, Utc};
-use dyno_core::cynod::{CynodCode, ErrorEnvelope, SuccessEnvelope, UpstreamDecimal};
+use dyno_core::cynod::{is_valid_card_number, CynodCode, ErrorEnvelope, SuccessEnvelope};
+use dyno_core::money::DecimalNumber;
 use dyno_core::Currency;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -375,14 +376,10 @@ fn param<'a>(query: &'a HashMap<String, String>, name: &str) -> Result<&'a str, 
         .ok_or_else(|| missing(name))
 }
 
-fn valid_card_number(numero: &str) -> bool {
-    numero.len() == 16 && numero.bytes().all(|b| b.is_ascii_digit())
-}
-
 /// The card named by `numeroCarte`, checked against the optional `walletId` / `clientId`.
 fn owned_card(store: &Store, query: &HashMap<String, String>) -> Result<Card, Failure> {
     let numero = param(query, "numeroCarte")?;
-    if !valid_card_number(numero) {
+    if !is_valid_card_number(numero) {
         return Err(missing("numeroCarte"));
     }
     let card = store
@@ -516,7 +513,7 @@ fn list_cards(store: &Store, query: &HashMap<String, String>) -> Outcome {
 #[serde(rename_all = "camelCase")]
 struct MovementRequest {
     numero_carte: Option<String>,
-    montant: Option<UpstreamDecimal>,
+    montant: Option<DecimalNumber>,
     reference: Option<String>,
     wallet_id: Option<String>,
     client_id: Option<String>,
@@ -532,7 +529,7 @@ fn movement(store: &Store, sens: &str, body: &[u8]) -> Outcome {
         .reference
         .as_deref()
         .map(str::trim)
-        .filter(|r| !r.is_empty() && r.len() <= 64)
+        .filter(|r| !r.is_empty() && r.len() <= 128)
         .ok_or_else(|| missing("reference"))?;
     let montant = request
         .montant

@@ -138,3 +138,74 @@ impl AdminClient {
         Ok((merchant, client))
     }
 }
+
+/// The CYNOD simulator's test controls, through `/api/v1/admin/cynod-sim/*` (sandbox only).
+impl AdminClient {
+    pub fn sim_create_card(&self, card: &crate::SimCard) -> Result<crate::SimCard, ApiError> {
+        self.client.call(
+            self.request("POST", "/api/v1/admin/cynod-sim/cards")
+                .json(card),
+        )
+    }
+
+    pub fn sim_card(&self, numero: &str) -> Result<Option<crate::SimCard>, ApiError> {
+        self.client
+            .call(self.request("GET", format!("/api/v1/admin/cynod-sim/cards/{numero}")))
+    }
+
+    /// Applied movements, optionally for one card or merchant and from an instant (ms).
+    pub fn sim_ledger(
+        &self,
+        numero: Option<&str>,
+        commercant: Option<&str>,
+        since_ms: Option<i64>,
+    ) -> Result<Vec<crate::SimOperation>, ApiError> {
+        let mut query = Vec::new();
+        if let Some(n) = numero {
+            query.push(format!("numeroCarte={}", crate::encode_query(n)));
+        }
+        if let Some(c) = commercant {
+            query.push(format!("commercant={}", crate::encode_query(c)));
+        }
+        if let Some(s) = since_ms {
+            query.push(format!("since_ms={s}"));
+        }
+        self.client.call(self.request(
+            "GET",
+            format!("/api/v1/admin/cynod-sim/ledger?{}", query.join("&")),
+        ))
+    }
+
+    /// Arms a fault for `count` calls of `endpoint` (`get-solde-carte`, `debiter-carte`, `*`…).
+    /// `mode`: `latency`, `hang`, `status_500`, `status_503`, `malformed`. With `apply_first`, the
+    /// operation is applied before the fault shows (a lost answer).
+    pub fn sim_fault(
+        &self,
+        endpoint: &str,
+        mode: &str,
+        latency_ms: i64,
+        apply_first: bool,
+        count: i64,
+    ) -> Result<serde_json::Value, ApiError> {
+        self.client.call(self.request("POST", "/api/v1/admin/cynod-sim/faults").json(&json!({
+            "endpoint": endpoint, "mode": mode, "latency_ms": latency_ms, "apply_first": apply_first, "count": count
+        })))
+    }
+
+    pub fn sim_clear_faults(&self) -> Result<serde_json::Value, ApiError> {
+        self.client
+            .call(self.request("DELETE", "/api/v1/admin/cynod-sim/faults"))
+    }
+
+    /// Call counters: `tokens_issued`, `calls:<endpoint>`.
+    pub fn sim_stats(&self) -> Result<std::collections::BTreeMap<String, i64>, ApiError> {
+        self.client
+            .call(self.request("GET", "/api/v1/admin/cynod-sim/stats"))
+    }
+
+    /// Invalidates every simulator access token (the gateway must refresh on its next call).
+    pub fn sim_revoke_tokens(&self) -> Result<serde_json::Value, ApiError> {
+        self.client
+            .call(self.request("POST", "/api/v1/admin/cynod-sim/revoke-tokens"))
+    }
+}

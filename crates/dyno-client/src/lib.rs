@@ -15,11 +15,17 @@ pub use admin::AdminClient;
 pub use types::*;
 
 /// An HTTP answer, before decoding.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RawResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for RawResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HTTP {} {}", self.status, self.text())
+    }
 }
 
 impl RawResponse {
@@ -302,6 +308,67 @@ impl DynoClient {
                     .auth(Auth::Bearer(bearer.to_string()))
                     .body("application/x-www-form-urlencoded", body.into_bytes()),
             )?,
+        )
+    }
+
+    pub fn card_balance(&self, token: &str, card_number: &str) -> Result<CardBalance, ApiError> {
+        self.call(
+            RawRequest::new("GET", format!("/api/v1/pos/cards/{card_number}/balance"))
+                .auth(Auth::Bearer(token.to_string())),
+        )
+    }
+
+    pub fn card_validity(&self, token: &str, card_number: &str) -> Result<CardValidity, ApiError> {
+        self.call(
+            RawRequest::new("GET", format!("/api/v1/pos/cards/{card_number}/validity"))
+                .auth(Auth::Bearer(token.to_string())),
+        )
+    }
+
+    pub fn member_cards(&self, token: &str, member_id: &str) -> Result<MemberCards, ApiError> {
+        self.call(
+            RawRequest::new(
+                "GET",
+                format!("/api/v1/pos/members/{}/cards", encode_query(member_id)),
+            )
+            .auth(Auth::Bearer(token.to_string())),
+        )
+    }
+
+    pub fn member_card_validity(
+        &self,
+        token: &str,
+        member_id: &str,
+        card_number: &str,
+    ) -> Result<CardValidity, ApiError> {
+        self.call(
+            RawRequest::new(
+                "GET",
+                format!(
+                    "/api/v1/pos/members/{}/cards/{card_number}/validity",
+                    encode_query(member_id)
+                ),
+            )
+            .auth(Auth::Bearer(token.to_string())),
+        )
+    }
+
+    /// `direction`: `credit` or `debit` (scope `cards:write`).
+    pub fn card_movement(
+        &self,
+        token: &str,
+        card_number: &str,
+        direction: &str,
+        amount: Millimes,
+        reference: &str,
+    ) -> Result<CardMovement, ApiError> {
+        self.call(
+            RawRequest::new(
+                "POST",
+                format!("/api/v1/pos/cards/{card_number}/{direction}"),
+            )
+            .auth(Auth::Bearer(token.to_string()))
+            .json(&serde_json::json!({ "amount": amount, "reference": reference })),
         )
     }
 

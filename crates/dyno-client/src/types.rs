@@ -124,3 +124,133 @@ pub struct DemoSeeded {
     pub wallets: Vec<String>,
     pub webhook_url: String,
 }
+
+/// An amount in TND as the API writes it (`12.500`), held as exact millimes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Millimes(pub i64);
+
+impl Millimes {
+    pub fn to_decimal_string(self) -> String {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        format!(
+            "{sign}{}.{:03}",
+            self.0.unsigned_abs() / 1000,
+            self.0.unsigned_abs() % 1000
+        )
+    }
+}
+
+impl Serialize for Millimes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let raw = serde_json::value::RawValue::from_string(self.to_decimal_string())
+            .map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Millimes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        parse_millimes(raw.get()).ok_or_else(|| {
+            serde::de::Error::custom(format!("montant inexact ou invalide: {}", raw.get()))
+        })
+    }
+}
+
+/// Exact parse of a plain decimal with at most 3 decimals (`12.5`, `12.500`, `-3`).
+pub fn parse_millimes(text: &str) -> Option<Millimes> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let frac = frac.trim_end_matches('0');
+    if int.is_empty()
+        || frac.len() > 3
+        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let value =
+        int.parse::<i64>().ok()?.checked_mul(1000)? + format!("{frac:0<3}").parse::<i64>().ok()?;
+    Some(Millimes(if negative { -value } else { value }))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CardBalance {
+    pub card_number: String,
+    pub balance: Millimes,
+    pub currency: String,
+    pub wallet_type: Option<String>,
+    pub as_of: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CardValidity {
+    pub card_number: String,
+    pub valid: bool,
+    pub valid_until: Option<String>,
+    pub holder_first_name: Option<String>,
+    pub holder_last_name: Option<String>,
+    pub wallet_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MemberCard {
+    pub card_number: String,
+    pub wallet_type: Option<String>,
+    pub valid_until: Option<String>,
+    pub status: Option<String>,
+    pub balance: Millimes,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MemberCards {
+    pub client_id: String,
+    pub cards: Vec<MemberCard>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CardMovement {
+    pub reference: String,
+    pub status: String,
+    pub direction: String,
+    pub card_number: Option<String>,
+    pub amount: Option<Millimes>,
+    pub currency: String,
+    pub balance_after: Option<Millimes>,
+    pub operation_date: Option<String>,
+    pub recovered: bool,
+}
+
+/// A card in the CYNOD simulator (test control), balance in exact minor units.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SimCard {
+    pub numero: String,
+    pub client_id: String,
+    pub wallet_id: String,
+    pub nom: String,
+    pub prenom: String,
+    pub email: String,
+    pub wallet_type: String,
+    /// `yyyy-mm-dd`, last valid day.
+    pub fin_validite: String,
+    /// `ACTIVE` or `BLOQUEE`.
+    pub statut: String,
+    pub solde_minor: i64,
+}
+
+/// A movement in the simulator's ledger.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SimOperation {
+    pub reference: String,
+    pub statut: String,
+    pub sens: Option<String>,
+    pub numero: Option<String>,
+    pub montant_minor: Option<i64>,
+    pub solde_apres_minor: Option<i64>,
+    pub commercant: Option<String>,
+    pub libelle: Option<String>,
+    pub created_at_ms: i64,
+}

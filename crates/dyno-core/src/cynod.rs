@@ -3,10 +3,9 @@
 //! Invariant: balances and amounts cross this boundary as exact minor units or not at all.
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::money::{format_minor, minor_from_upstream_decimal, Currency};
+use crate::money::DecimalNumber;
 use crate::problem::{ErrorCode, Problem};
 
 /// CYNOD's functional codes. 405 and 412 come from the spec; the others are ours, in the same style
@@ -92,6 +91,7 @@ impl CynodCode {
             Self::CardExpired => ErrorCode::CardExpired,
             Self::CardBlocked => ErrorCode::CardBlocked,
             Self::OperationNotFound => ErrorCode::NotFound,
+            Self::ReferenceConflict => ErrorCode::ReferenceAlreadyUsed,
             _ => ErrorCode::UpstreamError,
         };
         Problem::new(code, detail)
@@ -244,47 +244,133 @@ pub struct AccessToken {
     pub expires_in: u64,
 }
 
-/// A JSON number written from minor units with the currency's decimals, so that CYNOD's float
-/// fields (`soldeOnline`, `montant`) carry exact values both ways.
-#[derive(Debug, Clone)]
-pub struct UpstreamDecimal(Box<RawValue>);
+/// A CYNOD card number: 16 digits.
+pub fn is_valid_card_number(numero: &str) -> bool {
+    numero.len() == 16 && numero.bytes().all(|b| b.is_ascii_digit())
+}
 
-impl UpstreamDecimal {
-    pub fn from_minor(minor: i64, currency: Currency) -> Self {
-        let text = format_minor(minor, currency);
-        // A formatted decimal is always valid JSON number text.
-        Self(RawValue::from_string(text).unwrap_or_else(|_| RawValue::NULL.to_owned()))
-    }
+/// `numeroCarte` masked for reports and logs: only the last four digits stay.
+pub fn mask_card_number(numero: &str) -> String {
+    let last4: String = numero
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("************{last4}")
+}
 
-    pub fn to_minor(&self, currency: Currency) -> Result<i64, EnvelopeError> {
-        minor_from_upstream_decimal(self.0.get(), currency)
-            .map_err(|e| EnvelopeError::Malformed(format!("montant {}: {e}", self.0.get())))
+/// `data` item of `get-solde-carte`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BalanceItem {
+    pub numero_carte: String,
+    pub solde_online: DecimalNumber,
+    #[serde(default)]
+    pub date_solde: Option<String>,
+    #[serde(default)]
+    pub type_wallet: Option<String>,
+}
+
+/// `data` item of `check-card-validity` and `check-card-validity-membre`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidityItem {
+    pub numero_carte: String,
+    pub fin_validite: String,
+    #[serde(default)]
+    pub nom: Option<String>,
+    #[serde(default)]
+    pub prenom: Option<String>,
+    #[serde(default)]
+    pub type_wallet: Option<String>,
+    #[serde(default)]
+    pub statut: Option<String>,
+}
+
+/// `data` item of `get-cartes`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CardItem {
+    pub numero_carte: String,
+    #[serde(default)]
+    pub type_wallet: Option<String>,
+    #[serde(default)]
+    pub fin_validite: Option<String>,
+    #[serde(default)]
+    pub statut: Option<String>,
+    pub solde_online: DecimalNumber,
+    #[serde(default)]
+    pub wallet_id: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+/// `data` item of `debiter-carte`, `crediter-carte`, `get-operation` and `annuler-reference`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationItem {
+    pub reference: String,
+    /// `EFFECTUEE` (applied) or `ANNULEE` (fenced, never applied).
+    pub statut: String,
+    #[serde(default)]
+    pub sens: Option<String>,
+    #[serde(default)]
+    pub numero_carte: Option<String>,
+    #[serde(default)]
+    pub montant: Option<DecimalNumber>,
+    #[serde(default)]
+    pub solde_online: Option<DecimalNumber>,
+    #[serde(default)]
+    pub date_operation: Option<String>,
+}
+
+impl OperationItem {
+    pub fn applied(&self) -> bool {
+        self.statut == "EFFECTUEE"
     }
 }
 
-impl Serialize for UpstreamDecimal {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
+/// Body of `debiter-carte` and `crediter-carte`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MovementRequest {
+    pub numero_carte: String,
+    pub montant: DecimalNumber,
+    pub reference: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wallet_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commercant: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub libelle: Option<String>,
 }
 
-impl<'de> Deserialize<'de> for UpstreamDecimal {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = Box::<RawValue>::deserialize(d)?;
-        if !raw
-            .get()
-            .trim_start()
-            .starts_with(|c: char| c == '-' || c.is_ascii_digit())
-        {
-            return Err(serde::de::Error::custom("attendu: un nombre"));
-        }
-        Ok(Self(raw))
-    }
+/// `dd-mm-yyyy hh:mm:ss` (CYNOD's `dateSolde`, `dateOperation`, in UTC) as RFC 3339.
+pub fn cynod_datetime_to_rfc3339(text: &str) -> Option<String> {
+    chrono::NaiveDateTime::parse_from_str(text.trim(), "%d-%m-%Y %H:%M:%S")
+        .ok()
+        .map(|t| {
+            t.and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
+}
+
+/// `dd/mm/yyyy` (CYNOD's `finValidite`) as an ISO date.
+pub fn cynod_date_to_iso(text: &str) -> Option<String> {
+    chrono::NaiveDate::parse_from_str(text.trim(), "%d/%m/%Y")
+        .ok()
+        .map(|d| d.format("%Y-%m-%d").to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::money::Currency;
 
     #[test]
     fn parses_the_spec_success_example() {
@@ -295,7 +381,7 @@ mod tests {
         #[derive(Deserialize)]
         struct Balance {
             #[serde(rename = "soldeOnline")]
-            solde: UpstreamDecimal,
+            solde: DecimalNumber,
         }
         let items: Vec<Balance> = data_items(data).unwrap();
         assert_eq!(items[0].solde.to_minor(Currency::Tnd), Ok(142_000_000));
@@ -373,13 +459,46 @@ mod tests {
     }
 
     #[test]
-    fn upstream_decimals_round_trip_exactly() {
-        let d = UpstreamDecimal::from_minor(12_500, Currency::Tnd);
-        assert_eq!(serde_json::to_string(&d).unwrap(), "12.500");
-        let back: UpstreamDecimal = serde_json::from_str("12.5").unwrap();
-        assert_eq!(back.to_minor(Currency::Tnd), Ok(12_500));
-        let inexact: UpstreamDecimal = serde_json::from_str("0.0001").unwrap();
-        assert!(inexact.to_minor(Currency::Tnd).is_err());
-        assert!(serde_json::from_str::<UpstreamDecimal>("\"12.5\"").is_err());
+    fn card_numbers_dates_and_masks() {
+        assert!(is_valid_card_number("7019800100009569"));
+        assert!(!is_valid_card_number("701980010000956"));
+        assert!(!is_valid_card_number("70198001000095X9"));
+        assert_eq!(mask_card_number("7019800100009569"), "************9569");
+        assert_eq!(
+            cynod_datetime_to_rfc3339("23-08-2021 10:11:42").as_deref(),
+            Some("2021-08-23T10:11:42Z")
+        );
+        assert_eq!(
+            cynod_date_to_iso("18/07/2029").as_deref(),
+            Some("2029-07-18")
+        );
+        assert_eq!(cynod_date_to_iso("2029-07-18"), None);
+    }
+
+    #[test]
+    fn operations_parse_with_float_amounts() {
+        let body = br#"{"success":true,"code":200,"message":"ok","data":[{"reference":"R1","statut":"EFFECTUEE","sens":"DEBIT","numeroCarte":"7019800100009569","montant":12.5,"soldeOnline":137.5,"dateOperation":"05-06-2026 10:30:00"}]}"#;
+        let EnvelopeOutcome::Success { data, .. } = parse_envelope(200, body).unwrap() else {
+            panic!()
+        };
+        let ops: Vec<OperationItem> = data_items(data).unwrap();
+        assert!(ops[0].applied());
+        assert_eq!(
+            ops[0].montant.as_ref().unwrap().to_minor(Currency::Tnd),
+            Ok(12_500)
+        );
+        let movement = MovementRequest {
+            numero_carte: "7019800100009569".into(),
+            montant: DecimalNumber::from_minor(12_500, Currency::Tnd),
+            reference: "R1".into(),
+            wallet_id: None,
+            client_id: None,
+            commercant: Some("M".into()),
+            libelle: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&movement).unwrap(),
+            r#"{"numeroCarte":"7019800100009569","montant":12.500,"reference":"R1","commercant":"M"}"#
+        );
     }
 }

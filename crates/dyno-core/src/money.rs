@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use thiserror::Error;
 
 /// Currencies the gateway settles in. TND has three decimals (millimes).
@@ -120,6 +122,60 @@ pub fn format_minor(minor: i64, currency: Currency) -> String {
 /// balances are legitimate here, unlike request amounts.
 pub fn minor_from_upstream_decimal(text: &str, currency: Currency) -> Result<i64, AmountError> {
     Decimal::parse(text.trim())?.to_minor(currency.decimals())
+}
+
+/// A JSON number carried as its exact text, both ways: written from minor units with the
+/// currency's decimals (`12.500`), and read without ever becoming an `f64`.
+#[derive(Debug, Clone)]
+pub struct DecimalNumber(Box<RawValue>);
+
+impl DecimalNumber {
+    pub fn from_minor(minor: i64, currency: Currency) -> Self {
+        let text = format_minor(minor, currency);
+        // A formatted decimal is always valid JSON number text.
+        Self(RawValue::from_string(text).unwrap_or_else(|_| RawValue::NULL.to_owned()))
+    }
+
+    /// The number's text as received.
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Minor units, refusing any non-zero digit beyond the currency's precision.
+    pub fn to_minor(&self, currency: Currency) -> Result<i64, AmountError> {
+        minor_from_upstream_decimal(self.0.get(), currency)
+    }
+
+    /// A request amount: strictly positive, at most the currency's decimals, at most `max_minor`.
+    pub fn to_amount(&self, currency: Currency, max_minor: i64) -> Result<Amount, AmountError> {
+        Amount::parse_request(self.0.get(), currency, max_minor)
+    }
+}
+
+impl Serialize for DecimalNumber {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for DecimalNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        if !raw
+            .get()
+            .trim_start()
+            .starts_with(|c: char| c == '-' || c.is_ascii_digit())
+        {
+            return Err(serde::de::Error::custom("nombre attendu"));
+        }
+        Ok(Self(raw))
+    }
+}
+
+impl From<Amount> for DecimalNumber {
+    fn from(amount: Amount) -> Self {
+        Self::from_minor(amount.minor(), amount.currency())
+    }
 }
 
 /// Exact decimal view of JSON number text: `digits × 10^exponent`, with the sign apart.
@@ -312,6 +368,22 @@ mod tests {
             minor_from_upstream_decimal("0.30000000000000004", Currency::Tnd),
             Err(AmountError::Inexact)
         );
+    }
+
+    #[test]
+    fn decimal_numbers_keep_their_text() {
+        let n: DecimalNumber = serde_json::from_str("12.5").unwrap();
+        assert_eq!(n.to_minor(Currency::Tnd), Ok(12_500));
+        assert_eq!(
+            n.to_amount(Currency::Tnd, MAX).map(Amount::minor),
+            Ok(12_500)
+        );
+        assert_eq!(
+            serde_json::to_string(&DecimalNumber::from_minor(45_000, Currency::Tnd)).unwrap(),
+            "45.000"
+        );
+        assert!(serde_json::from_str::<DecimalNumber>("\"12.5\"").is_err());
+        assert!(serde_json::from_str::<DecimalNumber>("true").is_err());
     }
 
     proptest! {

@@ -34,6 +34,7 @@ pub enum ErrorCode {
     QrAlreadyUsed,
     AlreadyExists,
     DuplicatePosReference,
+    ReferenceAlreadyUsed,
     InvalidState,
     IdempotencyKeyReused,
     IdempotencyKeyInProgress,
@@ -80,6 +81,7 @@ impl ErrorCode {
             QrAlreadyUsed
             | AlreadyExists
             | DuplicatePosReference
+            | ReferenceAlreadyUsed
             | InvalidState
             | IdempotencyKeyInProgress => 409,
             IdempotencyKeyReused | RefundExceedsPayment | CardExpired | CardBlocked => 422,
@@ -117,6 +119,7 @@ impl ErrorCode {
             QrAlreadyUsed => "QR_ALREADY_USED",
             AlreadyExists => "ALREADY_EXISTS",
             DuplicatePosReference => "DUPLICATE_POS_REFERENCE",
+            ReferenceAlreadyUsed => "REFERENCE_ALREADY_USED",
             InvalidState => "INVALID_STATE",
             IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             IdempotencyKeyInProgress => "IDEMPOTENCY_KEY_IN_PROGRESS",
@@ -163,6 +166,7 @@ impl ErrorCode {
             QrAlreadyUsed => "QR code déjà utilisé",
             AlreadyExists => "Ressource déjà existante",
             DuplicatePosReference => "Référence de caisse déjà utilisée",
+            ReferenceAlreadyUsed => "Référence déjà utilisée pour une autre opération",
             InvalidState => "Opération impossible dans l'état actuel",
             IdempotencyKeyReused => "Clé d'idempotence réutilisée avec un autre contenu",
             IdempotencyKeyInProgress => "Requête identique en cours de traitement",

@@ -24,6 +24,12 @@ pub enum RouteName {
     PosToken,
     PosRevoke,
     PosWhoami,
+    PosCardBalance,
+    PosCardValidity,
+    PosMemberCards,
+    PosMemberCardValidity,
+    PosCardCredit,
+    PosCardDebit,
     AdminCreateMerchant,
     AdminGetMerchant,
     AdminUpdateMerchant,
@@ -33,6 +39,7 @@ pub enum RouteName {
     AdminRevokeTokens,
     AdminAudit,
     AdminDemoSeed,
+    AdminCynodSim,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +51,22 @@ pub struct RouteDef {
     pub audience: Audience,
     /// The OAuth scope a POS token needs for this route.
     pub scope: Option<&'static str>,
+}
+
+/// A POS route that needs a scope beyond `payments`.
+const fn scoped(
+    method: &'static str,
+    pattern: &'static str,
+    name: RouteName,
+    scope: &'static str,
+) -> RouteDef {
+    RouteDef {
+        method,
+        pattern,
+        name,
+        audience: Audience::Pos,
+        scope: Some(scope),
+    }
 }
 
 const fn route(
@@ -64,80 +87,36 @@ const fn route(
     }
 }
 
+/// One line per route, kept unformatted so the table reads as a table.
+#[rustfmt::skip]
 pub const ROUTES: &[RouteDef] = &[
     route("GET", "/healthz", RouteName::Health, Audience::Public),
-    route(
-        "POST",
-        "/api/v1/pos/oauth/token",
-        RouteName::PosToken,
-        Audience::Token,
-    ),
-    route(
-        "POST",
-        "/api/v1/pos/oauth/revoke",
-        RouteName::PosRevoke,
-        Audience::Pos,
-    ),
-    route(
-        "GET",
-        "/api/v1/pos/whoami",
-        RouteName::PosWhoami,
-        Audience::Pos,
-    ),
-    route(
-        "POST",
-        "/api/v1/admin/merchants",
-        RouteName::AdminCreateMerchant,
-        Audience::Admin,
-    ),
-    route(
-        "GET",
-        "/api/v1/admin/merchants/{merchant_id}",
-        RouteName::AdminGetMerchant,
-        Audience::Admin,
-    ),
-    route(
-        "PATCH",
-        "/api/v1/admin/merchants/{merchant_id}",
-        RouteName::AdminUpdateMerchant,
-        Audience::Admin,
-    ),
-    route(
-        "POST",
-        "/api/v1/admin/clients",
-        RouteName::AdminCreateClient,
-        Audience::Admin,
-    ),
-    route(
-        "POST",
-        "/api/v1/admin/clients/{client_id}/rotate-secret",
-        RouteName::AdminRotateSecret,
-        Audience::Admin,
-    ),
-    route(
-        "PUT",
-        "/api/v1/admin/clients/{client_id}/webhook",
-        RouteName::AdminSetWebhook,
-        Audience::Admin,
-    ),
-    route(
-        "POST",
-        "/api/v1/admin/clients/{client_id}/revoke-tokens",
-        RouteName::AdminRevokeTokens,
-        Audience::Admin,
-    ),
-    route(
-        "GET",
-        "/api/v1/admin/audit",
-        RouteName::AdminAudit,
-        Audience::Admin,
-    ),
-    route(
-        "POST",
-        "/api/v1/admin/demo/seed",
-        RouteName::AdminDemoSeed,
-        Audience::Admin,
-    ),
+    route("POST", "/api/v1/pos/oauth/token", RouteName::PosToken, Audience::Token),
+    route("POST", "/api/v1/pos/oauth/revoke", RouteName::PosRevoke, Audience::Pos),
+    route("GET", "/api/v1/pos/whoami", RouteName::PosWhoami, Audience::Pos),
+    route("GET", "/api/v1/pos/cards/{card_number}/balance", RouteName::PosCardBalance, Audience::Pos),
+    route("GET", "/api/v1/pos/cards/{card_number}/validity", RouteName::PosCardValidity, Audience::Pos),
+    route("GET", "/api/v1/pos/members/{client_id}/cards", RouteName::PosMemberCards, Audience::Pos),
+    route("GET", "/api/v1/pos/members/{client_id}/cards/{card_number}/validity", RouteName::PosMemberCardValidity, Audience::Pos),
+    scoped("POST", "/api/v1/pos/cards/{card_number}/credit", RouteName::PosCardCredit, "cards:write"),
+    scoped("POST", "/api/v1/pos/cards/{card_number}/debit", RouteName::PosCardDebit, "cards:write"),
+    route("POST", "/api/v1/admin/merchants", RouteName::AdminCreateMerchant, Audience::Admin),
+    route("GET", "/api/v1/admin/merchants/{merchant_id}", RouteName::AdminGetMerchant, Audience::Admin),
+    route("PATCH", "/api/v1/admin/merchants/{merchant_id}", RouteName::AdminUpdateMerchant, Audience::Admin),
+    route("POST", "/api/v1/admin/clients", RouteName::AdminCreateClient, Audience::Admin),
+    route("POST", "/api/v1/admin/clients/{client_id}/rotate-secret", RouteName::AdminRotateSecret, Audience::Admin),
+    route("PUT", "/api/v1/admin/clients/{client_id}/webhook", RouteName::AdminSetWebhook, Audience::Admin),
+    route("POST", "/api/v1/admin/clients/{client_id}/revoke-tokens", RouteName::AdminRevokeTokens, Audience::Admin),
+    route("GET", "/api/v1/admin/audit", RouteName::AdminAudit, Audience::Admin),
+    route("POST", "/api/v1/admin/demo/seed", RouteName::AdminDemoSeed, Audience::Admin),
+    route("GET", "/api/v1/admin/cynod-sim/ledger", RouteName::AdminCynodSim, Audience::Admin),
+    route("GET", "/api/v1/admin/cynod-sim/stats", RouteName::AdminCynodSim, Audience::Admin),
+    route("POST", "/api/v1/admin/cynod-sim/cards", RouteName::AdminCynodSim, Audience::Admin),
+    route("GET", "/api/v1/admin/cynod-sim/cards/{card_number}", RouteName::AdminCynodSim, Audience::Admin),
+    route("POST", "/api/v1/admin/cynod-sim/faults", RouteName::AdminCynodSim, Audience::Admin),
+    route("DELETE", "/api/v1/admin/cynod-sim/faults", RouteName::AdminCynodSim, Audience::Admin),
+    route("POST", "/api/v1/admin/cynod-sim/revoke-tokens", RouteName::AdminCynodSim, Audience::Admin),
+    route("POST", "/api/v1/admin/cynod-sim/reset", RouteName::AdminCynodSim, Audience::Admin),
 ];
 
 /// A matched route with its path parameters, in pattern order.

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use dyno_client::{AdminClient, DynoClient, TokenResponse};
+use dyno_client::{AdminClient, DynoClient, SimCard, TokenResponse};
 
 /// Process groups of the stacks this process started, killed at exit.
 static STARTED_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
@@ -196,9 +196,60 @@ impl Stack {
         }
     }
 
+    /// A new card in the CYNOD simulator, unique to this test, with `balance_minor` millimes.
+    pub fn new_card(&self, balance_minor: i64, wallet_type: &str) -> SimCard {
+        self.new_card_with(balance_minor, wallet_type, "ACTIVE", "2030-12-31")
+    }
+
+    pub fn new_card_with(
+        &self,
+        balance_minor: i64,
+        wallet_type: &str,
+        statut: &str,
+        fin_validite: &str,
+    ) -> SimCard {
+        static NEXT: AtomicI32 = AtomicI32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst) as u64;
+        let unique = (std::process::id() as u64 % 10_000) * 100_000
+            + (SystemTimeSeed::get() % 100) * 1_000
+            + n;
+        let numero = format!("7019{unique:012}");
+        let member = format!("CLT-T{unique}");
+        let card = SimCard {
+            numero: numero.clone(),
+            client_id: member,
+            wallet_id: format!("+2169{:07}", unique % 10_000_000),
+            nom: "Test".into(),
+            prenom: "Carte".into(),
+            email: String::new(),
+            wallet_type: wallet_type.into(),
+            fin_validite: fin_validite.into(),
+            statut: statut.into(),
+            solde_minor: balance_minor,
+        };
+        self.admin()
+            .sim_create_card(&card)
+            .expect("create simulator card")
+    }
+
     /// The key ring of this stack, to mint tokens with chosen claims in security tests.
     pub fn jwt_keys(&self) -> String {
         dev_var(&repo_root(), "JWT_KEYS")
+    }
+}
+
+/// Seconds since the epoch, read once: distinguishes card numbers across runs on one state dir.
+struct SystemTimeSeed;
+
+impl SystemTimeSeed {
+    fn get() -> u64 {
+        static SEED: OnceLock<u64> = OnceLock::new();
+        *SEED.get_or_init(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        })
     }
 }
 

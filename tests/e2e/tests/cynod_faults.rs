@@ -1,0 +1,331 @@
+//! CYNOD faults and call counting, end to end: latency, 5xx, malformed bodies and hangs past the gateway's timeout,
+//! each checked against the simulator's ledger; and the access-token cache. Faults are global to
+//! the simulator, so these tests run one at a time on their own stack.
+
+use std::sync::{Arc, Barrier, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use dyno_client::{Auth, Millimes, RawRequest};
+use dyno_e2e::Stack;
+
+/// Serialises the tests of this file: an armed fault must only meet its own test's calls.
+fn exclusive() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    Stack::shared()
+        .admin()
+        .sim_clear_faults()
+        .expect("clear faults");
+    guard
+}
+
+fn writer(stack: &Stack) -> (dyno_e2e::Onboarded, String) {
+    let pos = stack.onboard("Fault writer", Some("payments cards:write"));
+    let token = pos
+        .client
+        .token_basic(
+            &pos.client_id,
+            &pos.client_secret,
+            Some("payments cards:write"),
+        )
+        .unwrap()
+        .access_token;
+    (pos, token)
+}
+
+#[test]
+fn reads_survive_latency_and_one_5xx_and_report_persistent_failures() {
+    let _guard = exclusive();
+    let stack = Stack::shared();
+    let admin = stack.admin();
+    let pos = stack.onboard("Read faults", None);
+    let token = &pos.token.access_token;
+    let card = stack.new_card(7_000, "TicketResto");
+
+    admin
+        .sim_fault("get-solde-carte", "latency", 800, false, 1)
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(
+        pos.client
+            .card_balance(token, &card.numero)
+            .unwrap()
+            .balance,
+        Millimes(7_000)
+    );
+    assert!(started.elapsed() >= Duration::from_millis(800));
+
+    admin
+        .sim_fault("get-solde-carte", "status_500", 0, false, 1)
+        .unwrap();
+    assert_eq!(
+        pos.client
+            .card_balance(token, &card.numero)
+            .unwrap()
+            .balance,
+        Millimes(7_000),
+        "one 5xx on a read is retried"
+    );
+
+    for (mode, status, code) in [
+        ("status_503", 502, "UPSTREAM_ERROR"),
+        ("malformed", 502, "UPSTREAM_ERROR"),
+    ] {
+        admin
+            .sim_fault("get-solde-carte", mode, 0, false, 2)
+            .unwrap();
+        let e = pos.client.card_balance(token, &card.numero).unwrap_err();
+        assert_eq!((e.status(), e.code()), (Some(status), Some(code)), "{mode}");
+    }
+
+    admin
+        .sim_fault("get-solde-carte", "hang", 4_000, false, 2)
+        .unwrap();
+    let e = pos.client.card_balance(token, &card.numero).unwrap_err();
+    assert_eq!(
+        (e.status(), e.code()),
+        (Some(504), Some("UPSTREAM_TIMEOUT"))
+    );
+}
+
+#[test]
+fn bad_parameters_never_reach_cynod() {
+    let _guard = exclusive();
+    let stack = Stack::shared();
+    let pos = stack.onboard("Bad params", None);
+    let token = &pos.token.access_token;
+    let before = stack.admin().sim_stats().unwrap();
+    for bad in [
+        "701980010000956",
+        "70198001000095X9",
+        "7019800100009569123",
+        "abcd",
+    ] {
+        let e = pos.client.card_balance(token, bad).unwrap_err();
+        assert_eq!(
+            (e.status(), e.code()),
+            (Some(400), Some("INVALID_CARD_NUMBER")),
+            "{bad}"
+        );
+    }
+    let e = pos
+        .client
+        .send(
+            RawRequest::new(
+                "GET",
+                "/api/v1/pos/cards/7019800100009569/balance?wallet_id=%3Cscript%3E",
+            )
+            .auth(Auth::Bearer(token.clone())),
+        )
+        .unwrap();
+    assert_eq!(e.status, 400);
+    let e = pos.client.member_cards(token, &"x".repeat(65)).unwrap_err();
+    assert_eq!(e.status(), Some(400));
+    let after = stack.admin().sim_stats().unwrap();
+    assert_eq!(
+        before.get("calls:get-solde-carte"),
+        after.get("calls:get-solde-carte"),
+        "no balance call reached the simulator"
+    );
+}
+
+/// Waits out a hung simulator request so its late completion is part of what the ledger shows.
+fn settle() {
+    std::thread::sleep(Duration::from_millis(4_500));
+}
+
+#[test]
+fn a_debit_that_hangs_before_applying_never_moves_money() {
+    let _guard = exclusive();
+    let stack = Stack::shared();
+    let (pos, token) = writer(stack);
+    let card = stack.new_card(20_000, "TicketResto");
+    stack
+        .admin()
+        .sim_fault("debiter-carte", "hang", 4_000, false, 1)
+        .unwrap();
+    let response = pos
+        .client
+        .send(
+            RawRequest::new("POST", format!("/api/v1/pos/cards/{}/debit", card.numero))
+                .auth(Auth::Bearer(token.clone()))
+                .json(&serde_json::json!({"amount": 5.0, "reference": "hang-before"})),
+        )
+        .unwrap();
+    assert_eq!(response.status, 504, "{}", response.text());
+    assert_eq!(response.header("Dyno-Movement-Status"), Some("not_applied"));
+    settle();
+    let ledger = stack
+        .admin()
+        .sim_ledger(Some(&card.numero), None, None)
+        .unwrap();
+    eprintln!(
+        "[fault hang-before] gateway said not_applied; ledger has {} movement(s)",
+        ledger.len()
+    );
+    assert!(
+        ledger.is_empty(),
+        "fenced: the late debit was refused: {ledger:?}"
+    );
+    assert_eq!(
+        stack
+            .admin()
+            .sim_card(&card.numero)
+            .unwrap()
+            .unwrap()
+            .solde_minor,
+        20_000
+    );
+}
+
+#[test]
+fn a_debit_whose_answer_is_lost_is_recovered_exactly_once() {
+    let _guard = exclusive();
+    let stack = Stack::shared();
+    let (pos, token) = writer(stack);
+    for (mode, latency) in [("hang", 4_000), ("status_500", 0), ("malformed", 0)] {
+        let card = stack.new_card(20_000, "TicketResto");
+        stack
+            .admin()
+            .sim_fault("debiter-carte", mode, latency, true, 1)
+            .unwrap();
+        let debit = pos
+            .client
+            .card_movement(
+                &token,
+                &card.numero,
+                "debit",
+                Millimes(5_000),
+                &format!("lost-{mode}"),
+            )
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+        assert!(debit.recovered, "{mode}: outcome recovered by reference");
+        assert_eq!(debit.balance_after, Some(Millimes(15_000)), "{mode}");
+        if mode == "hang" {
+            settle();
+        }
+        let ledger = stack
+            .admin()
+            .sim_ledger(Some(&card.numero), None, None)
+            .unwrap();
+        eprintln!("[fault {mode}-after-apply] gateway said applied (recovered); ledger has {} movement(s)", ledger.len());
+        assert_eq!(ledger.len(), 1, "{mode}: exactly one movement");
+        assert_eq!(
+            stack
+                .admin()
+                .sim_card(&card.numero)
+                .unwrap()
+                .unwrap()
+                .solde_minor,
+            15_000,
+            "{mode}"
+        );
+    }
+}
+
+#[test]
+fn a_debit_refused_by_a_5xx_before_applying_is_fenced() {
+    let _guard = exclusive();
+    let stack = Stack::shared();
+    let (pos, token) = writer(stack);
+    let card = stack.new_card(20_000, "TicketResto");
+    stack
+        .admin()
+        .sim_fault("debiter-carte", "status_500", 0, false, 1)
+        .unwrap();
+    let e = pos
+        .client
+        .card_movement(
+            &token,
+            &card.numero,
+            "debit",
+            Millimes(5_000),
+            "five-hundred",
+        )
+        .unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(502), Some("UPSTREAM_ERROR")));
+    assert_eq!(
+        e.response().unwrap().header("Dyno-Movement-Status"),
+        Some("not_applied")
+    );
+    assert!(stack
+        .admin()
+        .sim_ledger(Some(&card.numero), None, None)
+        .unwrap()
+        .is_empty());
+    // The fenced reference stays unusable; a new reference succeeds.
+    let reuse = pos
+        .client
+        .card_movement(
+            &token,
+            &card.numero,
+            "debit",
+            Millimes(5_000),
+            "five-hundred",
+        )
+        .unwrap_err();
+    assert_eq!(reuse.code(), Some("REFERENCE_ALREADY_USED"));
+    pos.client
+        .card_movement(
+            &token,
+            &card.numero,
+            "debit",
+            Millimes(5_000),
+            "five-hundred-2",
+        )
+        .expect("new reference");
+}
+
+#[test]
+fn many_requests_share_one_token_and_a_401_refreshes_it_once() {
+    let _guard = exclusive();
+    let stack = Stack::shared();
+    let pos = stack.onboard("Token cache", None);
+    let card = stack.new_card(1_000, "TicketResto");
+    // Warm the cache, then count.
+    pos.client
+        .card_balance(&pos.token.access_token, &card.numero)
+        .unwrap();
+    let issued = |s: &Stack| {
+        s.admin()
+            .sim_stats()
+            .unwrap()
+            .get("tokens_issued")
+            .copied()
+            .unwrap_or(0)
+    };
+    let before = issued(stack);
+    for _ in 0..10 {
+        pos.client
+            .card_balance(&pos.token.access_token, &card.numero)
+            .unwrap();
+    }
+    assert_eq!(issued(stack), before, "ten calls, no new token");
+
+    stack.admin().sim_revoke_tokens().unwrap();
+    let barrier = Arc::new(Barrier::new(20));
+    let handles: Vec<_> = (0..20)
+        .map(|_| {
+            let client = pos.client.clone();
+            let token = pos.token.access_token.clone();
+            let numero = card.numero.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                client.card_balance(&token, &numero).map(|b| b.balance)
+            })
+        })
+        .collect();
+    for handle in handles {
+        assert_eq!(
+            handle.join().unwrap().expect("call after refresh"),
+            Millimes(1_000)
+        );
+    }
+    let after = issued(stack);
+    eprintln!(
+        "[token cache] 20 concurrent calls after a CYNOD-side revocation: {} new token(s)",
+        after - before
+    );
+    assert_eq!(after, before + 1, "one refresh shared by all");
+}
