@@ -9,9 +9,18 @@ use dyno_core::ErrorCode;
 use worker::{Env, Request, Stub};
 
 use crate::config::Config;
-use crate::durable::client_gate::{AuthorizeOutcome, AuthorizeRequest, ClientProfile, LimitInfo};
+use std::rc::Rc;
+
+use dyno_core::idempotency;
+use dyno_core::routes::{RouteDef, RouteName};
+
+use crate::durable::client_gate::{
+    AuthorizeOutcome, AuthorizeRequest, ClientProfile, IdempotencyCheck, IdempotencyResult,
+    IndexEntry, LimitInfo, Lookup, Reservation, ReservationResult,
+};
 use crate::durable::{self};
 use crate::error::{AppError, AppResult};
+use crate::http::{self, RequestContext};
 use crate::platform;
 
 pub const POS_REALM: &str = "dyno-pos";
@@ -21,8 +30,6 @@ pub const POS_REALM: &str = "dyno-pos";
 pub struct PosPrincipal {
     pub token: VerifiedToken,
     pub profile: ClientProfile,
-    /// The client window after this call (absent for calls that do not count, such as polls).
-    pub limit: Option<LimitInfo>,
 }
 
 impl PosPrincipal {
@@ -107,64 +114,166 @@ pub fn verify_pos_token(req: &Request, config: &Config) -> AppResult<VerifiedTok
         .map_err(|e| invalid_token(POS_REALM, e.ascii_reason(), &e.to_string()))
 }
 
-/// The full POS check: token, then one round trip to the client's gate, then the scope.
-pub async fn authenticate_pos(
-    req: &Request,
-    env: &Env,
-    config: &Config,
+/// What a POS route asks of the gate beyond the authorization itself, in the same round trip.
+#[derive(Debug, Default)]
+pub struct GateNeeds {
+    pub reserve: Option<Reservation>,
+    pub lookup: Option<Lookup>,
+}
+
+/// A POS request whose token verified locally. Nothing is allowed yet: handlers get the principal
+/// only from [`PosCall::authorize`], the one round trip to the client's gate.
+pub struct PosCall<'a> {
+    pub env: &'a Env,
+    pub config: Rc<Config>,
+    pub rc: &'a RequestContext,
+    pub req: Request,
+    /// The request body (read once, before authorization, so idempotency can fingerprint it).
+    pub body: Vec<u8>,
+    token: VerifiedToken,
+    idempotency: Option<IdempotencyCheck>,
     counted: bool,
-    scope: &str,
-) -> AppResult<PosPrincipal> {
-    let token = verify_pos_token(req, config)?;
-    let stub = client_gate(env, &token.claims.sub)?;
-    let outcome: AuthorizeOutcome = durable::call(
-        &stub,
-        "authorize",
-        &AuthorizeRequest {
-            client_id: token.claims.sub.clone(),
-            jti: token.claims.jti.clone(),
-            generation: token.claims.gen,
-            counted,
-        },
-    )
-    .await?;
-    let (profile, limit) = match outcome {
-        AuthorizeOutcome::Granted { profile, limit } => (profile, limit),
-        AuthorizeOutcome::Limited { limit } => {
-            return Err(rate_limited(
-                &limit,
-                format!(
-                    "Limite de {} requêtes par minute atteinte pour ce client.",
-                    limit.limit
-                ),
-            ))
-        }
-        AuthorizeOutcome::Revoked => {
-            return Err(invalid_token(POS_REALM, "token revoked", "jeton révoqué"))
-        }
-        AuthorizeOutcome::UnknownClient => {
-            return Err(invalid_token(POS_REALM, "unknown client", "client inconnu"))
-        }
-    };
-    if !token.claims.has_scope(scope) {
-        return Err(AppError::new(
-            ErrorCode::InsufficientScope,
-            format!("Cette opération requiert le scope « {scope} »."),
-        )
-        .with_header(
-            "WWW-Authenticate",
-            challenge(
-                POS_REALM,
-                Some(("insufficient_scope", "missing scope")),
-                Some(scope),
-            ),
-        ));
+    scope: &'static str,
+}
+
+/// The outcome of a successful authorization.
+pub struct Authorized {
+    pub principal: PosPrincipal,
+    pub reservation: Option<ReservationResult>,
+    pub found: Option<IndexEntry>,
+}
+
+impl<'a> PosCall<'a> {
+    /// Verifies the token (no I/O), reads the body of a write, and parses `Idempotency-Key`.
+    pub async fn open(
+        mut req: Request,
+        env: &'a Env,
+        rc: &'a RequestContext,
+        route: &RouteDef,
+    ) -> AppResult<Self> {
+        let config = Config::get(env)?;
+        let token = verify_pos_token(&req, &config)?;
+        let method = req.method().to_string();
+        let body = if method == "GET" || method == "HEAD" {
+            Vec::new()
+        } else {
+            http::read_body_bytes(&mut req).await?
+        };
+        let idempotency = match req.headers().get("Idempotency-Key").ok().flatten() {
+            Some(key) if method == "POST" => {
+                idempotency::validate_key(&key)?;
+                Some(IdempotencyCheck {
+                    fingerprint: idempotency::fingerprint(&method, &req.path(), &body),
+                    key,
+                })
+            }
+            _ => None,
+        };
+        Ok(Self {
+            env,
+            config,
+            rc,
+            req,
+            body,
+            token,
+            idempotency,
+            counted: route.name != RouteName::PosPaymentStatus,
+            scope: route.scope.unwrap_or("payments"),
+        })
     }
-    Ok(PosPrincipal {
-        token,
-        profile,
-        limit,
-    })
+
+    /// Revocation, rate limit, idempotency and the route's needs, in one gate round trip; then
+    /// the scope.
+    pub async fn authorize(&self, needs: GateNeeds) -> AppResult<Authorized> {
+        let token = &self.token;
+        let stub = client_gate(self.env, &token.claims.sub)?;
+        let outcome: AuthorizeOutcome = durable::call(
+            &stub,
+            "authorize",
+            &AuthorizeRequest {
+                client_id: token.claims.sub.clone(),
+                jti: token.claims.jti.clone(),
+                generation: token.claims.gen,
+                counted: self.counted,
+                idempotency: self.idempotency.clone(),
+                reserve: needs.reserve,
+                lookup: needs.lookup,
+            },
+        )
+        .await?;
+        let (profile, limit, idempotency, reservation, found) = match outcome {
+            AuthorizeOutcome::Granted {
+                profile,
+                limit,
+                idempotency,
+                reservation,
+                found,
+            } => (profile, limit, idempotency, reservation, found),
+            AuthorizeOutcome::Limited { limit } => {
+                return Err(rate_limited(
+                    &limit,
+                    format!(
+                        "Limite de {} requêtes par minute atteinte pour ce client.",
+                        limit.limit
+                    ),
+                ))
+            }
+            AuthorizeOutcome::Revoked => {
+                return Err(invalid_token(POS_REALM, "token revoked", "jeton révoqué"))
+            }
+            AuthorizeOutcome::UnknownClient => {
+                return Err(invalid_token(POS_REALM, "unknown client", "client inconnu"))
+            }
+        };
+        self.rc.set_client(&token.claims.sub);
+        self.rc.set_limit(limit.clone());
+        if !token.claims.has_scope(self.scope) {
+            return Err(AppError::new(
+                ErrorCode::InsufficientScope,
+                format!("Cette opération requiert le scope « {} ».", self.scope),
+            )
+            .with_header(
+                "WWW-Authenticate",
+                challenge(
+                    POS_REALM,
+                    Some(("insufficient_scope", "missing scope")),
+                    Some(self.scope),
+                ),
+            ));
+        }
+        match idempotency {
+            Some(IdempotencyResult::Replay { status, body }) => {
+                return Err(AppError::Replayed { status, body })
+            }
+            Some(IdempotencyResult::InProgress) => {
+                return Err(AppError::new(
+                    ErrorCode::IdempotencyKeyInProgress,
+                    "Une requête avec cette Idempotency-Key est en cours de traitement.",
+                ))
+            }
+            Some(IdempotencyResult::Mismatch) => {
+                return Err(AppError::new(
+                    ErrorCode::IdempotencyKeyReused,
+                    "Cette Idempotency-Key a déjà servi pour une requête différente.",
+                ))
+            }
+            Some(IdempotencyResult::Fresh) => {
+                if let Some(check) = &self.idempotency {
+                    self.rc.set_idempotency_key(&check.key);
+                }
+            }
+            None => {}
+        }
+        self.rc.mark_authorized();
+        Ok(Authorized {
+            principal: PosPrincipal {
+                token: token.clone(),
+                profile,
+            },
+            reservation,
+            found,
+        })
+    }
 }
 
 /// The operator key check for `/api/v1/admin/*`, in constant time.
@@ -180,4 +289,28 @@ pub fn authenticate_admin(req: &Request, config: &Config) -> AppResult<()> {
             "clé d'administration invalide",
         ))
     }
+}
+
+pub const WALLET_REALM: &str = "dyno-wallet";
+
+/// An employee, authenticated by a short-lived wallet token (verified locally).
+#[derive(Debug, Clone)]
+pub struct WalletPrincipal {
+    pub wallet_id: String,
+}
+
+pub fn authenticate_wallet(req: &Request, config: &Config) -> AppResult<WalletPrincipal> {
+    let token = bearer_token(req).ok_or_else(|| missing_token(WALLET_REALM))?;
+    let token = config
+        .jwt_keys
+        .verify(
+            &token,
+            config.environment.issuer(),
+            Audience::Wallet,
+            platform::now(),
+        )
+        .map_err(|e| invalid_token(WALLET_REALM, e.ascii_reason(), &e.to_string()))?;
+    Ok(WalletPrincipal {
+        wallet_id: token.claims.sub,
+    })
 }

@@ -13,6 +13,8 @@ pub enum AppError {
         problem: Problem,
         headers: Vec<(&'static str, String)>,
     },
+    /// The stored response of an earlier request with the same `Idempotency-Key`.
+    Replayed { status: u16, body: String },
     /// An OAuth2 token-endpoint error (RFC 6749 §5.2).
     OAuth {
         status: u16,
@@ -34,6 +36,7 @@ impl AppError {
             AppError::Api { headers, .. } | AppError::OAuth { headers, .. } => {
                 headers.push((name, value.into()))
             }
+            AppError::Replayed { .. } => {}
         }
         self
     }
@@ -47,14 +50,7 @@ impl AppError {
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             AppError::Api { problem, .. } => Some(problem.code),
-            AppError::OAuth { .. } => None,
-        }
-    }
-
-    pub fn status(&self) -> u16 {
-        match self {
-            AppError::Api { problem, .. } => problem.code.status(),
-            AppError::OAuth { status, .. } => *status,
+            AppError::OAuth { .. } | AppError::Replayed { .. } => None,
         }
     }
 
@@ -85,6 +81,19 @@ impl AppError {
                     "application/problem+json",
                     body,
                     headers,
+                )
+            }
+            AppError::Replayed { status, body } => {
+                let content_type = if status >= 400 {
+                    "application/problem+json"
+                } else {
+                    "application/json"
+                };
+                (
+                    status,
+                    content_type,
+                    Ok(body.into_bytes()),
+                    vec![("Idempotent-Replayed", "true".to_string())],
                 )
             }
             AppError::OAuth {

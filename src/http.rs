@@ -2,13 +2,14 @@
 //! responses. Invariant: a body is read at most once, never beyond `MAX_BODY_BYTES`, and bad input
 //! becomes a precise 4xx before any handler logic runs.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use dyno_core::ErrorCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{Headers, Request, Response};
 
+use crate::durable::client_gate::LimitInfo;
 use crate::error::{AppError, AppResult};
 
 /// Largest request body accepted anywhere. Payment requests are a few hundred bytes.
@@ -23,6 +24,12 @@ pub struct RequestContext {
     client_id: RefCell<Option<String>>,
     /// `pos:<client_id>`, `wallet:<id>`, `admin` or `anonymous`.
     actor: RefCell<String>,
+    /// Set once the client's gate granted the call.
+    authorized: Cell<bool>,
+    /// The client's rate-limit window after this call, for the response headers.
+    limit: RefCell<Option<LimitInfo>>,
+    /// A fresh `Idempotency-Key` whose response must be stored.
+    idempotency_key: RefCell<Option<String>>,
 }
 
 impl RequestContext {
@@ -45,7 +52,34 @@ impl RequestContext {
             client_ip,
             client_id: RefCell::new(None),
             actor: RefCell::new("anonymous".to_string()),
+            authorized: Cell::new(false),
+            limit: RefCell::new(None),
+            idempotency_key: RefCell::new(None),
         }
+    }
+
+    pub fn mark_authorized(&self) {
+        self.authorized.set(true);
+    }
+
+    pub fn is_authorized(&self) -> bool {
+        self.authorized.get()
+    }
+
+    pub fn set_limit(&self, limit: Option<LimitInfo>) {
+        *self.limit.borrow_mut() = limit;
+    }
+
+    pub fn limit(&self) -> Option<LimitInfo> {
+        self.limit.borrow().clone()
+    }
+
+    pub fn set_idempotency_key(&self, key: &str) {
+        *self.idempotency_key.borrow_mut() = Some(key.to_string());
+    }
+
+    pub fn idempotency_key(&self) -> Option<String> {
+        self.idempotency_key.borrow().clone()
     }
 
     /// Records the POS client this request acts for.
@@ -123,6 +157,17 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> AppResult<T> {
     }
     let bytes = read_body_bytes(req).await?;
     parse_json(&bytes)
+}
+
+/// Parses an already-read JSON body, checking its declared content type first.
+pub fn json_body<T: DeserializeOwned>(headers: &Headers, bytes: &[u8]) -> AppResult<T> {
+    if !is_json(headers) {
+        return Err(AppError::new(
+            ErrorCode::UnsupportedMediaType,
+            "Content-Type doit être application/json.",
+        ));
+    }
+    parse_json(bytes)
 }
 
 /// Parses JSON bytes with the API's error vocabulary.

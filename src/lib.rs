@@ -27,10 +27,7 @@ use crate::queues::{EventMessage, QueueKind};
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let rc = RequestContext::from_request(&req);
-    let mut response = match router::dispatch(req, &env, &ctx, &rc).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(&rc.request_id),
-    };
+    let mut response = router::dispatch(req, &env, &ctx, &rc).await;
     let headers = response.headers_mut();
     let _ = headers.set("X-Request-Id", &rc.request_id);
     let _ = headers.set("X-Content-Type-Options", "nosniff");

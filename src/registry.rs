@@ -346,3 +346,100 @@ pub async fn upsert_wallet(
     .await?;
     Ok(())
 }
+
+/// Writes money movements idempotently (a redelivered event is ignored by its movement id).
+pub async fn insert_transactions(
+    db: &D1Database,
+    rows: &[crate::queues::TransactionRow],
+) -> AppResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut statements = Vec::with_capacity(rows.len());
+    for r in rows {
+        statements.push(
+            db.prepare(
+                "INSERT OR IGNORE INTO transactions (movement_id, kind, transaction_id, payment_request_id, flow, client_id,
+                    merchant_id, pos_reference, status, amount_minor, currency, wallet_type, card_last4, cynod_reference,
+                    confirmation_code, occurred_at_ms, sandbox)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&[
+                s(&r.movement_id),
+                s(&r.kind),
+                s(&r.transaction_id),
+                opt(r.payment_request_id.as_deref()),
+                s(&r.flow),
+                s(&r.client_id),
+                s(&r.merchant_id),
+                s(&r.pos_reference),
+                s(&r.status),
+                n(r.amount_minor),
+                s(&r.currency),
+                opt(r.wallet_type.as_deref()),
+                opt(r.card_last4.as_deref()),
+                s(&r.cynod_reference),
+                opt(r.confirmation_code.as_deref()),
+                n(r.occurred_at_ms),
+                b(r.sandbox),
+            ])?,
+        );
+    }
+    db.batch(statements).await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WalletCredential {
+    pub wallet_id: String,
+    pub display_name: String,
+    pub pin_salt: String,
+    pub pin_hash: String,
+    pub failed_attempts: i64,
+    pub locked_until_ms: i64,
+}
+
+pub async fn find_wallet(db: &D1Database, wallet_id: &str) -> AppResult<Option<WalletCredential>> {
+    Ok(db
+        .prepare("SELECT * FROM wallet_credentials WHERE wallet_id = ?")
+        .bind(&[s(wallet_id)])?
+        .first::<WalletCredential>(None)
+        .await?)
+}
+
+/// Counts a wrong PIN atomically; at `max_failures` the wallet locks until `lock_until_ms` and the
+/// counter restarts. Returns the lock instant when this failure locked it.
+pub async fn record_wallet_failure(
+    db: &D1Database,
+    wallet_id: &str,
+    max_failures: i64,
+    lock_until_ms: i64,
+) -> AppResult<Option<i64>> {
+    #[derive(Deserialize)]
+    struct Row {
+        locked_until_ms: i64,
+        failed_attempts: i64,
+    }
+    let row = db
+        .prepare(
+            "UPDATE wallet_credentials
+             SET failed_attempts = CASE WHEN failed_attempts + 1 >= ?1 THEN 0 ELSE failed_attempts + 1 END,
+                 locked_until_ms = CASE WHEN failed_attempts + 1 >= ?1 THEN ?2 ELSE locked_until_ms END
+             WHERE wallet_id = ?3
+             RETURNING locked_until_ms, failed_attempts",
+        )
+        .bind(&[n(max_failures), n(lock_until_ms), s(wallet_id)])?
+        .first::<Row>(None)
+        .await?;
+    Ok(row
+        .filter(|r| r.failed_attempts == 0 && r.locked_until_ms == lock_until_ms)
+        .map(|r| r.locked_until_ms))
+}
+
+pub async fn clear_wallet_failures(db: &D1Database, wallet_id: &str) -> AppResult<()> {
+    db.prepare("UPDATE wallet_credentials SET failed_attempts = 0 WHERE wallet_id = ? AND failed_attempts > 0")
+        .bind(&[s(wallet_id)])?
+        .run()
+        .await?;
+    Ok(())
+}

@@ -1,54 +1,96 @@
 //! Dispatch: resolves the path against `dyno_core::routes::ROUTES`, authenticates by the route's
-//! audience, calls the handler and records the audit entry. Invariant: no handler runs before its
-//! authentication passed, and unknown paths and methods get problem+json 404/405.
+//! audience, calls the handler, then finishes every response in one place (rate-limit headers,
+//! idempotent response storage, audit). Invariant: no POS handler can act without the gate's
+//! authorization, and unknown paths and methods get problem+json 404/405.
 
 use dyno_core::routes::{resolve, Audience, Matched, Resolution, RouteName};
 use dyno_core::ErrorCode;
 use worker::{Context, Env, Request, Response};
 
 use crate::audit;
-use crate::auth;
+use crate::auth::{self, GateNeeds, PosCall};
 use crate::config::Config;
+use crate::durable::{self, client_gate::StoreResponse};
 use crate::error::{AppError, AppResult};
 use crate::http::RequestContext;
 use crate::routes::cards::{self, Direction};
-use crate::routes::{admin, cynod_sim_control, demo_seed, health, oauth, pos};
+use crate::routes::{admin, cynod_sim_control, demo_seed, health, oauth, payments, pos, wallet};
 
-pub async fn dispatch(
-    req: Request,
-    env: &Env,
-    ctx: &Context,
-    rc: &RequestContext,
-) -> AppResult<Response> {
+/// Handles a request end to end; errors are already rendered.
+pub async fn dispatch(req: Request, env: &Env, ctx: &Context, rc: &RequestContext) -> Response {
     let method = req.method().to_string();
     let path = req.path();
     let matched = match resolve(&method, &path) {
         Resolution::Found(matched) => matched,
         Resolution::MethodNotAllowed(allowed) => {
-            return Err(AppError::new(
+            return AppError::new(
                 ErrorCode::MethodNotAllowed,
                 format!("{method} n'est pas accepté sur {path}."),
             )
-            .with_header("Allow", allowed.join(", ")))
+            .with_header("Allow", allowed.join(", "))
+            .into_response(&rc.request_id)
         }
         Resolution::NotFound => {
-            return Err(AppError::new(
-                ErrorCode::RouteNotFound,
-                format!("Aucune route {path}."),
-            ))
+            return AppError::new(ErrorCode::RouteNotFound, format!("Aucune route {path}."))
+                .into_response(&rc.request_id)
         }
     };
     let def = matched.def();
     let result = handle(req, env, rc, &matched).await;
+    let result = match result {
+        Ok(_) if def.audience == Audience::Pos && !rc.is_authorized() => Err(AppError::internal(
+            format!("{:?} answered without authorizing", def.name),
+        )),
+        other => other,
+    };
+    let mut response = match result {
+        Ok(response) => response,
+        Err(error) => error.into_response(&rc.request_id),
+    };
+    finish(env, ctx, rc, &mut response).await;
     if def.audience != Audience::Public {
-        let status = match &result {
-            Ok(response) => response.status_code(),
-            Err(error) => error.status(),
-        };
         let resource = matched.params.first().map(|(_, v)| v.clone());
-        audit::record(env, ctx, rc, def, resource, status);
+        audit::record(env, ctx, rc, def, resource, response.status_code());
     }
-    result
+    response
+}
+
+/// Rate-limit headers on every answer of a counted call, and the stored answer of a fresh
+/// `Idempotency-Key` (a 5xx frees the key instead, so a retry runs again).
+async fn finish(env: &Env, ctx: &Context, rc: &RequestContext, response: &mut Response) {
+    if let Some(limit) = rc.limit() {
+        let headers = response.headers_mut();
+        if !headers.has("RateLimit").unwrap_or(false) {
+            let _ = headers.set("RateLimit-Policy", &limit.policy_header());
+            let _ = headers.set("RateLimit", &limit.limit_header());
+        }
+    }
+    let (Some(key), Some(client_id)) = (rc.idempotency_key(), rc.client_id()) else {
+        return;
+    };
+    let status = response.status_code();
+    let stored = if status >= 500 {
+        None
+    } else {
+        match response.cloned() {
+            Ok(mut copy) => copy.text().await.ok().map(|body| (status, body)),
+            Err(_) => None,
+        }
+    };
+    let env = env.clone();
+    ctx.wait_until(async move {
+        let store = StoreResponse {
+            key,
+            response: stored,
+        };
+        let result = match auth::client_gate(&env, &client_id) {
+            Ok(stub) => durable::call::<_, ()>(&stub, "store_response", &store).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            worker::console_error!("idempotency: response not stored: {e:?}");
+        }
+    });
 }
 
 async fn handle(
@@ -63,7 +105,11 @@ async fn handle(
             RouteName::Health => health::healthz(env, rc).await,
             other => Err(unrouted(other)),
         },
-        Audience::Token => oauth::token(req, env, rc).await,
+        Audience::Token => match def.name {
+            RouteName::PosToken => oauth::token(req, env, rc).await,
+            RouteName::WalletToken => wallet::login(req, env, rc).await,
+            other => Err(unrouted(other)),
+        },
         Audience::Admin => {
             let config = Config::get(env)?;
             rc.set_actor("admin");
@@ -77,39 +123,50 @@ async fn handle(
                 RouteName::AdminSetWebhook => admin::set_webhook(req, env, matched).await,
                 RouteName::AdminRevokeTokens => admin::revoke_all_tokens(env, matched).await,
                 RouteName::AdminAudit => admin::list_audit(&req, env).await,
+                RouteName::AdminEnrollWallet => admin::enroll_wallet(req, env, matched).await,
                 RouteName::AdminDemoSeed => demo_seed::seed(&req, env).await,
                 RouteName::AdminCynodSim => cynod_sim_control::forward(req, env).await,
                 other => Err(unrouted(other)),
             }
         }
-        Audience::Pos => {
+        Audience::Wallet => {
             let config = Config::get(env)?;
-            let scope = def.scope.unwrap_or("payments");
-            let principal = auth::authenticate_pos(&req, env, &config, true, scope).await?;
-            rc.set_client(principal.client_id());
-            let mut response = match def.name {
-                RouteName::PosRevoke => oauth::revoke(req, env, &principal).await,
-                RouteName::PosWhoami => pos::whoami(&principal),
-                RouteName::PosCardBalance => cards::balance(&req, env, matched).await,
-                RouteName::PosCardValidity => cards::validity(&req, env, matched).await,
-                RouteName::PosMemberCards => cards::member_cards(env, matched).await,
-                RouteName::PosMemberCardValidity => cards::member_validity(env, matched).await,
-                RouteName::PosCardCredit => {
-                    cards::movement(req, env, matched, &principal, Direction::Credit).await
-                }
-                RouteName::PosCardDebit => {
-                    cards::movement(req, env, matched, &principal, Direction::Debit).await
-                }
+            let principal = auth::authenticate_wallet(&req, &config)?;
+            rc.set_actor(format!("wallet:{}", principal.wallet_id));
+            match def.name {
+                RouteName::WalletCards => wallet::cards(env, &principal).await,
+                RouteName::WalletQr => wallet::issue_qr(req, env, &principal).await,
                 other => Err(unrouted(other)),
-            }?;
-            if let Some(limit) = &principal.limit {
-                let headers = response.headers_mut();
-                let _ = headers.set("RateLimit-Policy", &limit.policy_header());
-                let _ = headers.set("RateLimit", &limit.limit_header());
             }
-            Ok(response)
         }
-        Audience::Wallet => Err(unrouted(def.name)),
+        Audience::Pos => {
+            let call = PosCall::open(req, env, rc, def).await?;
+            match def.name {
+                RouteName::PosPaymentScan => payments::scan(&call).await,
+                RouteName::PosPaymentGet => payments::get(&call, matched).await,
+                RouteName::PosPaymentList => payments::list(&call).await,
+                RouteName::PosCardCredit => {
+                    cards::movement(&call, matched, Direction::Credit).await
+                }
+                RouteName::PosCardDebit => cards::movement(&call, matched, Direction::Debit).await,
+                name => {
+                    // Routes without gate needs: authorize here, then run.
+                    let authorized = call.authorize(GateNeeds::default()).await?;
+                    let principal = &authorized.principal;
+                    match name {
+                        RouteName::PosRevoke => oauth::revoke(&call, principal).await,
+                        RouteName::PosWhoami => pos::whoami(principal),
+                        RouteName::PosCardBalance => cards::balance(&call, matched).await,
+                        RouteName::PosCardValidity => cards::validity(&call, matched).await,
+                        RouteName::PosMemberCards => cards::member_cards(&call, matched).await,
+                        RouteName::PosMemberCardValidity => {
+                            cards::member_validity(&call, matched).await
+                        }
+                        other => Err(unrouted(other)),
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -1,18 +1,18 @@
 //! Typed CYNOD calls over the transport. The access token is cached per isolate until shortly before
-//! it expires, concurrent callers share one token request, and a 401 refreshes it once. Reads are
+//! it expires, concurrent callers share one token request (its owner drives the I/O; the others wait
+//! for the value on a channel, since Workers forbid touching another request's I/O), and a 401
+//! refreshes it once. Reads are
 //! retried once; writes never are: a write whose answer is lost is resolved by its reference
 //! through `annuler-reference` (lookup-or-fence), so money is never moved twice nor lost from view.
 
-use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::pin::Pin;
+use std::cell::RefCell;
 
 use dyno_core::cynod::{
     data_items, parse_envelope, AccessToken, BalanceItem, CardItem, CynodCode, CynodFailure,
     EnvelopeOutcome, MovementRequest, OperationItem, ValidityItem,
 };
 use dyno_core::{ErrorCode, Millis, Problem};
-use futures_util::future::{FutureExt, Shared};
+use futures_channel::oneshot;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use worker::Env;
@@ -30,13 +30,31 @@ struct CachedToken {
     expires_at: Millis,
 }
 
-type TokenFuture = Shared<Pin<Box<dyn Future<Output = Result<CachedToken, Problem>>>>>;
+type TokenWaiters = Vec<oneshot::Sender<Result<CachedToken, Problem>>>;
 
 thread_local! {
     static TOKEN: RefCell<Option<CachedToken>> = const { RefCell::new(None) };
-    /// The one token request in flight, with its sequence number.
-    static PENDING_TOKEN: RefCell<Option<(u64, TokenFuture)>> = const { RefCell::new(None) };
-    static TOKEN_REQUESTS: Cell<u64> = const { Cell::new(0) };
+    /// Callers waiting for the token request in flight (`None`: no request in flight).
+    static WAITERS: RefCell<Option<TokenWaiters>> = const { RefCell::new(None) };
+}
+
+/// Held by the caller that fetches the token. If that request is cancelled before it delivers,
+/// dropping the guard frees the waiters (they fetch for themselves) instead of leaving them hanging.
+struct TokenFetchOwner;
+
+impl TokenFetchOwner {
+    fn deliver(self, result: &Result<CachedToken, Problem>) {
+        let waiters = WAITERS.with(|w| w.borrow_mut().take()).unwrap_or_default();
+        for waiter in waiters {
+            let _ = waiter.send(result.clone());
+        }
+    }
+}
+
+impl Drop for TokenFetchOwner {
+    fn drop(&mut self) {
+        WAITERS.with(|w| w.borrow_mut().take());
+    }
 }
 
 /// Why a call produced no envelope to interpret.
@@ -99,7 +117,7 @@ impl<'a> CynodClient<'a> {
         Self { env, config }
     }
 
-    /// A valid access token: from the cache, or from the one shared request to CYNOD.
+    /// A valid access token: from the cache, or from the one token request in flight.
     pub async fn access_token(&self) -> Result<String, Problem> {
         let now = platform::now();
         if let Some(token) = TOKEN
@@ -108,32 +126,33 @@ impl<'a> CynodClient<'a> {
         {
             return Ok(token.value);
         }
-        let (sequence, future, owner) = match PENDING_TOKEN.with(|p| p.borrow().clone()) {
-            Some((sequence, future)) => (sequence, future, false),
+        let waiting = WAITERS.with(|w| {
+            let mut waiters = w.borrow_mut();
+            match waiters.as_mut() {
+                Some(list) => {
+                    let (sender, receiver) = oneshot::channel();
+                    list.push(sender);
+                    Some(receiver)
+                }
+                None => {
+                    *waiters = Some(Vec::new());
+                    None
+                }
+            }
+        });
+        let result = match waiting {
+            Some(receiver) => match receiver.await {
+                Ok(result) => result,
+                // The owner was cancelled: fetch without coalescing.
+                Err(_) => fetch_token(self.env, self.config).await,
+            },
             None => {
-                let sequence = TOKEN_REQUESTS.with(|c| {
-                    c.set(c.get() + 1);
-                    c.get()
-                });
-                let env = self.env.clone();
-                let config = self.config.clone();
-                let future: TokenFuture =
-                    (Box::pin(async move { fetch_token(&env, &config).await })
-                        as Pin<Box<dyn Future<Output = _>>>)
-                        .shared();
-                PENDING_TOKEN.with(|p| *p.borrow_mut() = Some((sequence, future.clone())));
-                (sequence, future, true)
+                let owner = TokenFetchOwner;
+                let result = fetch_token(self.env, self.config).await;
+                owner.deliver(&result);
+                result
             }
         };
-        let result = future.await;
-        if owner {
-            PENDING_TOKEN.with(|p| {
-                let mut pending = p.borrow_mut();
-                if pending.as_ref().is_some_and(|(s, _)| *s == sequence) {
-                    *pending = None;
-                }
-            });
-        }
         let token = result?;
         TOKEN.with(|t| *t.borrow_mut() = Some(token.clone()));
         Ok(token.value)

@@ -69,14 +69,88 @@ impl LimitInfo {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct AuthorizeRequest {
     pub client_id: String,
     pub jti: String,
     pub generation: u64,
     /// Whether this call counts against the 60/min client window (status polls do not).
     pub counted: bool,
+    /// `Idempotency-Key` of a POST, with a fingerprint of its method, path and body.
+    #[serde(default)]
+    pub idempotency: Option<IdempotencyCheck>,
+    /// A new payment claims this `pos_reference` (unique per client).
+    #[serde(default)]
+    pub reserve: Option<Reservation>,
+    /// Resolve a `pos_reference`, transaction id or payment id to its payment.
+    #[serde(default)]
+    pub lookup: Option<Lookup>,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdempotencyCheck {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reservation {
+    pub pos_reference: String,
+    /// The PaymentDO that will hold the payment.
+    pub payment_key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "by", content = "value", rename_all = "snake_case")]
+pub enum Lookup {
+    PosReference(String),
+    /// A transaction id or a payment (request) id.
+    Id(String),
+}
+
+/// A payment of this client, as the gate indexes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IndexEntry {
+    pub pos_reference: String,
+    pub payment_key: String,
+    pub transaction_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ReservationResult {
+    /// Claimed (or claimed again by the same payment): the transaction id to use.
+    Reserved { transaction_id: String },
+    /// Another payment of this client already uses the reference.
+    Conflict,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum IdempotencyResult {
+    /// First use of the key: run the request, then store its response.
+    Fresh,
+    /// The stored response of the first request.
+    Replay { status: u16, body: String },
+    /// The first request with this key is still running.
+    InProgress,
+    /// The key was used with a different request.
+    Mismatch,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StoreResponse {
+    pub key: String,
+    /// `None` forgets the key (the request failed in a way worth retrying).
+    pub response: Option<(u16, String)>,
+}
+
+/// How long an idempotency key and its response are kept.
+const IDEMPOTENCY_TTL_MS: i64 = 24 * 3_600_000;
+/// A key whose first request never stored a response (the isolate died) frees up after this.
+const IN_PROGRESS_TTL_MS: i64 = 60_000;
+/// Index entries older than this are dropped; D1 `transactions` keeps the history.
+const INDEX_TTL_MS: i64 = 35 * 86_400_000;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
@@ -84,6 +158,12 @@ pub enum AuthorizeOutcome {
     Granted {
         profile: ClientProfile,
         limit: Option<LimitInfo>,
+        #[serde(default)]
+        idempotency: Option<IdempotencyResult>,
+        #[serde(default)]
+        reservation: Option<ReservationResult>,
+        #[serde(default)]
+        found: Option<IndexEntry>,
     },
     Limited {
         limit: LimitInfo,
@@ -129,6 +209,10 @@ pub struct ClientGate {
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS gate_kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS revoked (jti TEXT PRIMARY KEY, expires_at_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS payment_index (pos_reference TEXT PRIMARY KEY, payment_key TEXT NOT NULL, transaction_id TEXT NOT NULL, created_at_ms INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS payment_index_by_tx ON payment_index (transaction_id)",
+    "CREATE INDEX IF NOT EXISTS payment_index_by_key ON payment_index (payment_key)",
+    "CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER, body TEXT, created_at_ms INTEGER NOT NULL)",
 ];
 
 fn load(sql: &SqlStorage) -> worker::Result<Memory> {
@@ -203,6 +287,16 @@ impl DurableObject for ClientGate {
                     .and_then(|r| self.revoke(r)),
             ),
             "revoke_all" => reply(self.revoke_all()),
+            "release" => reply(
+                serde_json::from_value(body)
+                    .map_err(bad_call)
+                    .and_then(|r| self.release(r)),
+            ),
+            "store_response" => reply(
+                serde_json::from_value(body)
+                    .map_err(bad_call)
+                    .and_then(|r| self.store_response(r)),
+            ),
             "invalidate" => reply(self.invalidate()),
             "health" => reply(probe_storage(&self.state.storage().sql())),
             other => reply::<()>(Err(Problem::new(
@@ -293,22 +387,183 @@ impl ClientGate {
                 return Ok(AuthorizeOutcome::Revoked);
             }
         }
-        if !request.counted {
-            return Ok(AuthorizeOutcome::Granted {
-                profile,
-                limit: None,
-            });
-        }
-        let decision = self.admit(CLIENT_POLICY)?;
-        let limit = LimitInfo::from(&decision);
-        Ok(if decision.allowed {
-            AuthorizeOutcome::Granted {
-                profile,
-                limit: Some(limit),
+        let limit = if request.counted {
+            let decision = self.admit(CLIENT_POLICY)?;
+            let limit = LimitInfo::from(&decision);
+            if !decision.allowed {
+                return Ok(AuthorizeOutcome::Limited { limit });
             }
+            Some(limit)
         } else {
-            AuthorizeOutcome::Limited { limit }
+            None
+        };
+        let now = platform::now().0;
+        let idempotency = match &request.idempotency {
+            Some(check) => Some(self.check_idempotency(check, now)?),
+            None => None,
+        };
+        // A replayed or refused idempotent request claims nothing.
+        let fresh = matches!(idempotency, None | Some(IdempotencyResult::Fresh));
+        // Nothing is reserved for a merchant that cannot take payments (MERCHANT_NOT_FOUND).
+        let reservation = match (&request.reserve, fresh && profile.merchant_accepts_payments) {
+            (Some(reserve), true) => Some(self.reserve(reserve, now)?),
+            _ => None,
+        };
+        let found = match &request.lookup {
+            Some(lookup) => self.lookup(lookup)?,
+            None => None,
+        };
+        Ok(AuthorizeOutcome::Granted {
+            profile,
+            limit,
+            idempotency,
+            reservation,
+            found,
         })
+    }
+
+    fn check_idempotency(
+        &self,
+        check: &IdempotencyCheck,
+        now: i64,
+    ) -> Result<IdempotencyResult, Problem> {
+        #[derive(Deserialize)]
+        struct Row {
+            fingerprint: String,
+            status: Option<i64>,
+            body: Option<String>,
+        }
+        let sql = self.sql();
+        sql.exec(
+            "DELETE FROM idempotency WHERE created_at_ms < ? OR (status IS NULL AND created_at_ms < ?)",
+            vec![(now - IDEMPOTENCY_TTL_MS).into(), (now - IN_PROGRESS_TTL_MS).into()],
+        )
+        .map_err(storage_error)?;
+        let existing: Option<Row> = sql
+            .exec(
+                "SELECT fingerprint, status, body FROM idempotency WHERE key = ?",
+                vec![check.key.as_str().into()],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(storage_error)?
+            .into_iter()
+            .next();
+        Ok(match existing {
+            None => {
+                sql.exec(
+                    "INSERT INTO idempotency (key, fingerprint, created_at_ms) VALUES (?, ?, ?)",
+                    vec![
+                        check.key.as_str().into(),
+                        check.fingerprint.as_str().into(),
+                        now.into(),
+                    ],
+                )
+                .map_err(storage_error)?;
+                IdempotencyResult::Fresh
+            }
+            Some(row) if row.fingerprint != check.fingerprint => IdempotencyResult::Mismatch,
+            Some(Row {
+                status: Some(status),
+                body,
+                ..
+            }) => IdempotencyResult::Replay {
+                status: u16::try_from(status).unwrap_or(500),
+                body: body.unwrap_or_default(),
+            },
+            Some(_) => IdempotencyResult::InProgress,
+        })
+    }
+
+    fn store_response(&self, request: StoreResponse) -> Result<(), Problem> {
+        let sql = self.sql();
+        match request.response {
+            Some((status, body)) => sql.exec(
+                "UPDATE idempotency SET status = ?, body = ? WHERE key = ?",
+                vec![i64::from(status).into(), body.into(), request.key.into()],
+            ),
+            None => sql.exec(
+                "DELETE FROM idempotency WHERE key = ?",
+                vec![request.key.into()],
+            ),
+        }
+        .map(|_| ())
+        .map_err(storage_error)
+    }
+
+    fn index_rows(&self, query: &str, value: &str) -> Result<Option<IndexEntry>, Problem> {
+        Ok(self
+            .sql()
+            .exec(query, vec![value.into()])
+            .and_then(|c| c.to_array::<IndexEntry>())
+            .map_err(storage_error)?
+            .into_iter()
+            .next())
+    }
+
+    /// Claims `pos_reference` for a payment; the same payment may claim it again (a retry).
+    fn reserve(&self, reserve: &Reservation, now: i64) -> Result<ReservationResult, Problem> {
+        let existing = self.index_rows(
+            "SELECT pos_reference, payment_key, transaction_id FROM payment_index WHERE pos_reference = ?",
+            &reserve.pos_reference,
+        )?;
+        match existing {
+            Some(entry) if entry.payment_key == reserve.payment_key => {
+                Ok(ReservationResult::Reserved {
+                    transaction_id: entry.transaction_id,
+                })
+            }
+            Some(_) => Ok(ReservationResult::Conflict),
+            None => {
+                let transaction_id = platform::new_uuid();
+                let sql = self.sql();
+                sql.exec(
+                    "DELETE FROM payment_index WHERE created_at_ms < ?",
+                    vec![(now - INDEX_TTL_MS).into()],
+                )
+                .map_err(storage_error)?;
+                sql.exec(
+                    "INSERT INTO payment_index (pos_reference, payment_key, transaction_id, created_at_ms) VALUES (?, ?, ?, ?)",
+                    vec![
+                        reserve.pos_reference.as_str().into(),
+                        reserve.payment_key.as_str().into(),
+                        transaction_id.as_str().into(),
+                        now.into(),
+                    ],
+                )
+                .map_err(storage_error)?;
+                Ok(ReservationResult::Reserved { transaction_id })
+            }
+        }
+    }
+
+    /// Frees a reference whose payment failed without moving money, so the sale can be retried.
+    fn release(&self, reservation: Reservation) -> Result<(), Problem> {
+        self.sql()
+            .exec(
+                "DELETE FROM payment_index WHERE pos_reference = ? AND payment_key = ?",
+                vec![
+                    reservation.pos_reference.into(),
+                    reservation.payment_key.into(),
+                ],
+            )
+            .map(|_| ())
+            .map_err(storage_error)
+    }
+
+    fn lookup(&self, lookup: &Lookup) -> Result<Option<IndexEntry>, Problem> {
+        const COLUMNS: &str =
+            "SELECT pos_reference, payment_key, transaction_id FROM payment_index";
+        match lookup {
+            Lookup::PosReference(reference) => {
+                self.index_rows(&format!("{COLUMNS} WHERE pos_reference = ?"), reference)
+            }
+            Lookup::Id(id) => {
+                match self.index_rows(&format!("{COLUMNS} WHERE transaction_id = ?"), id)? {
+                    Some(entry) => Ok(Some(entry)),
+                    None => self.index_rows(&format!("{COLUMNS} WHERE payment_key = ?"), id),
+                }
+            }
+        }
     }
 
     fn throttle(&self, request: ThrottleRequest) -> Result<ThrottleOutcome, Problem> {

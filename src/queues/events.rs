@@ -1,4 +1,4 @@
-//! The `events` consumer: turns audit (and, with the payment flows, transaction) events into D1
+//! The `events` consumer: turns audit and transaction events into D1
 //! rows, one batched write per queue batch. Invariant: every write is keyed by the event id
 //! (`INSERT OR IGNORE`), so a retried batch changes nothing twice.
 
@@ -9,6 +9,7 @@ use crate::registry;
 
 pub async fn consume(batch: MessageBatch<EventMessage>, env: &Env) -> worker::Result<()> {
     let mut audit = Vec::new();
+    let mut transactions = Vec::new();
     let mut decoded = Vec::new();
     for message in batch.iter() {
         match message {
@@ -21,10 +22,15 @@ pub async fn consume(batch: MessageBatch<EventMessage>, env: &Env) -> worker::Re
         match message.body() {
             EventMessage::Probe { .. } => {}
             EventMessage::Audit(entry) => audit.push(entry.clone()),
+            EventMessage::Transaction(row) => transactions.push(row.clone()),
         }
     }
     let db = env.d1("DB")?;
-    match registry::insert_audit(&db, &audit).await {
+    let written = match registry::insert_audit(&db, &audit).await {
+        Ok(()) => registry::insert_transactions(&db, &transactions).await,
+        Err(e) => Err(e),
+    };
+    match written {
         Ok(()) => decoded.iter().for_each(|m| m.ack()),
         Err(e) => {
             // Leave the batch unacknowledged: the queue redelivers it, and the writes are idempotent.

@@ -6,6 +6,8 @@ pub mod events;
 
 use serde::{Deserialize, Serialize};
 
+use dyno_core::payment::{Flow, Payment};
+
 use crate::registry::AuditEntry;
 
 /// The binding names, the same in every environment (queue names differ per environment).
@@ -43,6 +45,62 @@ pub enum EventMessage {
     Probe { request_id: String },
     /// One audit-log row.
     Audit(AuditEntry),
+    /// One money movement (a payment or a refund) for D1 `transactions`.
+    Transaction(TransactionRow),
+}
+
+/// A row of D1 `transactions`: one money movement, as reconciliation needs it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransactionRow {
+    pub movement_id: String,
+    pub kind: String,
+    pub transaction_id: String,
+    pub payment_request_id: Option<String>,
+    pub flow: String,
+    pub client_id: String,
+    pub merchant_id: String,
+    pub pos_reference: String,
+    pub status: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub wallet_type: Option<String>,
+    pub card_last4: Option<String>,
+    pub cynod_reference: String,
+    pub confirmation_code: Option<String>,
+    pub occurred_at_ms: i64,
+    pub sandbox: bool,
+}
+
+impl TransactionRow {
+    /// The debit of a succeeded payment.
+    pub fn payment(payment: &Payment, sandbox: bool) -> Option<Self> {
+        let order = payment.order.as_ref()?;
+        let receipt = payment.receipt.as_ref()?;
+        let payer = payment.payer.as_ref();
+        Some(Self {
+            movement_id: format!("pay-{}", receipt.transaction_id),
+            kind: "payment".into(),
+            transaction_id: receipt.transaction_id.clone(),
+            payment_request_id: (payment.flow == Flow::Ppm).then(|| payment.id.clone()),
+            flow: match payment.flow {
+                Flow::Epm => "epm",
+                Flow::Ppm => "ppm",
+            }
+            .into(),
+            client_id: order.client_id.clone(),
+            merchant_id: order.merchant_id.clone(),
+            pos_reference: order.pos_reference.clone(),
+            status: "succeeded".into(),
+            amount_minor: order.amount_minor,
+            currency: payment.currency.code().into(),
+            wallet_type: payer.map(|p| p.wallet_type.clone()),
+            card_last4: payer.map(|p| dyno_core::cynod::card_last4(&p.card_number)),
+            cynod_reference: receipt.cynod_reference.clone(),
+            confirmation_code: Some(receipt.confirmation_code.clone()),
+            occurred_at_ms: receipt.transaction_date.0,
+            sandbox,
+        })
+    }
 }
 
 /// A message on the `webhooks` queue.

@@ -427,3 +427,65 @@ pub async fn list_audit(req: &Request, env: &Env) -> AppResult<Response> {
     .collect();
     json_response(200, &AuditPage { entries })
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrollWallet {
+    pin: String,
+    display_name: String,
+    /// The employee's member id at CYNOD.
+    client_id: String,
+}
+
+#[derive(Serialize)]
+struct WalletEnrolled {
+    wallet_id: String,
+    display_name: String,
+}
+
+/// `PUT /api/v1/admin/wallets/{wallet_id}`: enrolls (or resets) an employee's wallet login.
+pub async fn enroll_wallet(mut req: Request, env: &Env, matched: &Matched) -> AppResult<Response> {
+    let config = Config::get(env)?;
+    let wallet_id = path_param(matched, "wallet_id")?;
+    let body: EnrollWallet = http::read_json(&mut req).await?;
+    let phone_ok = (8..=16).contains(&wallet_id.len())
+        && wallet_id
+            .strip_prefix('+')
+            .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()));
+    if !phone_ok {
+        return Err(AppError::new(
+            ErrorCode::InvalidRequest,
+            "wallet_id: numéro au format +216XXXXXXXX.",
+        ));
+    }
+    if !(4..=6).contains(&body.pin.len()) || !body.pin.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AppError::new(
+            ErrorCode::InvalidRequest,
+            "pin: 4 à 6 chiffres.",
+        ));
+    }
+    if body.display_name.trim().is_empty() || body.display_name.len() > 100 {
+        return Err(AppError::new(
+            ErrorCode::InvalidRequest,
+            "display_name: 1 à 100 caractères.",
+        ));
+    }
+    validate_id("client_id", &body.client_id)?;
+    let (salt, hash) = hashed(&config, &body.pin);
+    registry::upsert_wallet(
+        &registry::db(env)?,
+        wallet_id,
+        &body.client_id,
+        body.display_name.trim(),
+        &salt,
+        &hash,
+    )
+    .await?;
+    json_response(
+        200,
+        &WalletEnrolled {
+            wallet_id: wallet_id.to_string(),
+            display_name: body.display_name.trim().to_string(),
+        },
+    )
+}

@@ -11,10 +11,9 @@ use dyno_core::money::DecimalNumber;
 use dyno_core::routes::Matched;
 use dyno_core::{Currency, ErrorCode, Problem};
 use serde::{Deserialize, Serialize};
-use worker::{Env, Request, Response};
+use worker::{Request, Response};
 
-use crate::auth::PosPrincipal;
-use crate::config::Config;
+use crate::auth::{GateNeeds, PosCall};
 use crate::cynod::client::WriteOutcome;
 use crate::cynod::CynodClient;
 use crate::error::{AppError, AppResult};
@@ -75,8 +74,8 @@ struct BalanceView {
     as_of: Option<String>,
 }
 
-pub async fn balance(req: &Request, env: &Env, matched: &Matched) -> AppResult<Response> {
-    let config = Config::get(env)?;
+pub async fn balance(call: &PosCall<'_>, matched: &Matched) -> AppResult<Response> {
+    let (env, config, req) = (call.env, &call.config, &call.req);
     let numero = card_number(matched)?;
     let owner = owner_query(req)?;
     let wallet = identifier("wallet_id", owner.wallet_id.as_deref())?;
@@ -117,8 +116,8 @@ fn validity_view(item: dyno_core::cynod::ValidityItem) -> ValidityView {
     }
 }
 
-pub async fn validity(req: &Request, env: &Env, matched: &Matched) -> AppResult<Response> {
-    let config = Config::get(env)?;
+pub async fn validity(call: &PosCall<'_>, matched: &Matched) -> AppResult<Response> {
+    let (env, config, req) = (call.env, &call.config, &call.req);
     let numero = card_number(matched)?;
     let owner = owner_query(req)?;
     let wallet = identifier("wallet_id", owner.wallet_id.as_deref())?;
@@ -129,8 +128,8 @@ pub async fn validity(req: &Request, env: &Env, matched: &Matched) -> AppResult<
     json_response(200, &validity_view(item))
 }
 
-pub async fn member_validity(env: &Env, matched: &Matched) -> AppResult<Response> {
-    let config = Config::get(env)?;
+pub async fn member_validity(call: &PosCall<'_>, matched: &Matched) -> AppResult<Response> {
+    let (env, config) = (call.env, &call.config);
     let numero = card_number(matched)?;
     let member = identifier("client_id", matched.param("client_id"))?.unwrap_or_default();
     let item = CynodClient::new(env, &config.cynod)
@@ -155,8 +154,8 @@ struct MemberCards {
     cards: Vec<MemberCardView>,
 }
 
-pub async fn member_cards(env: &Env, matched: &Matched) -> AppResult<Response> {
-    let config = Config::get(env)?;
+pub async fn member_cards(call: &PosCall<'_>, matched: &Matched) -> AppResult<Response> {
+    let (env, config) = (call.env, &call.config);
     let member = identifier("client_id", matched.param("client_id"))?.unwrap_or_default();
     let items = CynodClient::new(env, &config.cynod)
         .cards(None, Some(member))
@@ -190,7 +189,8 @@ pub async fn member_cards(env: &Env, matched: &Matched) -> AppResult<Response> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MovementBody {
-    amount: DecimalNumber,
+    /// Kept as JSON text: parsed exactly, and a non-number is INVALID_AMOUNT.
+    amount: Box<serde_json::value::RawValue>,
     /// The caller's unique reference for this movement; replaying it is idempotent.
     reference: String,
     wallet_id: Option<String>,
@@ -220,19 +220,17 @@ pub enum Direction {
 
 /// `POST /api/v1/pos/cards/{card_number}/credit` and `…/debit`.
 pub async fn movement(
-    mut req: Request,
-    env: &Env,
+    call: &PosCall<'_>,
     matched: &Matched,
-    principal: &PosPrincipal,
     direction: Direction,
 ) -> AppResult<Response> {
-    let config = Config::get(env)?;
+    let principal = call.authorize(GateNeeds::default()).await?.principal;
+    let (env, config) = (call.env, &call.config);
     let numero = card_number(matched)?.to_string();
-    let body: MovementBody = http::read_json(&mut req).await?;
-    let amount = body
-        .amount
-        .to_amount(Currency::Tnd, config.max_amount_minor)
-        .map_err(|e| AppError::new(ErrorCode::InvalidAmount, e.to_string()))?;
+    let body: MovementBody = http::json_body(call.req.headers(), &call.body)?;
+    let amount =
+        dyno_core::Amount::parse_request(body.amount.get(), Currency::Tnd, config.max_amount_minor)
+            .map_err(|e| AppError::new(ErrorCode::InvalidAmount, e.to_string()))?;
     let reference_ok = (1..=64).contains(&body.reference.len())
         && body
             .reference

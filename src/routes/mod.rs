@@ -6,4 +6,6 @@ pub mod cynod_sim_control;
 pub mod demo_seed;
 pub mod health;
 pub mod oauth;
+pub mod payments;
 pub mod pos;
+pub mod wallet;

@@ -9,7 +9,7 @@ use dyno_core::ErrorCode;
 use serde::{Deserialize, Serialize};
 use worker::{Env, Request, Response};
 
-use crate::auth::{self, PosPrincipal};
+use crate::auth::{self, PosCall, PosPrincipal};
 use crate::config::Config;
 use crate::durable::client_gate::{RevokeRequest, ThrottleOutcome, ThrottleRequest};
 use crate::durable::{self};
@@ -154,20 +154,20 @@ struct RevocationRequest {
 
 /// RFC 7009: the caller revokes one of its own tokens (often the one it is using). Unknown,
 /// invalid or foreign tokens are answered 200 too, as §2.2 requires, so nothing can be probed.
-pub async fn revoke(mut req: Request, env: &Env, principal: &PosPrincipal) -> AppResult<Response> {
-    let config = Config::get(env)?;
+pub async fn revoke(call: &PosCall<'_>, principal: &PosPrincipal) -> AppResult<Response> {
+    let (env, config) = (call.env, &call.config);
     if principal.profile.read_only {
         return Err(AppError::new(
             ErrorCode::ReadOnlyCredentials,
             "Les identifiants de démonstration ne peuvent pas être révoqués par leur utilisateur.",
         ));
     }
-    let media_type = http::media_type(req.headers());
-    let body = http::read_body_bytes(&mut req).await?;
+    let media_type = http::media_type(call.req.headers());
+    let body = &call.body;
     let request: RevocationRequest = match media_type.as_deref() {
-        Some("application/x-www-form-urlencoded") => serde_urlencoded::from_bytes(&body)
+        Some("application/x-www-form-urlencoded") => serde_urlencoded::from_bytes(body)
             .map_err(|e| AppError::new(ErrorCode::InvalidRequest, e.to_string()))?,
-        Some("application/json") => http::parse_json(&body)?,
+        Some("application/json") => http::parse_json(body)?,
         _ => {
             return Err(AppError::new(
                 ErrorCode::UnsupportedMediaType,

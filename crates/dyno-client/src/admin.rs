@@ -122,6 +122,23 @@ impl AdminClient {
         self.client.call(self.request("GET", path))
     }
 
+    /// Enrolls (or resets) an employee wallet login.
+    pub fn enroll_wallet(
+        &self,
+        wallet_id: &str,
+        pin: &str,
+        display_name: &str,
+        member_id: &str,
+    ) -> Result<serde_json::Value, ApiError> {
+        self.client.call(
+            self.request(
+                "PUT",
+                format!("/api/v1/admin/wallets/{}", crate::encode_query(wallet_id)),
+            )
+            .json(&json!({ "pin": pin, "display_name": display_name, "client_id": member_id })),
+        )
+    }
+
     pub fn seed_demo(&self) -> Result<DemoSeeded, ApiError> {
         self.client
             .call(self.request("POST", "/api/v1/admin/demo/seed"))

@@ -372,6 +372,104 @@ impl DynoClient {
         )
     }
 
+    /// Employee login: wallet id (phone) and PIN.
+    pub fn wallet_login(&self, wallet_id: &str, pin: &str) -> Result<WalletToken, ApiError> {
+        self.call(
+            RawRequest::new("POST", "/api/v1/wallet/oauth/token")
+                .json(&serde_json::json!({ "wallet_id": wallet_id, "pin": pin })),
+        )
+    }
+
+    pub fn wallet_cards(&self, wallet_token: &str) -> Result<WalletCards, ApiError> {
+        self.call(
+            RawRequest::new("GET", "/api/v1/wallet/cards")
+                .auth(Auth::Bearer(wallet_token.to_string())),
+        )
+    }
+
+    /// The employee's EPM QR for a card; `ttl_seconds` is honoured in the sandbox only.
+    pub fn wallet_qr(
+        &self,
+        wallet_token: &str,
+        card_number: &str,
+        ttl_seconds: Option<i64>,
+    ) -> Result<EpmQr, ApiError> {
+        self.call(
+            RawRequest::new("POST", "/api/v1/wallet/qr")
+                .auth(Auth::Bearer(wallet_token.to_string()))
+                .json(
+                    &serde_json::json!({ "card_number": card_number, "ttl_seconds": ttl_seconds }),
+                ),
+        )
+    }
+
+    /// The seed's EPM scan request.
+    pub fn scan_request(
+        token: &str,
+        qr_payload: &str,
+        amount: Millimes,
+        pos_reference: &str,
+        channel: &str,
+    ) -> RawRequest {
+        RawRequest::new("POST", "/api/v1/pos/payments/scan")
+            .auth(Auth::Bearer(token.to_string()))
+            .json(&serde_json::json!({
+                "qr_payload": qr_payload,
+                "amount": amount,
+                "pos_reference": pos_reference,
+                "channel": channel,
+            }))
+    }
+
+    pub fn scan(
+        &self,
+        token: &str,
+        qr_payload: &str,
+        amount: Millimes,
+        pos_reference: &str,
+    ) -> Result<ScanSucceeded, ApiError> {
+        self.call(Self::scan_request(
+            token,
+            qr_payload,
+            amount,
+            pos_reference,
+            "qr",
+        ))
+    }
+
+    /// A payment by transaction id or payment request id.
+    pub fn payment(&self, token: &str, id: &str) -> Result<Payment, ApiError> {
+        self.call(
+            RawRequest::new("GET", format!("/api/v1/pos/payments/{id}"))
+                .auth(Auth::Bearer(token.to_string())),
+        )
+    }
+
+    /// The payment of a sale, by its `pos_reference`.
+    pub fn payment_by_reference(
+        &self,
+        token: &str,
+        pos_reference: &str,
+    ) -> Result<Payment, ApiError> {
+        let page: PaymentPage = self.call(
+            RawRequest::new(
+                "GET",
+                format!(
+                    "/api/v1/pos/payments?pos_reference={}",
+                    encode_query(pos_reference)
+                ),
+            )
+            .auth(Auth::Bearer(token.to_string())),
+        )?;
+        page.data
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::Decode {
+                status: 200,
+                message: "page vide".into(),
+            })
+    }
+
     pub fn health(&self) -> Result<HealthReport, ApiError> {
         let response = self.send(RawRequest::new("GET", "/healthz"))?;
         // 503 still carries the report; only a non-JSON answer is an error here.

@@ -254,3 +254,78 @@ pub struct SimOperation {
     pub libelle: Option<String>,
     pub created_at_ms: i64,
 }
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WalletToken {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+    pub wallet_id: String,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WalletCard {
+    pub card_number: String,
+    pub card_last4: String,
+    pub wallet_type: Option<String>,
+    pub balance: Millimes,
+    pub currency: String,
+    pub valid_until: Option<String>,
+    pub status: Option<String>,
+    pub usable: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WalletCards {
+    pub wallet_id: String,
+    pub cards: Vec<WalletCard>,
+}
+
+/// `POST /api/v1/wallet/qr`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EpmQr {
+    pub qr_payload: String,
+    pub expires_at: String,
+}
+
+/// The seed's 200 body of `POST /api/v1/pos/payments/scan`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ScanSucceeded {
+    pub transaction_id: String,
+    pub status: String,
+    pub amount: Millimes,
+    pub currency: String,
+    pub wallet_type: String,
+    pub confirmation_code: String,
+    pub transaction_date: String,
+}
+
+/// A payment from the look-up routes.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Payment {
+    pub transaction_id: String,
+    #[serde(default)]
+    pub payment_request_id: Option<String>,
+    pub flow: String,
+    pub status: String,
+    pub amount: Millimes,
+    pub currency: String,
+    pub pos_reference: String,
+    pub channel: String,
+    pub wallet_type: Option<String>,
+    pub card_last4: Option<String>,
+    pub confirmation_code: Option<String>,
+    pub transaction_date: Option<String>,
+    pub created_at: String,
+    #[serde(default)]
+    pub failure_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentPage {
+    pub data: Vec<Payment>,
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}

@@ -249,17 +249,17 @@ pub fn is_valid_card_number(numero: &str) -> bool {
     numero.len() == 16 && numero.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The last four characters of a card number (fewer if it is shorter).
+pub fn card_last4(numero: &str) -> String {
+    numero
+        .chars()
+        .skip(numero.chars().count().saturating_sub(4))
+        .collect()
+}
+
 /// `numeroCarte` masked for reports and logs: only the last four digits stay.
 pub fn mask_card_number(numero: &str) -> String {
-    let last4: String = numero
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("************{last4}")
+    format!("************{}", card_last4(numero))
 }
 
 /// `data` item of `get-solde-carte`.
@@ -464,6 +464,7 @@ mod tests {
         assert!(!is_valid_card_number("701980010000956"));
         assert!(!is_valid_card_number("70198001000095X9"));
         assert_eq!(mask_card_number("7019800100009569"), "************9569");
+        assert_eq!(card_last4("12"), "12");
         assert_eq!(
             cynod_datetime_to_rfc3339("23-08-2021 10:11:42").as_deref(),
             Some("2021-08-23T10:11:42Z")

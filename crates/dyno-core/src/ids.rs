@@ -34,6 +34,26 @@ pub fn is_uuid(value: &str) -> bool {
         })
 }
 
+/// An 8-character confirmation code over A–Z and 0–9, from 32 random bytes by rejection sampling
+/// (bytes ≥ 252 are skipped so every character is equally likely).
+pub fn confirmation_code(random: [u8; 32]) -> String {
+    const ALPHABET: &[u8; 36] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut code: String = random
+        .iter()
+        .filter(|&&b| b < 252)
+        .take(8)
+        .map(|&b| ALPHABET[(b % 36) as usize] as char)
+        .collect();
+    // 25 of 32 bytes would have to be ≥ 252 to get here (p < 1e-50); stay total anyway.
+    for &b in random.iter().rev() {
+        if code.len() == 8 {
+            break;
+        }
+        code.push(ALPHABET[(b % 36) as usize] as char);
+    }
+    code
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,6 +64,22 @@ mod tests {
         assert_eq!(id, "ffffffff-ffff-4fff-bfff-ffffffffffff");
         assert!(is_uuid(&id));
         assert!(!is_uuid("ffffffff-ffff-4fff-bfff-fffffffffff"));
+    }
+
+    #[test]
+    fn confirmation_codes_are_eight_uppercase_alphanumerics() {
+        for seed in 0u8..=255 {
+            let code = confirmation_code([seed; 32]);
+            assert_eq!(code.len(), 8);
+            assert!(
+                code.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+                "{code}"
+            );
+        }
+        let mut bytes = [0u8; 32];
+        bytes.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+        assert_eq!(confirmation_code(bytes), "ABCDEFGH");
     }
 
     #[test]

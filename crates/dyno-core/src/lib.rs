@@ -4,9 +4,12 @@
 
 pub mod auth;
 pub mod cynod;
+pub mod idempotency;
 pub mod ids;
 pub mod money;
+pub mod payment;
 pub mod problem;
+pub mod qr;
 pub mod ratelimit;
 pub mod routes;
 pub mod time;

@@ -24,6 +24,13 @@ pub enum RouteName {
     PosToken,
     PosRevoke,
     PosWhoami,
+    PosPaymentScan,
+    PosPaymentGet,
+    PosPaymentList,
+    PosPaymentStatus,
+    WalletToken,
+    WalletCards,
+    WalletQr,
     PosCardBalance,
     PosCardValidity,
     PosMemberCards,
@@ -38,6 +45,7 @@ pub enum RouteName {
     AdminSetWebhook,
     AdminRevokeTokens,
     AdminAudit,
+    AdminEnrollWallet,
     AdminDemoSeed,
     AdminCynodSim,
 }
@@ -93,7 +101,13 @@ pub const ROUTES: &[RouteDef] = &[
     route("GET", "/healthz", RouteName::Health, Audience::Public),
     route("POST", "/api/v1/pos/oauth/token", RouteName::PosToken, Audience::Token),
     route("POST", "/api/v1/pos/oauth/revoke", RouteName::PosRevoke, Audience::Pos),
-    route("GET", "/api/v1/pos/whoami", RouteName::PosWhoami, Audience::Pos),
+        route("GET", "/api/v1/pos/whoami", RouteName::PosWhoami, Audience::Pos),
+    route("POST", "/api/v1/pos/payments/scan", RouteName::PosPaymentScan, Audience::Pos),
+    route("GET", "/api/v1/pos/payments", RouteName::PosPaymentList, Audience::Pos),
+    route("GET", "/api/v1/pos/payments/{id}", RouteName::PosPaymentGet, Audience::Pos),
+    route("POST", "/api/v1/wallet/oauth/token", RouteName::WalletToken, Audience::Token),
+    route("GET", "/api/v1/wallet/cards", RouteName::WalletCards, Audience::Wallet),
+    route("POST", "/api/v1/wallet/qr", RouteName::WalletQr, Audience::Wallet),
     route("GET", "/api/v1/pos/cards/{card_number}/balance", RouteName::PosCardBalance, Audience::Pos),
     route("GET", "/api/v1/pos/cards/{card_number}/validity", RouteName::PosCardValidity, Audience::Pos),
     route("GET", "/api/v1/pos/members/{client_id}/cards", RouteName::PosMemberCards, Audience::Pos),
@@ -107,7 +121,8 @@ pub const ROUTES: &[RouteDef] = &[
     route("POST", "/api/v1/admin/clients/{client_id}/rotate-secret", RouteName::AdminRotateSecret, Audience::Admin),
     route("PUT", "/api/v1/admin/clients/{client_id}/webhook", RouteName::AdminSetWebhook, Audience::Admin),
     route("POST", "/api/v1/admin/clients/{client_id}/revoke-tokens", RouteName::AdminRevokeTokens, Audience::Admin),
-    route("GET", "/api/v1/admin/audit", RouteName::AdminAudit, Audience::Admin),
+        route("GET", "/api/v1/admin/audit", RouteName::AdminAudit, Audience::Admin),
+    route("PUT", "/api/v1/admin/wallets/{wallet_id}", RouteName::AdminEnrollWallet, Audience::Admin),
     route("POST", "/api/v1/admin/demo/seed", RouteName::AdminDemoSeed, Audience::Admin),
     route("GET", "/api/v1/admin/cynod-sim/ledger", RouteName::AdminCynodSim, Audience::Admin),
     route("GET", "/api/v1/admin/cynod-sim/stats", RouteName::AdminCynodSim, Audience::Admin),
@@ -147,8 +162,9 @@ pub enum Resolution {
     NotFound,
 }
 
-/// Matches a request path (without query) against the table. Parameters must be non-empty and
-/// must not contain `/`; percent-decoding is left to the handlers that need it.
+/// Matches a request path (without query) against the table. Segments are matched as sent;
+/// parameters must be non-empty and are percent-decoded (`%2B216…` → `+216…`); a parameter that
+/// does not decode to UTF-8 matches nothing.
 pub fn resolve(method: &str, path: &str) -> Resolution {
     let path = if path.len() > 1 {
         path.trim_end_matches('/')
@@ -186,7 +202,8 @@ fn match_pattern(pattern: &'static str, path: &str) -> Option<Vec<(&'static str,
                     if s.is_empty() {
                         return None;
                     }
-                    params.push((name, s.to_string()));
+                    let decoded = percent_encoding::percent_decode_str(s).decode_utf8().ok()?;
+                    params.push((name, decoded.into_owned()));
                 } else if p != s {
                     return None;
                 }
@@ -218,6 +235,11 @@ mod tests {
         let params = match_pattern("/a/{id}/b", "/a/42/b").unwrap();
         assert_eq!(params, vec![("id", "42".to_string())]);
         assert!(match_pattern("/a/{id}/b", "/a//b").is_none());
+        assert_eq!(
+            match_pattern("/w/{id}", "/w/%2B21620000001").unwrap(),
+            vec![("id", "+21620000001".to_string())]
+        );
+        assert!(match_pattern("/w/{id}", "/w/%FF").is_none());
         assert!(match_pattern("/a/{id}/b", "/a/42/b/c").is_none());
     }
 

@@ -2,10 +2,14 @@
 //! clock here), written as RFC 3339 with a `Z` suffix and whole seconds, as in the seed.
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch, UTC. The platform layer supplies `now`; the domain never
 /// reads a clock, so every rule about time is testable with a fixed instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct Millis(pub i64);
 
 impl Millis {

@@ -232,6 +232,29 @@ impl Stack {
             .expect("create simulator card")
     }
 
+    /// An employee with a wallet login (PIN `2468`) and one card of `balance_minor` millimes.
+    pub fn new_employee(&self, balance_minor: i64) -> Employee {
+        let card = self.new_card(balance_minor, "TicketResto");
+        self.admin()
+            .enroll_wallet(&card.wallet_id, "2468", "Employé de test", &card.client_id)
+            .expect("enroll wallet");
+        let token = self
+            .fresh_client()
+            .wallet_login(&card.wallet_id, "2468")
+            .expect("wallet login")
+            .access_token;
+        Employee { card, token }
+    }
+
+    /// The card's balance in the simulator's ledger, in millimes.
+    pub fn balance_of(&self, numero: &str) -> i64 {
+        self.admin()
+            .sim_card(numero)
+            .expect("sim card")
+            .expect("card exists")
+            .solde_minor
+    }
+
     /// The key ring of this stack, to mint tokens with chosen claims in security tests.
     pub fn jwt_keys(&self) -> String {
         dev_var(&repo_root(), "JWT_KEYS")
@@ -250,6 +273,24 @@ impl SystemTimeSeed {
                 .map(|d| d.as_secs())
                 .unwrap_or(0)
         })
+    }
+}
+
+/// An employee of a test: one card, logged in.
+pub struct Employee {
+    pub card: SimCard,
+    /// The wallet token.
+    pub token: String,
+}
+
+impl Employee {
+    /// A fresh EPM QR for the card (`ttl_seconds`: sandbox-only shorter lifetime).
+    pub fn qr(&self, stack: &Stack, ttl_seconds: Option<i64>) -> String {
+        stack
+            .client
+            .wallet_qr(&self.token, &self.card.numero, ttl_seconds)
+            .expect("wallet qr")
+            .qr_payload
     }
 }
 

@@ -329,3 +329,64 @@ fn many_requests_share_one_token_and_a_401_refreshes_it_once() {
     );
     assert_eq!(after, before + 1, "one refresh shared by all");
 }
+
+#[test]
+fn a_scan_reports_upstream_failures_and_never_debits_twice() {
+    let _guard = exclusive();
+    let stack = Stack::shared();
+    let pos = stack.onboard("EPM upstream faults", None);
+    let token = pos.token.access_token.clone();
+    let employee = stack.new_employee(30_000);
+    let qr = employee.qr(stack, None);
+
+    // CYNOD hangs before applying: 504, nothing moved, and the sale can be retried.
+    stack
+        .admin()
+        .sim_fault("debiter-carte", "hang", 4_000, false, 1)
+        .unwrap();
+    let e = pos
+        .client
+        .scan(&token, &qr, Millimes(5_000), "UP-1")
+        .unwrap_err();
+    assert_eq!(
+        (e.status(), e.code()),
+        (Some(504), Some("UPSTREAM_TIMEOUT"))
+    );
+    settle();
+    assert_eq!(stack.balance_of(&employee.card.numero), 30_000);
+    let lookup = pos.client.payment_by_reference(&token, "UP-1").unwrap_err();
+    assert_eq!(lookup.status(), Some(404), "nothing was paid under UP-1");
+
+    // A system error before applying: 502; the same QR still pays afterwards.
+    stack
+        .admin()
+        .sim_fault("debiter-carte", "status_500", 0, false, 1)
+        .unwrap();
+    let e = pos
+        .client
+        .scan(&token, &qr, Millimes(5_000), "UP-1")
+        .unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(502), Some("UPSTREAM_ERROR")));
+    assert_eq!(stack.balance_of(&employee.card.numero), 30_000);
+
+    // The debit applies but its answer is lost: the gateway recovers it and answers success once.
+    stack
+        .admin()
+        .sim_fault("debiter-carte", "malformed", 0, true, 1)
+        .unwrap();
+    let paid = pos
+        .client
+        .scan(&token, &qr, Millimes(5_000), "UP-1")
+        .expect("recovered by reference");
+    assert_eq!(paid.status, "succeeded");
+    assert_eq!(stack.balance_of(&employee.card.numero), 25_000);
+    let ledger = stack
+        .admin()
+        .sim_ledger(Some(&employee.card.numero), None, None)
+        .unwrap();
+    eprintln!(
+        "[fault epm] 504, 502, then a lost answer recovered: ledger has {} movement(s)",
+        ledger.len()
+    );
+    assert_eq!(ledger.len(), 1);
+}

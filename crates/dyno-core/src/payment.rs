@@ -1,0 +1,383 @@
+//! A payment's state and its rules, whatever the flow: who pays (wallet, card), who is paid (the
+//! POS order), and the transitions between statuses. Invariant: a payment debits at most once —
+//! `Processing` is entered before CYNOD is called, `Succeeded` is final, and every decision is a
+//! pure function of the stored state, the request and `now`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::money::Currency;
+use crate::problem::{ErrorCode, Problem};
+use crate::qr::EPM_SKEW_TOLERANCE_MS;
+use crate::time::Millis;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flow {
+    /// Employee-presented: the POS scans the employee's QR.
+    Epm,
+    /// POS-presented: the employee scans the POS's QR and confirms with a PIN.
+    Ppm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// EPM: the employee's QR exists; no POS has used it yet.
+    Issued,
+    /// PPM: waiting for the employee to scan.
+    Pending,
+    /// PPM: the employee opened the request.
+    Scanned,
+    /// A debit is in flight at CYNOD.
+    Processing,
+    /// The debit's outcome was lost and is being resolved by its reference.
+    Unresolved,
+    /// Money moved (PPM shows it as `confirmed`).
+    Succeeded,
+    Failed,
+    Expired,
+    Cancelled,
+}
+
+impl Status {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Status::Succeeded | Status::Failed | Status::Expired | Status::Cancelled
+        )
+    }
+}
+
+/// What the POS asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub client_id: String,
+    pub merchant_id: String,
+    pub merchant_name: String,
+    pub pos_reference: String,
+    pub amount_minor: i64,
+    pub channel: String,
+    /// Assigned by the client's gate when the `pos_reference` was reserved.
+    pub transaction_id: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Proof of a successful debit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub transaction_id: String,
+    pub confirmation_code: String,
+    pub transaction_date: Millis,
+    pub cynod_reference: String,
+}
+
+/// The card that pays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payer {
+    pub wallet_id: String,
+    pub card_number: String,
+    pub wallet_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// The Durable Object's key: the EPM QR nonce, or the PPM payment request id.
+    pub id: String,
+    pub flow: Flow,
+    pub status: Status,
+    pub currency: Currency,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub updated_at: Millis,
+    pub payer: Option<Payer>,
+    pub order: Option<Order>,
+    /// Debit attempts so far; each uses its own CYNOD reference.
+    pub attempts: u32,
+    /// Reference of the attempt in flight or unresolved.
+    pub pending_reference: Option<String>,
+    pub receipt: Option<Receipt>,
+    pub failure_reason: Option<String>,
+}
+
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(d)?;
+        Currency::parse(&code)
+            .ok_or_else(|| serde::de::Error::custom(format!("devise inconnue {code}")))
+    }
+}
+
+/// What a scan of an EPM QR must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanDecision {
+    /// Debit now, under this CYNOD reference.
+    Debit {
+        reference: String,
+    },
+    /// The same POS retried the same sale: answer with the stored receipt.
+    Replay(Receipt),
+    Refuse(Problem),
+}
+
+impl Payment {
+    /// The grant written when the employee's QR is issued: the card is known, the order is not.
+    pub fn issue_epm(nonce: &str, payer: Payer, now: Millis, expires_at: Millis) -> Self {
+        Self {
+            id: nonce.to_string(),
+            flow: Flow::Epm,
+            status: Status::Issued,
+            currency: Currency::Tnd,
+            created_at: now,
+            expires_at,
+            updated_at: now,
+            payer: Some(payer),
+            order: None,
+            attempts: 0,
+            pending_reference: None,
+            receipt: None,
+            failure_reason: None,
+        }
+    }
+
+    fn same_sale(&self, order: &Order) -> bool {
+        self.order.as_ref().is_some_and(|o| {
+            o.client_id == order.client_id && o.pos_reference == order.pos_reference
+        })
+    }
+
+    /// Decides a scan and, when it is to debit, moves to `Processing` (the caller persists this
+    /// before calling CYNOD, so a concurrent scan sees it and does not debit a second time).
+    pub fn begin_scan(&mut self, order: Order, now: Millis) -> ScanDecision {
+        let used = || {
+            Problem::new(
+                ErrorCode::QrAlreadyUsed,
+                "Ce QR code a déjà servi à un paiement.",
+            )
+        };
+        match self.status {
+            Status::Succeeded => match &self.receipt {
+                Some(receipt)
+                    if self.same_sale(&order)
+                        && self.order.as_ref().map(|o| o.amount_minor)
+                            == Some(order.amount_minor) =>
+                {
+                    ScanDecision::Replay(receipt.clone())
+                }
+                _ => ScanDecision::Refuse(used()),
+            },
+            Status::Processing | Status::Unresolved if self.same_sale(&order) => {
+                ScanDecision::Refuse(Problem::new(
+                    ErrorCode::IdempotencyKeyInProgress,
+                    "Ce paiement est en cours de traitement; consultez-le par sa pos_reference.",
+                ))
+            }
+            Status::Issued => {
+                if now.0 > self.expires_at.0 + EPM_SKEW_TOLERANCE_MS {
+                    return ScanDecision::Refuse(Problem::new(
+                        ErrorCode::QrExpired,
+                        "QR code scanné après 30 secondes: demandez un nouveau QR code.",
+                    ));
+                }
+                self.attempts += 1;
+                let reference = format!("epm:{}:{}", self.id, self.attempts);
+                self.status = Status::Processing;
+                self.pending_reference = Some(reference.clone());
+                self.order = Some(order);
+                self.updated_at = now;
+                ScanDecision::Debit { reference }
+            }
+            _ => ScanDecision::Refuse(used()),
+        }
+    }
+
+    /// CYNOD applied the debit.
+    pub fn succeed(&mut self, receipt: Receipt, now: Millis) {
+        self.status = Status::Succeeded;
+        self.pending_reference = None;
+        self.receipt = Some(receipt);
+        self.failure_reason = None;
+        self.updated_at = now;
+    }
+
+    /// CYNOD refused the debit or it was fenced: nothing moved. An EPM QR stays usable until it
+    /// expires (the employee may pay with a smaller amount); a PPM session fails.
+    pub fn debit_not_applied(&mut self, reason: &str, now: Millis) {
+        self.pending_reference = None;
+        self.failure_reason = Some(reason.to_string());
+        self.updated_at = now;
+        match self.flow {
+            Flow::Epm => {
+                self.status = Status::Issued;
+                self.order = None;
+            }
+            Flow::Ppm => self.status = Status::Failed,
+        }
+    }
+
+    /// The outcome was lost and could not be resolved yet; it stays blocked until it is.
+    pub fn debit_unresolved(&mut self, now: Millis) {
+        self.status = Status::Unresolved;
+        self.updated_at = now;
+    }
+}
+
+/// A sale's POS reference: 1 to 64 printable characters without spaces.
+pub fn validate_pos_reference(reference: &str) -> Result<(), Problem> {
+    let ok = (1..=64).contains(&reference.len()) && reference.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            ErrorCode::InvalidRequest,
+            "pos_reference: 1 à 64 caractères imprimables, sans espace.",
+        ))
+    }
+}
+
+/// `qr` or `nfc`, as the seed allows.
+pub fn validate_channel(channel: &str) -> Result<(), Problem> {
+    if channel == "qr" || channel == "nfc" {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            ErrorCode::InvalidRequest,
+            "channel: « qr » ou « nfc ».",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: i64) -> Millis {
+        Millis::from_secs(1_780_000_000 + secs)
+    }
+
+    fn grant() -> Payment {
+        Payment::issue_epm(
+            "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+            Payer {
+                wallet_id: "+21620000001".into(),
+                card_number: "7019800100009569".into(),
+                wallet_type: "TicketResto".into(),
+            },
+            t(0),
+            t(30),
+        )
+    }
+
+    fn order(client: &str, reference: &str, amount: i64) -> Order {
+        Order {
+            client_id: client.into(),
+            merchant_id: "M".into(),
+            merchant_name: "Merchant".into(),
+            pos_reference: reference.into(),
+            amount_minor: amount,
+            channel: "qr".into(),
+            transaction_id: "tx-1".into(),
+            description: None,
+        }
+    }
+
+    fn receipt() -> Receipt {
+        Receipt {
+            transaction_id: "tx-1".into(),
+            confirmation_code: "A1B2C3D4".into(),
+            transaction_date: t(5),
+            cynod_reference: "epm:x:1".into(),
+        }
+    }
+
+    #[test]
+    fn one_qr_debits_once_and_replays_for_the_same_sale() {
+        let mut p = grant();
+        assert!(matches!(
+            p.begin_scan(order("a", "R1", 12_500), t(5)),
+            ScanDecision::Debit { .. }
+        ));
+        // A second scan while the first is in flight never debits.
+        assert_eq!(
+            p.clone().begin_scan(order("b", "R9", 12_500), t(5)),
+            ScanDecision::Refuse(Problem::new(
+                ErrorCode::QrAlreadyUsed,
+                "Ce QR code a déjà servi à un paiement."
+            ))
+        );
+        assert!(
+            matches!(p.clone().begin_scan(order("a", "R1", 12_500), t(5)), ScanDecision::Refuse(pr) if pr.code == ErrorCode::IdempotencyKeyInProgress)
+        );
+        p.succeed(receipt(), t(6));
+        assert_eq!(
+            p.clone().begin_scan(order("a", "R1", 12_500), t(60)),
+            ScanDecision::Replay(receipt())
+        );
+        for other in [
+            order("a", "R2", 12_500),
+            order("b", "R1", 12_500),
+            order("a", "R1", 1_000),
+        ] {
+            assert!(
+                matches!(p.clone().begin_scan(other, t(7)), ScanDecision::Refuse(pr) if pr.code == ErrorCode::QrAlreadyUsed)
+            );
+        }
+    }
+
+    #[test]
+    fn expiry_allows_the_skew_tolerance_only() {
+        assert!(matches!(
+            grant().begin_scan(order("a", "R", 1), t(32)),
+            ScanDecision::Debit { .. }
+        ));
+        assert!(
+            matches!(grant().begin_scan(order("a", "R", 1), Millis(t(32).0 + 1)), ScanDecision::Refuse(pr) if pr.code == ErrorCode::QrExpired)
+        );
+    }
+
+    #[test]
+    fn a_refused_debit_leaves_the_qr_usable_with_a_new_reference() {
+        let mut p = grant();
+        let ScanDecision::Debit { reference: first } =
+            p.begin_scan(order("a", "R1", 900_000), t(1))
+        else {
+            panic!()
+        };
+        p.debit_not_applied("solde insuffisant", t(2));
+        assert_eq!(p.status, Status::Issued);
+        let ScanDecision::Debit { reference: second } = p.begin_scan(order("a", "R1", 1_000), t(3))
+        else {
+            panic!()
+        };
+        assert_ne!(first, second, "each attempt has its own CYNOD reference");
+    }
+
+    #[test]
+    fn an_unresolved_debit_blocks_every_scan() {
+        let mut p = grant();
+        p.begin_scan(order("a", "R1", 1), t(1));
+        p.debit_unresolved(t(2));
+        assert!(
+            matches!(p.clone().begin_scan(order("b", "R2", 1), t(3)), ScanDecision::Refuse(pr) if pr.code == ErrorCode::QrAlreadyUsed)
+        );
+        assert!(
+            matches!(p.begin_scan(order("a", "R1", 1), t(3)), ScanDecision::Refuse(pr) if pr.code == ErrorCode::IdempotencyKeyInProgress)
+        );
+    }
+
+    #[test]
+    fn references_and_channels_are_validated() {
+        assert!(validate_pos_reference("CAISSE-01-TXN-20260604-001").is_ok());
+        assert!(validate_pos_reference("").is_err());
+        assert!(validate_pos_reference("has space").is_err());
+        assert!(validate_pos_reference(&"x".repeat(65)).is_err());
+        assert!(validate_channel("qr").is_ok() && validate_channel("nfc").is_ok());
+        assert!(validate_channel("card").is_err());
+    }
+}

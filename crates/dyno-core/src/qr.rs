@@ -1,0 +1,272 @@
+//! QR payloads. EPM: the employee's code, `base64(JSON)` starting with `{"QrType":"transaction",` as
+//! in the seed, carrying a random nonce, the wallet, the card's last four digits, `iat`/`exp` and an
+//! HMAC-SHA256 tag. Invariant: a payload verifies only if every signed field is exactly as issued;
+//! decoding never panics on any input.
+
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use thiserror::Error;
+
+use crate::auth::credentials::constant_time_eq;
+use crate::time::Millis;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Lifetime of an EPM QR (the seed: "TTL 30 secondes").
+pub const EPM_QR_TTL_SECONDS: i64 = 30;
+/// Clock skew tolerated after `exp`: covers the time between the phone showing the code and the
+/// POS submitting it, and small clock differences between gateway instances.
+pub const EPM_SKEW_TOLERANCE_MS: i64 = 2_000;
+/// Longest payload accepted (a genuine one is about 300 characters).
+pub const MAX_QR_PAYLOAD_LEN: usize = 1_024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum QrError {
+    #[error("QR code illisible (base64 invalide)")]
+    NotBase64,
+    #[error("QR code tronqué ou mal formé")]
+    Malformed,
+    #[error("ce QR code n'est pas un QR de transaction")]
+    WrongType,
+    #[error("signature du QR code invalide")]
+    BadSignature,
+    #[error("QR code trop long")]
+    TooLong,
+}
+
+/// The signed content of an EPM QR. Field order matters: the JSON must start with `QrType`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpmQr {
+    #[serde(rename = "QrType")]
+    pub qr_type: String,
+    pub v: u8,
+    /// Random 128-bit nonce (UUID form); names the payment and makes the QR single-use.
+    pub nonce: String,
+    pub wallet_id: String,
+    pub card_last4: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub sig: String,
+}
+
+impl EpmQr {
+    fn signing_input(
+        qr_type: &str,
+        v: u8,
+        nonce: &str,
+        wallet_id: &str,
+        card_last4: &str,
+        iat: i64,
+        exp: i64,
+    ) -> String {
+        format!("{qr_type}\n{v}\n{nonce}\n{wallet_id}\n{card_last4}\n{iat}\n{exp}")
+    }
+
+    fn tag(key: &[u8], input: &str) -> String {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(input.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Issues a QR valid `ttl_seconds` from `now`.
+    pub fn issue(
+        key: &[u8],
+        nonce: &str,
+        wallet_id: &str,
+        card_last4: &str,
+        now: Millis,
+        ttl_seconds: i64,
+    ) -> Self {
+        let iat = now.secs();
+        let exp = iat + ttl_seconds;
+        let sig = Self::tag(
+            key,
+            &Self::signing_input("transaction", 1, nonce, wallet_id, card_last4, iat, exp),
+        );
+        Self {
+            qr_type: "transaction".into(),
+            v: 1,
+            nonce: nonce.into(),
+            wallet_id: wallet_id.into(),
+            card_last4: card_last4.into(),
+            iat,
+            exp,
+            sig,
+        }
+    }
+
+    /// The payload shown as a QR code: standard base64 of compact JSON.
+    pub fn encode(&self) -> String {
+        STANDARD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    /// Decodes and verifies a payload (any base64 alphabet, padded or not). Expiry is checked
+    /// separately, because an expired QR must be told apart from a forged one.
+    pub fn decode(key: &[u8], payload: &str) -> Result<Self, QrError> {
+        let payload = payload.trim();
+        if payload.len() > MAX_QR_PAYLOAD_LEN {
+            return Err(QrError::TooLong);
+        }
+        let bytes = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+            .iter()
+            .find_map(|engine| engine.decode(payload).ok())
+            .ok_or(QrError::NotBase64)?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|_| QrError::Malformed)?;
+        if value.get("QrType").and_then(|t| t.as_str()) != Some("transaction") {
+            return Err(if value.is_object() {
+                QrError::WrongType
+            } else {
+                QrError::Malformed
+            });
+        }
+        let qr: EpmQr = serde_json::from_value(value).map_err(|_| QrError::Malformed)?;
+        if qr.v != 1 {
+            return Err(QrError::WrongType);
+        }
+        let expected = Self::tag(
+            key,
+            &Self::signing_input(
+                &qr.qr_type,
+                qr.v,
+                &qr.nonce,
+                &qr.wallet_id,
+                &qr.card_last4,
+                qr.iat,
+                qr.exp,
+            ),
+        );
+        if !constant_time_eq(expected.as_bytes(), qr.sig.as_bytes()) {
+            return Err(QrError::BadSignature);
+        }
+        if !crate::ids::is_uuid(&qr.nonce) {
+            return Err(QrError::Malformed);
+        }
+        Ok(qr)
+    }
+
+    pub fn expires_at(&self) -> Millis {
+        Millis::from_secs(self.exp)
+    }
+
+    /// Expired once `now` is past `exp` plus the skew tolerance.
+    pub fn is_expired(&self, now: Millis) -> bool {
+        now.0 > self.expires_at().0 + EPM_SKEW_TOLERANCE_MS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const KEY: &[u8] = b"qr-secret-for-tests";
+    const NONCE: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+
+    fn now() -> Millis {
+        Millis::parse_rfc3339("2026-06-05T10:30:00Z").unwrap()
+    }
+
+    fn issued() -> EpmQr {
+        EpmQr::issue(
+            KEY,
+            NONCE,
+            "+21620000001",
+            "9569",
+            now(),
+            EPM_QR_TTL_SECONDS,
+        )
+    }
+
+    #[test]
+    fn payload_starts_like_the_seed_sample() {
+        let payload = issued().encode();
+        assert!(
+            payload.starts_with("eyJRclR5cGUiOiJ0cmFuc2FjdGlvbiIs"),
+            "{payload}"
+        );
+        assert!(payload.len() < 400);
+    }
+
+    #[test]
+    fn round_trips_and_expires_after_thirty_seconds_plus_skew() {
+        let qr = issued();
+        let decoded = EpmQr::decode(KEY, &qr.encode()).unwrap();
+        assert_eq!(decoded, qr);
+        assert_eq!(decoded.exp - decoded.iat, 30);
+        assert!(!decoded.is_expired(now().plus_ms(30_000)));
+        assert!(!decoded.is_expired(now().plus_ms(32_000)));
+        assert!(decoded.is_expired(now().plus_ms(32_001)));
+        let url_safe = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&qr).unwrap());
+        assert_eq!(EpmQr::decode(KEY, &url_safe).unwrap(), qr);
+    }
+
+    #[test]
+    fn tampering_truncation_and_other_types_are_refused() {
+        let qr = issued();
+        let payload = qr.encode();
+        let mut longer = qr.clone();
+        longer.exp += 3600;
+        assert_eq!(
+            EpmQr::decode(KEY, &longer.encode()),
+            Err(QrError::BadSignature)
+        );
+        let mut other_wallet = qr.clone();
+        other_wallet.wallet_id = "+21620000002".into();
+        assert_eq!(
+            EpmQr::decode(KEY, &other_wallet.encode()),
+            Err(QrError::BadSignature)
+        );
+        assert_eq!(
+            EpmQr::decode(b"another key", &payload),
+            Err(QrError::BadSignature)
+        );
+        assert!(matches!(
+            EpmQr::decode(KEY, &payload[..payload.len() - 12]),
+            Err(QrError::Malformed | QrError::NotBase64)
+        ));
+        assert_eq!(
+            EpmQr::decode(KEY, "%%%not base64%%%"),
+            Err(QrError::NotBase64)
+        );
+        let session = STANDARD.encode(br#"{"SessionId":"x"}"#);
+        assert_eq!(EpmQr::decode(KEY, &session), Err(QrError::WrongType));
+        let wrong_type = STANDARD.encode(br#"{"QrType":"payment","nonce":"x"}"#);
+        assert_eq!(EpmQr::decode(KEY, &wrong_type), Err(QrError::WrongType));
+        assert_eq!(
+            EpmQr::decode(KEY, &STANDARD.encode(b"[1,2]")),
+            Err(QrError::Malformed)
+        );
+        assert_eq!(
+            EpmQr::decode(KEY, &"A".repeat(2_000)),
+            Err(QrError::TooLong)
+        );
+        let mut extra: serde_json::Value = serde_json::to_value(&qr).unwrap();
+        extra["amount"] = 1.into();
+        assert_eq!(
+            EpmQr::decode(KEY, &STANDARD.encode(serde_json::to_vec(&extra).unwrap())),
+            Err(QrError::Malformed)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_input_never_panics(input in "\\PC{0,600}") {
+            let _ = EpmQr::decode(KEY, &input);
+        }
+
+        #[test]
+        fn any_single_byte_flip_is_detected(index in 0usize..200, bit in 0u8..8) {
+            let qr = issued();
+            let mut json = serde_json::to_vec(&qr).unwrap();
+            let i = index % json.len();
+            json[i] ^= 1 << bit;
+            let decoded = EpmQr::decode(KEY, &STANDARD.encode(&json));
+            prop_assert!(decoded.is_err() || decoded.as_ref().ok() == Some(&qr));
+        }
+    }
+}

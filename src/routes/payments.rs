@@ -1,0 +1,307 @@
+//! POS payment routes: the EPM scan (`POST /api/v1/pos/payments/scan`, the seed's Flux A) and the
+//! look-ups by transaction id, payment id or `pos_reference`. Invariant: a scan changes nothing
+//! unless it debits; a client only ever sees its own payments (others' ids answer 404).
+
+use dyno_core::money::DecimalNumber;
+use dyno_core::payment::{validate_channel, validate_pos_reference, Flow, Order, Status};
+use dyno_core::qr::EpmQr;
+use dyno_core::routes::Matched;
+use dyno_core::{Amount, Currency, ErrorCode, Problem};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use worker::Response;
+
+use crate::auth::{self, Authorized, GateNeeds, PosCall};
+use crate::durable::client_gate::{IndexEntry, Lookup, Reservation, ReservationResult};
+use crate::durable::payment::{self, GetRequest, PaymentView, ScanReply, ScanRequest};
+use crate::durable::{self};
+use crate::error::{AppError, AppResult};
+use crate::http::{self, json_response};
+use crate::platform;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScanBody {
+    qr_payload: String,
+    /// Kept as JSON text: parsed exactly, and a non-number is INVALID_AMOUNT, not a shape error.
+    amount: Box<RawValue>,
+    pos_reference: String,
+    channel: String,
+}
+
+/// The seed's 200 body, field for field.
+#[derive(Serialize)]
+struct ScanSucceeded {
+    transaction_id: String,
+    status: &'static str,
+    amount: DecimalNumber,
+    currency: &'static str,
+    wallet_type: String,
+    confirmation_code: String,
+    transaction_date: String,
+}
+
+/// Everything checkable before the gate: the body, the amount and the QR's signature.
+struct ValidScan {
+    qr: EpmQr,
+    amount_minor: i64,
+    pos_reference: String,
+    channel: String,
+}
+
+fn validate_scan(call: &PosCall<'_>) -> AppResult<ValidScan> {
+    let body: ScanBody = http::json_body(call.req.headers(), &call.body)?;
+    let amount = Amount::parse_request(
+        body.amount.get(),
+        Currency::Tnd,
+        call.config.max_amount_minor,
+    )
+    .map_err(|e| AppError::new(ErrorCode::InvalidAmount, e.to_string()))?;
+    validate_pos_reference(&body.pos_reference)?;
+    validate_channel(&body.channel)?;
+    let qr = EpmQr::decode(&call.config.qr_secret, &body.qr_payload)
+        .map_err(|e| AppError::new(ErrorCode::InvalidQr, e.to_string()))?;
+    if qr.is_expired(platform::now()) {
+        return Err(AppError::new(
+            ErrorCode::QrExpired,
+            "QR code scanné après 30 secondes: demandez un nouveau QR code à l'employé.",
+        ));
+    }
+    Ok(ValidScan {
+        qr,
+        amount_minor: amount.minor(),
+        pos_reference: body.pos_reference,
+        channel: body.channel,
+    })
+}
+
+/// `POST /api/v1/pos/payments/scan`.
+pub async fn scan(call: &PosCall<'_>) -> AppResult<Response> {
+    let scan = match validate_scan(call) {
+        Ok(scan) => scan,
+        Err(error) => {
+            // Authentication and the rate limit still come first; the invalid request claims nothing.
+            call.authorize(GateNeeds::default()).await?;
+            return Err(error);
+        }
+    };
+    let reservation = Reservation {
+        pos_reference: scan.pos_reference.clone(),
+        payment_key: scan.qr.nonce.clone(),
+    };
+    let Authorized {
+        principal,
+        reservation: reserved,
+        ..
+    } = call
+        .authorize(GateNeeds {
+            reserve: Some(reservation.clone()),
+            lookup: None,
+        })
+        .await?;
+    let transaction_id = match reserved {
+        Some(ReservationResult::Reserved { transaction_id }) => transaction_id,
+        Some(ReservationResult::Conflict) => {
+            return Err(AppError::new(
+                ErrorCode::DuplicatePosReference,
+                format!(
+                    "La pos_reference {} est déjà utilisée par un autre paiement de ce client.",
+                    scan.pos_reference
+                ),
+            ))
+        }
+        // The gate reserves nothing for a merchant that cannot take payments.
+        None => return Err(merchant_not_found()),
+    };
+    let order = Order {
+        client_id: principal.client_id().to_string(),
+        merchant_id: principal.profile.merchant_id.clone(),
+        merchant_name: principal.profile.merchant_name.clone(),
+        pos_reference: scan.pos_reference,
+        amount_minor: scan.amount_minor,
+        channel: scan.channel,
+        transaction_id,
+        description: None,
+    };
+    let reply: ScanReply = durable::call(
+        &payment::stub(call.env, &scan.qr.nonce)?,
+        "scan",
+        &ScanRequest { order },
+    )
+    .await?;
+    if reply.release {
+        durable::call::<_, ()>(
+            &auth::client_gate(call.env, principal.client_id())?,
+            "release",
+            &reservation,
+        )
+        .await?;
+    }
+    let view = reply.result?;
+    json_response(
+        200,
+        &ScanSucceeded {
+            transaction_id: view.transaction_id,
+            status: "succeeded",
+            amount: DecimalNumber::from_minor(view.amount_minor, Currency::Tnd),
+            currency: Currency::Tnd.code(),
+            wallet_type: view.wallet_type.unwrap_or_default(),
+            confirmation_code: view.confirmation_code.unwrap_or_default(),
+            transaction_date: view
+                .transaction_date
+                .unwrap_or(view.created_at)
+                .to_rfc3339(),
+        },
+    )
+}
+
+pub fn merchant_not_found() -> AppError {
+    AppError::new(
+        ErrorCode::MerchantNotFound,
+        "Commerçant non affilié ou désactivé: ce terminal ne peut pas encaisser.",
+    )
+}
+
+/// A payment as the look-up routes return it.
+#[derive(Serialize)]
+pub struct PaymentResource {
+    transaction_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_request_id: Option<String>,
+    flow: Flow,
+    status: &'static str,
+    amount: DecimalNumber,
+    currency: &'static str,
+    pos_reference: String,
+    channel: String,
+    wallet_type: Option<String>,
+    card_last4: Option<String>,
+    confirmation_code: Option<String>,
+    transaction_date: Option<String>,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure_reason: Option<String>,
+}
+
+/// The status word a POS sees: the seed's for PPM sessions, `succeeded`/`processing`/`failed` for EPM.
+pub fn status_word(flow: Flow, status: Status) -> &'static str {
+    match (flow, status) {
+        (Flow::Epm, Status::Succeeded) => "succeeded",
+        (Flow::Epm, Status::Processing | Status::Unresolved) => "processing",
+        (Flow::Epm, _) => "failed",
+        (Flow::Ppm, Status::Pending | Status::Issued) => "pending",
+        (Flow::Ppm, Status::Scanned | Status::Processing | Status::Unresolved) => "scanned",
+        (Flow::Ppm, Status::Succeeded) => "confirmed",
+        (Flow::Ppm, Status::Failed) => "failed",
+        (Flow::Ppm, Status::Expired) => "expired",
+        (Flow::Ppm, Status::Cancelled) => "cancelled",
+    }
+}
+
+impl From<PaymentView> for PaymentResource {
+    fn from(v: PaymentView) -> Self {
+        Self {
+            transaction_id: v.transaction_id,
+            payment_request_id: (v.flow == Flow::Ppm).then(|| v.payment_id.clone()),
+            flow: v.flow,
+            status: status_word(v.flow, v.status),
+            amount: DecimalNumber::from_minor(v.amount_minor, Currency::Tnd),
+            currency: Currency::Tnd.code(),
+            pos_reference: v.pos_reference,
+            channel: v.channel,
+            wallet_type: v.wallet_type,
+            card_last4: v.card_last4,
+            confirmation_code: v.confirmation_code,
+            transaction_date: v.transaction_date.map(|t| t.to_rfc3339()),
+            created_at: v.created_at.to_rfc3339(),
+            failure_reason: v.failure_reason,
+        }
+    }
+}
+
+fn not_found() -> AppError {
+    AppError::new(ErrorCode::NotFound, "Paiement introuvable.")
+}
+
+/// The payment an index entry points at, as this client sees it.
+pub async fn fetch_payment(
+    call: &PosCall<'_>,
+    client_id: &str,
+    entry: Option<IndexEntry>,
+) -> AppResult<PaymentView> {
+    let entry = entry.ok_or_else(not_found)?;
+    let result: Result<PaymentView, AppError> = durable::call(
+        &payment::stub(call.env, &entry.payment_key)?,
+        "get",
+        &GetRequest {
+            client_id: client_id.to_string(),
+        },
+    )
+    .await;
+    result.map_err(|e| match e.code() {
+        Some(ErrorCode::NotFound) => not_found(),
+        _ => e,
+    })
+}
+
+/// `GET /api/v1/pos/payments/{id}`: by transaction id or payment request id.
+pub async fn get(call: &PosCall<'_>, matched: &Matched) -> AppResult<Response> {
+    let id = matched.param("id").unwrap_or_default().to_string();
+    let needs = GateNeeds {
+        reserve: None,
+        lookup: dyno_core::ids::is_uuid(&id).then(|| Lookup::Id(id.to_ascii_lowercase())),
+    };
+    let authorized = call.authorize(needs).await?;
+    let view = fetch_payment(call, authorized.principal.client_id(), authorized.found).await?;
+    json_response(200, &PaymentResource::from(view))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    pos_reference: Option<String>,
+}
+
+/// `GET /api/v1/pos/payments?pos_reference=…`: how a POS that lost a scan's answer learns what
+/// happened, without ever paying twice.
+pub async fn list(call: &PosCall<'_>) -> AppResult<Response> {
+    let query: Result<ListQuery, Problem> = call.req.query().map_err(|e| {
+        Problem::new(
+            ErrorCode::InvalidRequest,
+            format!("paramètres invalides: {e}"),
+        )
+    });
+    let reference = match query {
+        Ok(ListQuery {
+            pos_reference: Some(reference),
+        }) if validate_pos_reference(&reference).is_ok() => reference,
+        Ok(_) => {
+            call.authorize(GateNeeds::default()).await?;
+            return Err(AppError::new(
+                ErrorCode::InvalidRequest,
+                "pos_reference requis.",
+            ));
+        }
+        Err(problem) => {
+            call.authorize(GateNeeds::default()).await?;
+            return Err(problem.into());
+        }
+    };
+    let authorized = call
+        .authorize(GateNeeds {
+            reserve: None,
+            lookup: Some(Lookup::PosReference(reference)),
+        })
+        .await?;
+    let view = fetch_payment(call, authorized.principal.client_id(), authorized.found).await?;
+    #[derive(Serialize)]
+    struct Page {
+        data: Vec<PaymentResource>,
+    }
+    json_response(
+        200,
+        &Page {
+            data: vec![PaymentResource::from(view)],
+        },
+    )
+}
