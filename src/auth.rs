@@ -182,6 +182,11 @@ impl<'a> PosCall<'a> {
         })
     }
 
+    /// The client the token was issued to (signature verified; revocation not yet checked).
+    pub fn client_id(&self) -> &str {
+        &self.token.claims.sub
+    }
+
     /// Revocation, rate limit, idempotency and the route's needs, in one gate round trip; then
     /// the scope.
     pub async fn authorize(&self, needs: GateNeeds) -> AppResult<Authorized> {

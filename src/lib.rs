@@ -22,7 +22,7 @@ pub use durable::client_gate::ClientGate;
 pub use durable::payment::PaymentDO;
 
 use crate::http::RequestContext;
-use crate::queues::{EventMessage, QueueKind};
+use crate::queues::QueueKind;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
@@ -35,11 +35,17 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 }
 
 #[event(queue)]
-async fn queue(batch: MessageBatch<EventMessage>, env: Env, _ctx: Context) -> worker::Result<()> {
+async fn queue(
+    batch: MessageBatch<serde_json::Value>,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<()> {
     match QueueKind::from_queue_name(&batch.queue()) {
         QueueKind::Events => queues::events::consume(batch, &env).await,
-        // The webhook consumers arrive with the PPM flow; until then probes are simply acknowledged.
-        QueueKind::Webhooks | QueueKind::WebhooksDeadLetter | QueueKind::Unknown => {
+        QueueKind::Webhooks => queues::webhooks::consume(batch, &env).await,
+        QueueKind::WebhooksDeadLetter => queues::webhooks::consume_dead_letters(batch, &env).await,
+        QueueKind::Unknown => {
+            worker::console_error!("queue {}: no consumer", batch.queue());
             batch.ack_all();
             Ok(())
         }

@@ -211,10 +211,8 @@ pub async fn rotate_client_secret(
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct WebhookEndpoint {
-    pub client_id: String,
     pub url: String,
     pub secret_encrypted: String,
-    pub updated_at_ms: i64,
 }
 
 pub async fn upsert_webhook_endpoint(
@@ -240,7 +238,7 @@ pub async fn webhook_endpoint(
     client_id: &str,
 ) -> AppResult<Option<WebhookEndpoint>> {
     Ok(db
-        .prepare("SELECT client_id, url, secret_encrypted, updated_at_ms FROM webhook_endpoints WHERE client_id = ?")
+        .prepare("SELECT url, secret_encrypted FROM webhook_endpoints WHERE client_id = ?")
         .bind(&[s(client_id)])?
         .first::<WebhookEndpoint>(None)
         .await?)
@@ -442,4 +440,131 @@ pub async fn clear_wallet_failures(db: &D1Database, wallet_id: &str) -> AppResul
         .run()
         .await?;
     Ok(())
+}
+
+/// A webhook delivery (one event for one client), as logged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    pub delivery_id: String,
+    pub client_id: String,
+    pub event: String,
+    pub payment_id: String,
+    pub body: String,
+    pub status: String,
+    pub attempts: i64,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attempt {
+    pub delivery_id: String,
+    pub attempt: i64,
+    pub at_ms: i64,
+    pub http_status: Option<i64>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+}
+
+/// Logs a delivery the first time it is attempted (later attempts find it).
+pub async fn ensure_delivery(db: &D1Database, d: &Delivery) -> AppResult<()> {
+    db.prepare(
+        "INSERT OR IGNORE INTO webhook_deliveries (delivery_id, client_id, event, payment_id, body, status, attempts, created_at_ms, updated_at_ms)
+         VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+    )
+    .bind(&[s(&d.delivery_id), s(&d.client_id), s(&d.event), s(&d.payment_id), s(&d.body), n(d.created_at_ms), n(d.created_at_ms)])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+/// Attempts already made for a delivery (the next one is this plus one).
+pub async fn attempts_made(db: &D1Database, delivery_id: &str) -> AppResult<i64> {
+    #[derive(Deserialize)]
+    struct Row {
+        n: i64,
+    }
+    Ok(db
+        .prepare("SELECT count(*) AS n FROM webhook_attempts WHERE delivery_id = ?")
+        .bind(&[s(delivery_id)])?
+        .first::<Row>(None)
+        .await?
+        .map(|r| r.n)
+        .unwrap_or(0))
+}
+
+/// Records one attempt and the delivery's resulting status, together.
+pub async fn record_attempt(db: &D1Database, a: &Attempt, status: &str) -> AppResult<()> {
+    db.batch(vec![
+        db.prepare(
+            "INSERT OR REPLACE INTO webhook_attempts (delivery_id, attempt, at_ms, http_status, latency_ms, error) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&[
+            s(&a.delivery_id),
+            n(a.attempt),
+            n(a.at_ms),
+            a.http_status.map(n).unwrap_or(JsValue::NULL),
+            n(a.latency_ms),
+            opt(a.error.as_deref()),
+        ])?,
+        db.prepare("UPDATE webhook_deliveries SET status = ?, attempts = ?, updated_at_ms = ? WHERE delivery_id = ?")
+            .bind(&[s(status), n(a.attempt), n(a.at_ms), s(&a.delivery_id)])?,
+    ])
+    .await?;
+    Ok(())
+}
+
+pub async fn set_delivery_status(
+    db: &D1Database,
+    delivery_id: &str,
+    status: &str,
+    now_ms: i64,
+) -> AppResult<()> {
+    db.prepare("UPDATE webhook_deliveries SET status = ?, updated_at_ms = ? WHERE delivery_id = ?")
+        .bind(&[s(status), n(now_ms), s(delivery_id)])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+pub async fn find_delivery(db: &D1Database, delivery_id: &str) -> AppResult<Option<Delivery>> {
+    Ok(db
+        .prepare("SELECT * FROM webhook_deliveries WHERE delivery_id = ?")
+        .bind(&[s(delivery_id)])?
+        .first::<Delivery>(None)
+        .await?)
+}
+
+/// A client's deliveries, newest first, with every attempt.
+pub async fn list_deliveries(
+    db: &D1Database,
+    client_id: &str,
+    limit: i64,
+) -> AppResult<Vec<(Delivery, Vec<Attempt>)>> {
+    let deliveries = db
+        .prepare("SELECT * FROM webhook_deliveries WHERE client_id = ? ORDER BY created_at_ms DESC, delivery_id LIMIT ?")
+        .bind(&[s(client_id), n(limit)])?
+        .all()
+        .await?
+        .results::<Delivery>()?;
+    let attempts = db
+        .prepare(
+            "SELECT a.* FROM webhook_attempts a JOIN webhook_deliveries d ON d.delivery_id = a.delivery_id
+             WHERE d.client_id = ? ORDER BY a.delivery_id, a.attempt",
+        )
+        .bind(&[s(client_id)])?
+        .all()
+        .await?
+        .results::<Attempt>()?;
+    Ok(deliveries
+        .into_iter()
+        .map(|d| {
+            let mine = attempts
+                .iter()
+                .filter(|a| a.delivery_id == d.delivery_id)
+                .cloned()
+                .collect();
+            (d, mine)
+        })
+        .collect())
 }

@@ -14,7 +14,9 @@ use crate::durable::{self, client_gate::StoreResponse};
 use crate::error::{AppError, AppResult};
 use crate::http::RequestContext;
 use crate::routes::cards::{self, Direction};
-use crate::routes::{admin, cynod_sim_control, demo_seed, health, oauth, payments, pos, wallet};
+use crate::routes::{
+    admin, cynod_sim_control, demo_seed, health, oauth, payments, pos, sessions, wallet, webhooks,
+};
 
 /// Handles a request end to end; errors are already rendered.
 pub async fn dispatch(req: Request, env: &Env, ctx: &Context, rc: &RequestContext) -> Response {
@@ -103,6 +105,7 @@ async fn handle(
     match def.audience {
         Audience::Public => match def.name {
             RouteName::Health => health::healthz(env, rc).await,
+            RouteName::SandboxWebhookReceiver => webhooks::sandbox_receiver(req, env).await,
             other => Err(unrouted(other)),
         },
         Audience::Token => match def.name {
@@ -136,6 +139,11 @@ async fn handle(
             match def.name {
                 RouteName::WalletCards => wallet::cards(env, &principal).await,
                 RouteName::WalletQr => wallet::issue_qr(req, env, &principal).await,
+                RouteName::WalletPaymentRequest => sessions::wallet_view(&req, env, matched).await,
+                RouteName::WalletPaymentConfirm => {
+                    sessions::wallet_confirm(req, env, matched, &principal).await
+                }
+                RouteName::WalletPaymentCancel => sessions::wallet_cancel(req, env, matched).await,
                 other => Err(unrouted(other)),
             }
         }
@@ -145,6 +153,14 @@ async fn handle(
                 RouteName::PosPaymentScan => payments::scan(&call).await,
                 RouteName::PosPaymentGet => payments::get(&call, matched).await,
                 RouteName::PosPaymentList => payments::list(&call).await,
+                RouteName::PosPaymentInitiate => sessions::initiate(&call).await,
+                RouteName::PosPaymentStatus => sessions::status(&call, matched).await,
+                RouteName::PosPaymentCancel => sessions::cancel(&call, matched).await,
+                RouteName::PosWebhookDeliveries => webhooks::deliveries(&call).await,
+                RouteName::PosWebhookRedeliver => {
+                    webhooks::redeliver(&call, matched.param("delivery_id").unwrap_or_default())
+                        .await
+                }
                 RouteName::PosCardCredit => {
                     cards::movement(&call, matched, Direction::Credit).await
                 }

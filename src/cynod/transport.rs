@@ -1,9 +1,9 @@
-//! One HTTP exchange with CYNOD, through the simulator's service binding or over HTTPS, bounded by
-//! an AbortSignal timeout. Invariant: a timeout is reported as such, distinct from other failures,
+//! One outbound HTTP exchange bounded by an AbortSignal timeout: to CYNOD (the simulator's service
+//! binding or HTTPS) and to merchants' webhook endpoints. Invariant: a timeout is reported as such, distinct from other failures,
 //! because a write that timed out has an unknown outcome.
 
 use wasm_bindgen::JsValue;
-use worker::{Env, Fetch, Request};
+use worker::{Env, Fetch, Fetcher, Request};
 
 use crate::config::{CynodConfig, CynodRoute};
 
@@ -34,14 +34,29 @@ pub async fn send(
     config: &CynodConfig,
     request: OutgoingRequest<'_>,
 ) -> Result<RawReply, TransportError> {
-    let url = match &config.route {
+    let (url, fetcher) = match &config.route {
         // The host is ignored by a service binding; it only has to be a valid URL.
-        CynodRoute::ServiceBinding { .. } => {
-            format!("https://cynod.internal{}", request.path_and_query)
-        }
-        CynodRoute::Https { base_url } => format!("{base_url}{}", request.path_and_query),
+        CynodRoute::ServiceBinding { binding } => (
+            format!("https://cynod.internal{}", request.path_and_query),
+            Some(
+                env.service(binding)
+                    .map_err(|e| TransportError::Network(e.to_string()))?,
+            ),
+        ),
+        CynodRoute::Https { base_url } => (format!("{base_url}{}", request.path_and_query), None),
     };
-    let signal = web_sys::AbortSignal::timeout_with_u32(config.timeout_ms);
+    fetch_with_timeout(fetcher.as_ref(), &url, &request, config.timeout_ms).await
+}
+
+/// One HTTP exchange bounded by `timeout_ms`, through `fetcher` (a service binding) or the
+/// public network. The body is read within the same deadline.
+pub async fn fetch_with_timeout(
+    fetcher: Option<&Fetcher>,
+    url: &str,
+    request: &OutgoingRequest<'_>,
+    timeout_ms: u32,
+) -> Result<RawReply, TransportError> {
+    let signal = web_sys::AbortSignal::timeout_with_u32(timeout_ms);
     let init = web_sys::RequestInit::new();
     init.set_method(request.method);
     init.set_signal(Some(&signal));
@@ -53,14 +68,11 @@ pub async fn send(
     if let Some(body) = &request.body {
         init.set_body(&JsValue::from_str(body));
     }
-    let raw = web_sys::Request::new_with_str_and_init(&url, &init).map_err(js_error)?;
+    let raw = web_sys::Request::new_with_str_and_init(url, &init).map_err(js_error)?;
     let outgoing = Request::from(raw);
-    let result = match &config.route {
-        CynodRoute::ServiceBinding { binding } => match env.service(binding) {
-            Ok(fetcher) => fetcher.fetch_request(outgoing).await,
-            Err(e) => return Err(TransportError::Network(e.to_string())),
-        },
-        CynodRoute::Https { .. } => Fetch::Request(outgoing).send().await,
+    let result = match fetcher {
+        Some(fetcher) => fetcher.fetch_request(outgoing).await,
+        None => Fetch::Request(outgoing).send().await,
     };
     let classify = |e: worker::Error| {
         if signal.aborted() {

@@ -9,7 +9,11 @@ use std::time::Duration;
 
 use dyno_core::cynod::{card_last4, MovementRequest};
 use dyno_core::money::DecimalNumber;
-use dyno_core::payment::{Flow, Order, Payment, Receipt, ScanDecision, Status};
+use dyno_core::payment::{
+    failure_reason, Canceller, Flow, Order, Payer, Payment, Receipt, ScanDecision, Status,
+};
+use dyno_core::ratelimit::{TokenBucket, POLL_POLICY};
+use dyno_core::webhook::event_for;
 use dyno_core::{ErrorCode, Millis, Problem};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -19,8 +23,9 @@ use super::{probe_storage, read_call, reply};
 use crate::config::Config;
 use crate::cynod::client::WriteOutcome;
 use crate::cynod::CynodClient;
+use crate::durable::client_gate::LimitInfo;
 use crate::platform;
-use crate::queues::{self, EventMessage, TransactionRow};
+use crate::queues::{self, EventMessage, TransactionRow, WebhookJob};
 
 /// After this long in `processing`, the alarm treats the debit as unresolved (covers an isolate
 /// dying mid-call; the CYNOD timeout is far shorter).
@@ -45,6 +50,69 @@ pub struct ScanReply {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct GetRequest {
     pub client_id: String,
+}
+
+/// A POS asks for a PPM request's status (its own allowance: see `POLL_POLICY`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StatusReply {
+    pub result: Result<PaymentView, Problem>,
+    pub limit: LimitInfo,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InitiateRequest {
+    pub payment: Payment,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConfirmRequest {
+    pub payer: Payer,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FailRequest {
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CancelRequest {
+    /// The POS client cancelling, or `None` for the employee.
+    pub client_id: Option<String>,
+}
+
+/// What the employee's wallet shows of a PPM request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WalletView {
+    pub payment_request_id: String,
+    pub status: Status,
+    pub amount_minor: i64,
+    pub merchant_name: String,
+    pub description: Option<String>,
+    pub expires_at: Millis,
+    pub failure_reason: Option<String>,
+    pub pin_attempts_left: u32,
+    pub confirmation_code: Option<String>,
+}
+
+impl WalletView {
+    fn of(payment: &Payment) -> Option<Self> {
+        let order = payment.order.as_ref()?;
+        Some(Self {
+            payment_request_id: payment.id.clone(),
+            status: payment.status,
+            amount_minor: order.amount_minor,
+            merchant_name: order.merchant_name.clone(),
+            description: order.description.clone(),
+            expires_at: payment.expires_at,
+            failure_reason: payment.failure_reason.clone(),
+            pin_attempts_left: dyno_core::payment::MAX_PIN_FAILURES
+                .saturating_sub(payment.pin_failures),
+            confirmation_code: payment
+                .receipt
+                .as_ref()
+                .map(|r| r.confirmation_code.clone()),
+        })
+    }
 }
 
 /// A payment as its POS client sees it.
@@ -98,6 +166,8 @@ pub struct PaymentDO {
     state: State,
     env: Env,
     payment: RefCell<Option<Payment>>,
+    /// Status polls of this request (in memory: a fresh object starts with a full bucket).
+    polls: RefCell<Option<TokenBucket>>,
 }
 
 fn load(sql: &SqlStorage) -> worker::Result<Option<Payment>> {
@@ -129,6 +199,7 @@ impl DurableObject for PaymentDO {
             state,
             env,
             payment: RefCell::new(payment),
+            polls: RefCell::new(None),
         }
     }
 
@@ -152,6 +223,28 @@ impl DurableObject for PaymentDO {
                     .map_err(bad_call)
                     .and_then(|r| self.get(r)),
             ),
+            "initiate" => match serde_json::from_value::<InitiateRequest>(body) {
+                Ok(request) => reply(self.initiate(request.payment).await),
+                Err(e) => reply::<()>(Err(bad_call(e))),
+            },
+            "status" => match serde_json::from_value::<GetRequest>(body) {
+                Ok(request) => reply(Ok(self.status(request).await)),
+                Err(e) => reply::<()>(Err(bad_call(e))),
+            },
+            "wallet_view" => reply(self.wallet_view().await),
+            "confirm" => match serde_json::from_value::<ConfirmRequest>(body) {
+                Ok(request) => reply(self.confirm(request.payer).await),
+                Err(e) => reply::<()>(Err(bad_call(e))),
+            },
+            "pin_failed" => reply(self.pin_failed().await),
+            "fail" => match serde_json::from_value::<FailRequest>(body) {
+                Ok(request) => reply(self.fail(request.reason).await),
+                Err(e) => reply::<()>(Err(bad_call(e))),
+            },
+            "cancel" => match serde_json::from_value::<CancelRequest>(body) {
+                Ok(request) => reply(self.cancel(request).await),
+                Err(e) => reply::<()>(Err(bad_call(e))),
+            },
             "health" => reply(probe_storage(&self.state.storage().sql())),
             other => reply::<()>(Err(Problem::new(
                 ErrorCode::InternalError,
@@ -161,6 +254,14 @@ impl DurableObject for PaymentDO {
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
+        if let Some(mut payment) = self.snapshot() {
+            if payment.expire_if_due(platform::now()) {
+                if self.save(payment.clone()).is_ok() {
+                    self.announce(&payment).await;
+                }
+                return Response::ok("");
+            }
+        }
         let unresolved = self
             .snapshot()
             .filter(|p| matches!(p.status, Status::Unresolved | Status::Processing))
@@ -230,13 +331,10 @@ impl PaymentDO {
             };
         };
         let sale = (order.client_id.clone(), order.pos_reference.clone());
-        let decision = payment.begin_scan(order.clone(), now);
-        let reference = match decision {
+        let reference = match payment.begin_scan(order, now) {
             ScanDecision::Replay(_) => {
                 return ScanReply {
-                    result: PaymentView::of(&payment).ok_or_else(|| {
-                        Problem::new(ErrorCode::InternalError, "reçu sans commande")
-                    }),
+                    result: view(&payment),
                     release: false,
                 }
             }
@@ -252,6 +350,12 @@ impl PaymentDO {
             }
             ScanDecision::Debit { reference } => reference,
         };
+        self.debit_and_settle(payment, reference).await
+    }
+
+    /// The debit itself, for both flows: `processing` is persisted first, then CYNOD is called
+    /// once, then its outcome is recorded and announced.
+    async fn debit_and_settle(&self, payment: Payment, reference: String) -> ScanReply {
         if let Err(problem) = self.save(payment.clone()) {
             return ScanReply {
                 result: Err(problem),
@@ -265,19 +369,19 @@ impl PaymentDO {
             .storage()
             .set_alarm(Duration::from_millis(SAFETY_ALARM_MS as u64))
             .await;
-        let outcome = self.debit(&payment, &order, &reference).await;
-        self.settle(payment, order, reference, outcome).await
+        let outcome = self.debit(&payment, &reference).await;
+        self.settle(payment, reference, outcome).await
     }
 
-    async fn debit(&self, payment: &Payment, order: &Order, reference: &str) -> WriteOutcome {
+    async fn debit(&self, payment: &Payment, reference: &str) -> WriteOutcome {
         let config = match Config::get(&self.env) {
             Ok(config) => config,
             Err(problem) => return WriteOutcome::Refused(problem),
         };
-        let Some(payer) = &payment.payer else {
+        let (Some(payer), Some(order)) = (&payment.payer, &payment.order) else {
             return WriteOutcome::Refused(Problem::new(
                 ErrorCode::InternalError,
-                "paiement sans carte",
+                "paiement sans carte ni commande",
             ));
         };
         let movement = MovementRequest {
@@ -297,33 +401,39 @@ impl PaymentDO {
             .await
     }
 
-    /// Records what CYNOD did, persists it, then (on success) sends the transaction event.
+    /// Records what CYNOD did, persists it, then sends the transaction event and the webhook.
     async fn settle(
         &self,
         mut payment: Payment,
-        order: Order,
         reference: String,
         outcome: WriteOutcome,
     ) -> ScanReply {
         let now = platform::now();
-        let mut succeeded = false;
+        let pos_reference = payment
+            .order
+            .as_ref()
+            .map(|o| o.pos_reference.clone())
+            .unwrap_or_default();
         let (result, release) = match outcome {
             WriteOutcome::Applied { .. } => {
+                let Some(order) = payment.order.clone() else {
+                    return ScanReply {
+                        result: Err(Problem::new(
+                            ErrorCode::InternalError,
+                            "paiement sans commande",
+                        )),
+                        release: false,
+                    };
+                };
                 payment.succeed(receipt_for(&order, reference, now), now);
-                succeeded = true;
-                (
-                    PaymentView::of(&payment).ok_or_else(|| {
-                        Problem::new(ErrorCode::InternalError, "reçu sans commande")
-                    }),
-                    false,
-                )
+                (view(&payment), false)
             }
             WriteOutcome::Refused(problem) => {
-                payment.debit_not_applied(&problem.detail, now);
+                payment.debit_not_applied(failure_reason(problem.code), now);
                 (Err(problem), true)
             }
             WriteOutcome::NotApplied { cause } => {
-                payment.debit_not_applied(&cause.detail, now);
+                payment.debit_not_applied(failure_reason(cause.code), now);
                 let detail = format!("{} Aucun débit n'a été effectué.", cause.detail);
                 (Err(Problem::new(cause.code, detail)), true)
             }
@@ -335,8 +445,8 @@ impl PaymentDO {
                     .set_alarm(Duration::from_millis(RESOLVE_FIRST_DELAY_MS as u64))
                     .await;
                 let detail = format!(
-                    "{} Le résultat du débit est en cours de vérification: consultez GET /api/v1/pos/payments?pos_reference={} avant toute nouvelle tentative.",
-                    cause.detail, order.pos_reference
+                    "{} Le résultat du débit est en cours de vérification: consultez GET /api/v1/pos/payments?pos_reference={pos_reference} avant toute nouvelle tentative.",
+                    cause.detail
                 );
                 (Err(Problem::new(cause.code, detail)), false)
             }
@@ -347,10 +457,16 @@ impl PaymentDO {
                 release: false,
             };
         }
-        if succeeded {
-            self.record_transaction(&payment).await;
-        }
+        self.after_change(&payment).await;
         ScanReply { result, release }
+    }
+
+    /// What follows a persisted change: the money movement record, and the webhook of a final state.
+    async fn after_change(&self, payment: &Payment) {
+        if payment.status == Status::Succeeded {
+            self.record_transaction(payment).await;
+        }
+        self.announce(payment).await;
     }
 
     /// Alarm: asks CYNOD again what became of an unresolved debit, with growing delays.
@@ -374,13 +490,9 @@ impl PaymentDO {
                     return;
                 };
                 payment.succeed(receipt_for(&order, reference.to_string(), now), now);
-                if self.save(payment.clone()).is_ok() {
-                    self.record_transaction(&payment).await;
-                }
-                return;
             }
             WriteOutcome::NotApplied { .. } | WriteOutcome::Refused(_) => {
-                payment.debit_not_applied("débit non effectué (vérifié auprès de CYNOD)", now)
+                payment.debit_not_applied("upstream_unavailable", now)
             }
             WriteOutcome::Unknown { .. } => {
                 let waited = (now.0 - payment.updated_at.0).max(RESOLVE_FIRST_DELAY_MS);
@@ -393,8 +505,170 @@ impl PaymentDO {
                 return;
             }
         }
-        if let Err(problem) = self.save(payment) {
-            worker::console_error!("PaymentDO: cannot save resolution: {problem}");
+        match self.save(payment.clone()) {
+            Ok(()) => self.after_change(&payment).await,
+            Err(problem) => worker::console_error!("PaymentDO: cannot save resolution: {problem}"),
+        }
+    }
+
+    /// Creates a PPM request and arms its expiry alarm.
+    async fn initiate(&self, payment: Payment) -> Result<PaymentView, Problem> {
+        if let Some(existing) = self.snapshot() {
+            // A retried initiate for the same request answers with what exists.
+            return view(&existing);
+        }
+        let expires_at = payment.expires_at;
+        self.save(payment.clone())?;
+        let delay = (expires_at.0 - platform::now().0).max(0) as u64;
+        self.state
+            .storage()
+            .set_alarm(Duration::from_millis(delay))
+            .await
+            .map_err(storage_error)?;
+        view(&payment)
+    }
+
+    /// The PPM request, applying any overdue expiry first.
+    async fn current(&self) -> Result<Payment, Problem> {
+        let mut payment = self
+            .snapshot()
+            .filter(|p| p.flow == Flow::Ppm)
+            .ok_or_else(|| Problem::new(ErrorCode::NotFound, "Demande de paiement introuvable."))?;
+        if payment.expire_if_due(platform::now()) {
+            self.save(payment.clone())?;
+            self.after_change(&payment).await;
+        }
+        Ok(payment)
+    }
+
+    /// A POS poll: one token from this request's bucket, then the status.
+    async fn status(&self, request: GetRequest) -> StatusReply {
+        let now = platform::now().0;
+        let decision = {
+            let mut polls = self.polls.borrow_mut();
+            let bucket = polls.get_or_insert_with(|| TokenBucket::full(POLL_POLICY, now));
+            bucket.take(now, POLL_POLICY)
+        };
+        let limit = LimitInfo::from(&decision);
+        if !decision.allowed {
+            return StatusReply {
+                result: Err(Problem::new(
+                    ErrorCode::RateLimited,
+                    "Trop d'interrogations de statut: 1 par seconde suffit.",
+                )),
+                limit,
+            };
+        }
+        let result = match self.current().await {
+            Ok(payment)
+                if payment
+                    .order
+                    .as_ref()
+                    .is_some_and(|o| o.client_id == request.client_id) =>
+            {
+                view(&payment)
+            }
+            Ok(_) => Err(Problem::new(ErrorCode::NotFound, "Paiement introuvable.")),
+            Err(problem) => Err(problem),
+        };
+        StatusReply { result, limit }
+    }
+
+    /// The employee opens the request: it becomes `scanned`.
+    async fn wallet_view(&self) -> Result<WalletView, Problem> {
+        let mut payment = self.current().await?;
+        let before = payment.status;
+        payment.mark_scanned(platform::now());
+        if payment.status != before {
+            self.save(payment.clone())?;
+            self.after_change(&payment).await;
+        }
+        wallet_view(&payment)
+    }
+
+    /// The employee confirmed (PIN already verified): debit once, answer with the outcome.
+    async fn confirm(&self, payer: Payer) -> Result<WalletView, Problem> {
+        let mut payment = self.current().await?;
+        let reference = match payment.begin_confirm(payer, platform::now()) {
+            Ok(reference) => reference,
+            Err(problem) => {
+                // begin_confirm may have expired an overdue request.
+                if payment.status == Status::Expired
+                    && self.snapshot().is_some_and(|p| p.status != Status::Expired)
+                {
+                    self.save(payment.clone())?;
+                    self.after_change(&payment).await;
+                }
+                return Err(problem);
+            }
+        };
+        let reply = self.debit_and_settle(payment, reference).await;
+        let payment = self.snapshot().ok_or_else(|| storage_error("état perdu"))?;
+        match reply.result {
+            Ok(_) => wallet_view(&payment),
+            Err(problem) => Err(problem),
+        }
+    }
+
+    async fn pin_failed(&self) -> Result<WalletView, Problem> {
+        let mut payment = self.current().await?;
+        payment.pin_failed(platform::now())?;
+        self.save(payment.clone())?;
+        self.after_change(&payment).await;
+        wallet_view(&payment)
+    }
+
+    async fn fail(&self, reason: String) -> Result<WalletView, Problem> {
+        let mut payment = self.current().await?;
+        payment.fail(&reason, platform::now())?;
+        self.save(payment.clone())?;
+        self.after_change(&payment).await;
+        wallet_view(&payment)
+    }
+
+    async fn cancel(&self, request: CancelRequest) -> Result<PaymentView, Problem> {
+        let mut payment = self.current().await?;
+        let by = match &request.client_id {
+            Some(client_id)
+                if payment
+                    .order
+                    .as_ref()
+                    .is_some_and(|o| &o.client_id == client_id) =>
+            {
+                Canceller::Pos
+            }
+            Some(_) => return Err(Problem::new(ErrorCode::NotFound, "Paiement introuvable.")),
+            None => Canceller::Employee,
+        };
+        let before = payment.status;
+        payment.cancel(by, platform::now())?;
+        if payment.status != before {
+            self.save(payment.clone())?;
+            self.after_change(&payment).await;
+        }
+        view(&payment)
+    }
+
+    /// Queues the webhook of a PPM request that just reached a final state.
+    async fn announce(&self, payment: &Payment) {
+        let Some((event, body)) = event_for(payment, platform::now()) else {
+            return;
+        };
+        let Some(order) = &payment.order else { return };
+        let job = WebhookJob::Deliver {
+            delivery_id: platform::new_uuid(),
+            client_id: order.client_id.clone(),
+            event: event.to_string(),
+            payment_id: payment.id.clone(),
+            body,
+            first_attempt: 1,
+        };
+        let sent = match self.env.queue(queues::WEBHOOKS) {
+            Ok(queue) => queue.send(job).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            worker::console_error!("PaymentDO: webhook not queued: {e}");
         }
     }
 
@@ -417,6 +691,16 @@ impl PaymentDO {
             .map(|c| c.environment == crate::config::Environment::Sandbox)
             .unwrap_or(true)
     }
+}
+
+fn view(payment: &Payment) -> Result<PaymentView, Problem> {
+    PaymentView::of(payment)
+        .ok_or_else(|| Problem::new(ErrorCode::InternalError, "paiement sans commande"))
+}
+
+fn wallet_view(payment: &Payment) -> Result<WalletView, Problem> {
+    WalletView::of(payment)
+        .ok_or_else(|| Problem::new(ErrorCode::InternalError, "paiement sans commande"))
 }
 
 fn receipt_for(order: &Order, cynod_reference: String, now: Millis) -> Receipt {

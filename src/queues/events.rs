@@ -7,7 +7,7 @@ use worker::{Env, MessageBatch, MessageExt};
 use super::EventMessage;
 use crate::registry;
 
-pub async fn consume(batch: MessageBatch<EventMessage>, env: &Env) -> worker::Result<()> {
+pub async fn consume(batch: MessageBatch<serde_json::Value>, env: &Env) -> worker::Result<()> {
     let mut audit = Vec::new();
     let mut transactions = Vec::new();
     let mut decoded = Vec::new();
@@ -19,10 +19,12 @@ pub async fn consume(batch: MessageBatch<EventMessage>, env: &Env) -> worker::Re
         }
     }
     for message in &decoded {
-        match message.body() {
-            EventMessage::Probe { .. } => {}
-            EventMessage::Audit(entry) => audit.push(entry.clone()),
-            EventMessage::Transaction(row) => transactions.push(row.clone()),
+        match serde_json::from_value::<EventMessage>(message.body().clone()) {
+            Ok(EventMessage::Probe { .. }) => {}
+            Ok(EventMessage::Audit(entry)) => audit.push(entry),
+            Ok(EventMessage::Transaction(row)) => transactions.push(row),
+            // An unknown event can never succeed; log it rather than retry it forever.
+            Err(e) => worker::console_error!("events: unknown event: {e}"),
         }
     }
     let db = env.d1("DB")?;

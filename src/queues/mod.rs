@@ -3,6 +3,7 @@
 //! redelivered batch never writes twice.
 
 pub mod events;
+pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 
@@ -104,9 +105,21 @@ impl TransactionRow {
 }
 
 /// A message on the `webhooks` queue.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WebhookJob {
     /// Sent by `/healthz` to prove the producer binding works; consumed and dropped.
     Probe { request_id: String },
+    /// One event for one client's endpoint. Retries keep the same `delivery_id` (the Standard
+    /// Webhooks `webhook-id`), so receivers can deduplicate.
+    Deliver {
+        delivery_id: String,
+        client_id: String,
+        event: String,
+        payment_id: String,
+        /// The exact bytes to send and sign.
+        body: String,
+        /// Attempt number this queue cycle starts at (1, or the next number on a redelivery).
+        first_attempt: u32,
+    },
 }

@@ -17,7 +17,7 @@ use crate::routes::admin::hashed;
 
 pub const DEMO_CLIENT_ID: &str = "pos_sandbox_demo";
 const DEMO_CLIENT_SECRET: &str = "sandbox_secret_demo";
-const DEMO_WEBHOOK_SECRET: &str = "sandbox_webhook_secret";
+pub const DEMO_WEBHOOK_SECRET: &str = "sandbox_webhook_secret";
 pub const DEMO_MERCHANT_ID: &str = "DEMO-CAFETERIA";
 const UNAFFILIATED_CLIENT_ID: &str = "pos_sandbox_unaffiliated";
 const UNAFFILIATED_CLIENT_SECRET: &str = "unaffiliated_secret_demo";

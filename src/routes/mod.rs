@@ -8,4 +8,6 @@ pub mod health;
 pub mod oauth;
 pub mod payments;
 pub mod pos;
+pub mod sessions;
 pub mod wallet;
+pub mod webhooks;

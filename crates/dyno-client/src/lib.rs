@@ -470,6 +470,143 @@ impl DynoClient {
             })
     }
 
+    /// PPM: the seed's initiate request.
+    pub fn initiate(
+        &self,
+        token: &str,
+        amount: Millimes,
+        pos_reference: &str,
+        description: &str,
+    ) -> Result<Initiated, ApiError> {
+        self.call(Self::initiate_request(
+            token,
+            amount,
+            pos_reference,
+            description,
+            None,
+        ))
+    }
+
+    /// The initiate request; `ttl_seconds` (sandbox only) shortens the 60 s lifetime.
+    pub fn initiate_request(
+        token: &str,
+        amount: Millimes,
+        pos_reference: &str,
+        description: &str,
+        ttl_seconds: Option<i64>,
+    ) -> RawRequest {
+        let mut body = serde_json::json!({
+            "amount": amount,
+            "pos_reference": pos_reference,
+            "description": description,
+            "channel": "qr",
+        });
+        if let Some(ttl) = ttl_seconds {
+            body["ttl_seconds"] = ttl.into();
+        }
+        RawRequest::new("POST", "/api/v1/pos/payments/initiate")
+            .auth(Auth::Bearer(token.to_string()))
+            .json(&body)
+    }
+
+    pub fn session_status(
+        &self,
+        token: &str,
+        payment_request_id: &str,
+    ) -> Result<SessionStatus, ApiError> {
+        self.call(
+            RawRequest::new(
+                "GET",
+                format!("/api/v1/pos/payments/{payment_request_id}/status"),
+            )
+            .auth(Auth::Bearer(token.to_string())),
+        )
+    }
+
+    pub fn cancel_session(
+        &self,
+        token: &str,
+        payment_request_id: &str,
+    ) -> Result<SessionStatus, ApiError> {
+        self.call(
+            RawRequest::new(
+                "POST",
+                format!("/api/v1/pos/payments/{payment_request_id}/cancel"),
+            )
+            .auth(Auth::Bearer(token.to_string())),
+        )
+    }
+
+    /// The employee opens a request from its link (marks it scanned).
+    pub fn wallet_request(
+        &self,
+        wallet_token: &str,
+        payment_request_id: &str,
+        sig: &str,
+    ) -> Result<WalletRequest, ApiError> {
+        self.call(
+            RawRequest::new(
+                "GET",
+                format!(
+                    "/api/v1/wallet/payment-requests/{payment_request_id}?sig={}",
+                    encode_query(sig)
+                ),
+            )
+            .auth(Auth::Bearer(wallet_token.to_string())),
+        )
+    }
+
+    pub fn wallet_confirm(
+        &self,
+        wallet_token: &str,
+        payment_request_id: &str,
+        sig: &str,
+        card_number: &str,
+        pin: &str,
+    ) -> Result<WalletRequest, ApiError> {
+        self.call(
+            RawRequest::new(
+                "POST",
+                format!("/api/v1/wallet/payment-requests/{payment_request_id}/confirm"),
+            )
+            .auth(Auth::Bearer(wallet_token.to_string()))
+            .json(&serde_json::json!({ "card_number": card_number, "pin": pin, "sig": sig })),
+        )
+    }
+
+    pub fn wallet_cancel(
+        &self,
+        wallet_token: &str,
+        payment_request_id: &str,
+        sig: &str,
+    ) -> Result<SessionStatus, ApiError> {
+        self.call(
+            RawRequest::new(
+                "POST",
+                format!("/api/v1/wallet/payment-requests/{payment_request_id}/cancel"),
+            )
+            .auth(Auth::Bearer(wallet_token.to_string()))
+            .json(&serde_json::json!({ "sig": sig })),
+        )
+    }
+
+    pub fn webhook_deliveries(&self, token: &str) -> Result<DeliveryPage, ApiError> {
+        self.call(
+            RawRequest::new("GET", "/api/v1/pos/webhooks/deliveries")
+                .auth(Auth::Bearer(token.to_string())),
+        )
+    }
+
+    pub fn redeliver(&self, token: &str, delivery_id: &str) -> Result<serde_json::Value, ApiError> {
+        self.call(
+            RawRequest::new(
+                "POST",
+                format!("/api/v1/pos/webhooks/deliveries/{delivery_id}/redeliver"),
+            )
+            .auth(Auth::Bearer(token.to_string())),
+        )
+    }
+
     pub fn health(&self) -> Result<HealthReport, ApiError> {
         let response = self.send(RawRequest::new("GET", "/healthz"))?;
         // 503 still carries the report; only a non-JSON answer is an error here.
@@ -497,6 +634,15 @@ fn status_error(response: RawResponse) -> ApiError {
         oauth: serde_json::from_slice::<OAuthError>(&response.body).ok(),
         response,
     }))
+}
+
+/// Decodes a base64 `nfc_payload`.
+pub fn decode_nfc(payload: &str) -> Option<NfcPayload> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Percent-encodes a query or form value (`application/x-www-form-urlencoded` rules).

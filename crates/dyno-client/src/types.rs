@@ -329,3 +329,105 @@ pub struct PaymentPage {
     #[serde(default)]
     pub next_cursor: Option<String>,
 }
+
+/// The seed's 200 body of `POST /api/v1/pos/payments/initiate`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Initiated {
+    pub payment_request_id: String,
+    pub qr_payload: String,
+    pub nfc_payload: String,
+    pub amount: Millimes,
+    pub currency: String,
+    pub expires_at: String,
+    pub status: String,
+}
+
+/// `GET /api/v1/pos/payments/{id}/status`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionStatus {
+    pub payment_request_id: String,
+    pub status: String,
+    pub amount: Millimes,
+    pub currency: String,
+    pub pos_reference: String,
+    pub expires_at: String,
+    #[serde(default)]
+    pub transaction_id: Option<String>,
+    #[serde(default)]
+    pub confirmation_code: Option<String>,
+    #[serde(default)]
+    pub wallet_type: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A PPM request as the employee's wallet sees it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WalletRequest {
+    pub payment_request_id: String,
+    pub status: String,
+    pub amount: Millimes,
+    pub currency: String,
+    pub merchant_name: String,
+    pub description: Option<String>,
+    pub expires_at: String,
+    pub pin_attempts_left: u32,
+    #[serde(default)]
+    pub confirmation_code: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeliveryAttempt {
+    pub attempt: i64,
+    pub at: String,
+    pub http_status: Option<i64>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Delivery {
+    pub delivery_id: String,
+    pub event: String,
+    pub payment_request_id: String,
+    pub status: String,
+    pub attempts: Vec<DeliveryAttempt>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeliveryPage {
+    pub data: Vec<Delivery>,
+}
+
+/// The decoded `nfc_payload`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NfcPayload {
+    #[serde(rename = "SessionId")]
+    pub session_id: String,
+    #[serde(rename = "Amount")]
+    pub amount: String,
+    #[serde(rename = "Currency")]
+    pub currency: String,
+    #[serde(rename = "Merchant")]
+    pub merchant: String,
+    #[serde(rename = "ExpiresAt")]
+    pub expires_at: String,
+    #[serde(rename = "Url")]
+    pub url: String,
+}
+
+impl NfcPayload {
+    /// The link's `sig` (the tag that proves the request id came from a genuine QR or tag).
+    pub fn link_sig(&self) -> Option<String> {
+        self.url
+            .split(['#', '&'])
+            .find_map(|part| part.strip_prefix("sig="))
+            .map(str::to_string)
+    }
+}

@@ -10,6 +10,7 @@ pub mod money;
 pub mod payment;
 pub mod problem;
 pub mod qr;
+pub mod qr_png;
 pub mod ratelimit;
 pub mod routes;
 pub mod time;

@@ -98,6 +98,32 @@ pub struct Payment {
     pub pending_reference: Option<String>,
     pub receipt: Option<Receipt>,
     pub failure_reason: Option<String>,
+    /// Wrong PINs entered against this PPM request.
+    #[serde(default)]
+    pub pin_failures: u32,
+}
+
+/// Wrong PINs a PPM request tolerates before it fails.
+pub const MAX_PIN_FAILURES: u32 = 3;
+
+/// Who cancels a PPM request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Canceller {
+    Pos,
+    Employee,
+}
+
+/// The `reason` a failed payment reports, from the error that failed it.
+pub fn failure_reason(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::InsufficientFunds => "insufficient_funds",
+        ErrorCode::CardExpired => "card_expired",
+        ErrorCode::CardBlocked => "card_blocked",
+        ErrorCode::CardNotFound => "card_not_found",
+        ErrorCode::InvalidPin => "pin_attempts_exceeded",
+        ErrorCode::UpstreamTimeout | ErrorCode::UpstreamError => "upstream_unavailable",
+        _ => "declined",
+    }
 }
 
 impl Serialize for Currency {
@@ -143,7 +169,126 @@ impl Payment {
             pending_reference: None,
             receipt: None,
             failure_reason: None,
+            pin_failures: 0,
         }
+    }
+
+    /// A POS-presented request, waiting for the employee until `expires_at`.
+    pub fn initiate_ppm(id: &str, order: Order, now: Millis, expires_at: Millis) -> Self {
+        Self {
+            id: id.to_string(),
+            flow: Flow::Ppm,
+            status: Status::Pending,
+            currency: Currency::Tnd,
+            created_at: now,
+            expires_at,
+            updated_at: now,
+            payer: None,
+            order: Some(order),
+            attempts: 0,
+            pending_reference: None,
+            receipt: None,
+            failure_reason: None,
+            pin_failures: 0,
+        }
+    }
+
+    fn open(&self) -> bool {
+        matches!(self.status, Status::Pending | Status::Scanned)
+    }
+
+    fn finish(&mut self, status: Status, reason: Option<&str>, now: Millis) {
+        self.status = status;
+        self.failure_reason = reason.map(str::to_string);
+        self.pending_reference = None;
+        self.updated_at = now;
+    }
+
+    /// Moves an open request past its deadline to `expired`; true if it did.
+    pub fn expire_if_due(&mut self, now: Millis) -> bool {
+        if self.open() && now >= self.expires_at {
+            self.finish(Status::Expired, Some("expired"), now);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The employee opened the request: `pending` becomes `scanned` (later views change nothing).
+    pub fn mark_scanned(&mut self, now: Millis) {
+        if !self.expire_if_due(now) && self.status == Status::Pending {
+            self.status = Status::Scanned;
+            self.updated_at = now;
+        }
+    }
+
+    fn not_open(&self) -> Problem {
+        match self.status {
+            Status::Processing | Status::Unresolved => Problem::new(
+                ErrorCode::IdempotencyKeyInProgress,
+                "Un débit est en cours pour cette demande.",
+            ),
+            status => Problem::new(
+                ErrorCode::InvalidState,
+                format!("La demande de paiement est déjà {}.", status_label(status)),
+            ),
+        }
+    }
+
+    /// The employee confirmed with a card whose PIN checked out: debit now, under this reference.
+    pub fn begin_confirm(&mut self, payer: Payer, now: Millis) -> Result<String, Problem> {
+        self.expire_if_due(now);
+        if !self.open() {
+            return Err(self.not_open());
+        }
+        self.attempts += 1;
+        let reference = format!("ppm:{}:{}", self.id, self.attempts);
+        self.status = Status::Processing;
+        self.payer = Some(payer);
+        self.pending_reference = Some(reference.clone());
+        self.updated_at = now;
+        Ok(reference)
+    }
+
+    /// A wrong PIN against this request; the third fails it. Returns the attempts left.
+    pub fn pin_failed(&mut self, now: Millis) -> Result<u32, Problem> {
+        self.expire_if_due(now);
+        if !self.open() {
+            return Err(self.not_open());
+        }
+        self.pin_failures += 1;
+        self.updated_at = now;
+        if self.pin_failures >= MAX_PIN_FAILURES {
+            self.finish(Status::Failed, Some("pin_attempts_exceeded"), now);
+        }
+        Ok(MAX_PIN_FAILURES.saturating_sub(self.pin_failures))
+    }
+
+    /// Fails an open request (an invalid card).
+    pub fn fail(&mut self, reason: &str, now: Millis) -> Result<(), Problem> {
+        self.expire_if_due(now);
+        if !self.open() {
+            return Err(self.not_open());
+        }
+        self.finish(Status::Failed, Some(reason), now);
+        Ok(())
+    }
+
+    /// Cancels an open request; cancelling a cancelled one again is a no-op.
+    pub fn cancel(&mut self, by: Canceller, now: Millis) -> Result<(), Problem> {
+        self.expire_if_due(now);
+        if self.status == Status::Cancelled {
+            return Ok(());
+        }
+        if !self.open() {
+            return Err(self.not_open());
+        }
+        let reason = match by {
+            Canceller::Pos => "cancelled_by_pos",
+            Canceller::Employee => "cancelled_by_employee",
+        };
+        self.finish(Status::Cancelled, Some(reason), now);
+        Ok(())
     }
 
     fn same_sale(&self, order: &Order) -> bool {
@@ -207,7 +352,7 @@ impl Payment {
     }
 
     /// CYNOD refused the debit or it was fenced: nothing moved. An EPM QR stays usable until it
-    /// expires (the employee may pay with a smaller amount); a PPM session fails.
+    /// expires (the employee may pay with a smaller amount); a PPM session fails with `reason`.
     pub fn debit_not_applied(&mut self, reason: &str, now: Millis) {
         self.pending_reference = None;
         self.failure_reason = Some(reason.to_string());
@@ -225,6 +370,19 @@ impl Payment {
     pub fn debit_unresolved(&mut self, now: Millis) {
         self.status = Status::Unresolved;
         self.updated_at = now;
+    }
+}
+
+/// French label of a status, for messages.
+pub fn status_label(status: Status) -> &'static str {
+    match status {
+        Status::Issued | Status::Pending => "en attente",
+        Status::Scanned => "scannée",
+        Status::Processing | Status::Unresolved => "en cours de traitement",
+        Status::Succeeded => "confirmée",
+        Status::Failed => "échouée",
+        Status::Expired => "expirée",
+        Status::Cancelled => "annulée",
     }
 }
 
@@ -368,6 +526,96 @@ mod tests {
         );
         assert!(
             matches!(p.begin_scan(order("a", "R1", 1), t(3)), ScanDecision::Refuse(pr) if pr.code == ErrorCode::IdempotencyKeyInProgress)
+        );
+    }
+
+    fn session() -> Payment {
+        Payment::initiate_ppm(
+            "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+            order("a", "S1", 45_000),
+            t(0),
+            t(60),
+        )
+    }
+
+    fn payer() -> Payer {
+        Payer {
+            wallet_id: "+21620000001".into(),
+            card_number: "7019800100009569".into(),
+            wallet_type: "TicketResto".into(),
+        }
+    }
+
+    #[test]
+    fn ppm_goes_pending_scanned_processing_confirmed() {
+        let mut p = session();
+        assert_eq!(p.status, Status::Pending);
+        p.mark_scanned(t(5));
+        assert_eq!(p.status, Status::Scanned);
+        let reference = p.begin_confirm(payer(), t(10)).unwrap();
+        assert_eq!(reference, format!("ppm:{}:1", p.id));
+        assert_eq!(p.status, Status::Processing);
+        // While the debit is in flight nothing else can happen.
+        assert_eq!(
+            p.clone().begin_confirm(payer(), t(11)).unwrap_err().code,
+            ErrorCode::IdempotencyKeyInProgress
+        );
+        assert!(p.clone().cancel(Canceller::Pos, t(11)).is_err());
+        assert!(!p.clone().expire_if_due(t(61)));
+        p.succeed(receipt(), t(12));
+        assert!(p.status.is_final());
+        assert_eq!(
+            p.clone()
+                .cancel(Canceller::Employee, t(13))
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidState
+        );
+        assert!(!p.expire_if_due(t(120)), "terminal states never change");
+    }
+
+    #[test]
+    fn exactly_one_terminal_state_whatever_comes_first() {
+        // cancel, then confirm and expiry are refused
+        let mut p = session();
+        p.cancel(Canceller::Pos, t(1)).unwrap();
+        assert!(p.begin_confirm(payer(), t(2)).is_err());
+        assert!(!p.expire_if_due(t(61)));
+        assert_eq!(p.status, Status::Cancelled);
+        p.cancel(Canceller::Pos, t(3)).unwrap();
+        // expiry, then confirm and cancel are refused
+        let mut p = session();
+        assert!(p.expire_if_due(t(60)));
+        assert_eq!(
+            p.begin_confirm(payer(), t(60)).unwrap_err().code,
+            ErrorCode::InvalidState
+        );
+        assert!(p.cancel(Canceller::Employee, t(60)).is_err());
+        // a late confirm on an overdue request expires it instead of debiting
+        let mut p = session();
+        assert!(p.begin_confirm(payer(), t(61)).is_err());
+        assert_eq!(p.status, Status::Expired);
+    }
+
+    #[test]
+    fn three_wrong_pins_fail_the_request() {
+        let mut p = session();
+        assert_eq!(p.pin_failed(t(1)), Ok(2));
+        assert_eq!(p.pin_failed(t(2)), Ok(1));
+        assert_eq!(p.pin_failed(t(3)), Ok(0));
+        assert_eq!(p.status, Status::Failed);
+        assert_eq!(p.failure_reason.as_deref(), Some("pin_attempts_exceeded"));
+        assert!(p.pin_failed(t(4)).is_err());
+    }
+
+    #[test]
+    fn a_refused_ppm_debit_fails_with_its_reason() {
+        let mut p = session();
+        p.begin_confirm(payer(), t(1)).unwrap();
+        p.debit_not_applied(failure_reason(ErrorCode::InsufficientFunds), t(2));
+        assert_eq!(
+            (p.status, p.failure_reason.as_deref()),
+            (Status::Failed, Some("insufficient_funds"))
         );
     }
 

@@ -159,6 +159,56 @@ impl EpmQr {
     }
 }
 
+/// Lifetime of a PPM request (the seed: "TTL 60s").
+pub const PPM_TTL_SECONDS: i64 = 60;
+
+/// The tag that makes a PPM request id in a link unforgeable: 128 bits of HMAC, base64url.
+pub fn ppm_link_tag(key: &[u8], payment_request_id: &str) -> String {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(b"ppm\n");
+    mac.update(payment_request_id.as_bytes());
+    URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..16])
+}
+
+pub fn verify_ppm_link_tag(key: &[u8], payment_request_id: &str, tag: &str) -> bool {
+    constant_time_eq(
+        ppm_link_tag(key, payment_request_id).as_bytes(),
+        tag.as_bytes(),
+    )
+}
+
+/// The link a PPM QR encodes: the wallet page, opened on this request.
+pub fn ppm_wallet_link(origin: &str, key: &[u8], payment_request_id: &str) -> String {
+    format!(
+        "{}/wallet.html#pr={payment_request_id}&sig={}",
+        origin.trim_end_matches('/'),
+        ppm_link_tag(key, payment_request_id)
+    )
+}
+
+/// The PPM `nfc_payload`: base64 of JSON that starts with `{"SessionId":` as the seed's sample.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NfcPayload {
+    #[serde(rename = "SessionId")]
+    pub session_id: String,
+    #[serde(rename = "Amount")]
+    pub amount: String,
+    #[serde(rename = "Currency")]
+    pub currency: String,
+    #[serde(rename = "Merchant")]
+    pub merchant: String,
+    #[serde(rename = "ExpiresAt")]
+    pub expires_at: String,
+    #[serde(rename = "Url")]
+    pub url: String,
+}
+
+impl NfcPayload {
+    pub fn encode(&self) -> String {
+        STANDARD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +301,30 @@ mod tests {
             EpmQr::decode(KEY, &STANDARD.encode(serde_json::to_vec(&extra).unwrap())),
             Err(QrError::Malformed)
         );
+    }
+
+    #[test]
+    fn ppm_links_are_tagged_and_nfc_starts_like_the_seed() {
+        let id = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+        let link = ppm_wallet_link("https://sandbox.dyno-motiva.com/", KEY, id);
+        assert!(link.starts_with("https://sandbox.dyno-motiva.com/wallet.html#pr=7c9e6679"));
+        let tag = link.rsplit("sig=").next().unwrap();
+        assert!(verify_ppm_link_tag(KEY, id, tag));
+        assert!(!verify_ppm_link_tag(
+            KEY,
+            "7c9e6679-7425-40de-944b-e07fc1f90ae8",
+            tag
+        ));
+        assert!(!verify_ppm_link_tag(b"other", id, tag));
+        let nfc = NfcPayload {
+            session_id: id.into(),
+            amount: "45.000".into(),
+            currency: "TND".into(),
+            merchant: "Cafétéria".into(),
+            expires_at: "2026-06-05T10:31:00Z".into(),
+            url: link,
+        };
+        assert!(nfc.encode().starts_with("eyJTZXNzaW9uSWQi"));
     }
 
     proptest! {

@@ -1,9 +1,126 @@
-//! Webhooks: the receiver URL policy. Invariant: in production a webhook only ever goes to a public
-//! HTTPS host; loopback, private, link-local and internal names are refused when configured.
+//! Webhooks: event bodies (the seed's `payment.confirmed` field for field), their signatures
+//! (the seed's `X-Dyno-Webhook-Signature` and the Standard Webhooks headers), the retry schedule,
+//! and the receiver URL policy. Invariant: a signature always covers the exact bytes sent, and in
+//! production a webhook only ever goes to a public HTTPS host.
 
 use std::net::IpAddr;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use sha2::Sha256;
 use url::{Host, Url};
+
+use crate::auth::credentials::constant_time_eq;
+use crate::money::DecimalNumber;
+use crate::payment::{Flow, Payment, Status};
+use crate::time::Millis;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Retries after the first attempt (the seed: 2 s, 4 s, 8 s); then the dead-letter queue.
+pub const RETRY_DELAYS_SECONDS: [u32; 3] = [2, 4, 8];
+/// Each attempt gives up after this long.
+pub const ATTEMPT_TIMEOUT_MS: u32 = 10_000;
+
+/// The delay before retrying after failed attempt number `attempt` (1-based), or `None` when the
+/// delivery must go to the dead-letter queue.
+pub fn retry_delay(attempt: u32) -> Option<u32> {
+    RETRY_DELAYS_SECONDS
+        .get(attempt.checked_sub(1)? as usize)
+        .copied()
+}
+
+/// A webhook body. Field order is the seed's; optional fields appear only for the events that
+/// have them, so `payment.confirmed` is exactly the seed's eight fields.
+#[derive(Debug, Serialize)]
+pub struct EventBody<'a> {
+    pub event: &'a str,
+    pub payment_request_id: &'a str,
+    pub transaction_id: &'a str,
+    pub amount: DecimalNumber,
+    pub currency: &'a str,
+    pub status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refunded_amount: Option<DecimalNumber>,
+    pub pos_reference: &'a str,
+    pub timestamp: String,
+}
+
+/// The event a PPM request's final status announces, with its body; `None` when the status is
+/// not final or the payment has no order.
+pub fn event_for(payment: &Payment, now: Millis) -> Option<(&'static str, String)> {
+    if payment.flow != Flow::Ppm {
+        return None;
+    }
+    let order = payment.order.as_ref()?;
+    let (event, status) = match payment.status {
+        Status::Succeeded => ("payment.confirmed", "succeeded"),
+        Status::Failed => ("payment.failed", "failed"),
+        Status::Expired => ("payment.expired", "expired"),
+        Status::Cancelled => ("payment.cancelled", "cancelled"),
+        _ => return None,
+    };
+    let body = EventBody {
+        event,
+        payment_request_id: &payment.id,
+        transaction_id: &order.transaction_id,
+        amount: DecimalNumber::from_minor(order.amount_minor, payment.currency),
+        currency: payment.currency.code(),
+        status,
+        reason: (payment.status != Status::Succeeded)
+            .then_some(payment.failure_reason.as_deref())
+            .flatten(),
+        refunded_amount: None,
+        pos_reference: &order.pos_reference,
+        timestamp: now.to_rfc3339(),
+    };
+    Some((event, serde_json::to_string(&body).ok()?))
+}
+
+fn mac(secret: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// `X-Dyno-Webhook-Signature`: `sha256=` + hex HMAC-SHA256 of the raw body (the seed).
+pub fn signature_header(secret: &[u8], body: &[u8]) -> String {
+    format!("sha256={}", hex::encode(mac(secret, &[body])))
+}
+
+/// What a receiver does with the seed's header: recompute and compare in constant time.
+pub fn verify_signature_header(secret: &[u8], body: &[u8], header: &str) -> bool {
+    constant_time_eq(
+        signature_header(secret, body).as_bytes(),
+        header.trim().as_bytes(),
+    )
+}
+
+/// Standard Webhooks `webhook-signature`: `v1,` + base64 HMAC-SHA256 of `id.timestamp.body`.
+pub fn standard_signature(
+    secret: &[u8],
+    webhook_id: &str,
+    timestamp_secs: i64,
+    body: &[u8],
+) -> String {
+    let signed = mac(
+        secret,
+        &[
+            webhook_id.as_bytes(),
+            b".",
+            timestamp_secs.to_string().as_bytes(),
+            b".",
+            body,
+        ],
+    );
+    format!("v1,{}", STANDARD.encode(signed))
+}
 
 /// Checks a merchant's webhook URL. Sandbox accepts `http` and local hosts so integrators (and the
 /// tests) can receive on their own machine.
@@ -80,6 +197,81 @@ fn refuse_private(ip: IpAddr) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::payment::{Order, Receipt};
+
+    fn confirmed() -> Payment {
+        let order = Order {
+            client_id: "pos_client_abc123".into(),
+            merchant_id: "M".into(),
+            merchant_name: "Cafétéria".into(),
+            pos_reference: "CAISSE-01-SESS-007".into(),
+            amount_minor: 45_000,
+            channel: "qr".into(),
+            transaction_id: "3fa85f64-5717-4562-b3fc-2c963f66afa6".into(),
+            description: None,
+        };
+        let t = Millis::parse_rfc3339("2026-06-05T10:30:00Z").unwrap();
+        let mut p = Payment::initiate_ppm(
+            "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+            order.clone(),
+            t,
+            t.plus_ms(60_000),
+        );
+        p.succeed(
+            Receipt {
+                transaction_id: order.transaction_id,
+                confirmation_code: "A1B2C3D4".into(),
+                transaction_date: t,
+                cynod_reference: "ppm:x:1".into(),
+            },
+            t,
+        );
+        p
+    }
+
+    #[test]
+    fn confirmed_body_is_the_seeds_field_for_field() {
+        let at = Millis::parse_rfc3339("2026-06-05T10:30:47Z").unwrap();
+        let (event, body) = event_for(&confirmed(), at).unwrap();
+        assert_eq!(event, "payment.confirmed");
+        assert_eq!(
+            body,
+            r#"{"event":"payment.confirmed","payment_request_id":"7c9e6679-7425-40de-944b-e07fc1f90ae7","transaction_id":"3fa85f64-5717-4562-b3fc-2c963f66afa6","amount":45.000,"currency":"TND","status":"succeeded","pos_reference":"CAISSE-01-SESS-007","timestamp":"2026-06-05T10:30:47Z"}"#
+        );
+    }
+
+    #[test]
+    fn signatures_cover_the_exact_body() {
+        let body = br#"{"event":"payment.confirmed"}"#;
+        let header = signature_header(b"sandbox_webhook_secret", body);
+        assert!(header.starts_with("sha256=") && header.len() == 7 + 64);
+        assert!(verify_signature_header(
+            b"sandbox_webhook_secret",
+            body,
+            &header
+        ));
+        assert!(!verify_signature_header(
+            b"sandbox_webhook_secret",
+            br#"{"event":"payment.confirmed" }"#,
+            &header
+        ));
+        assert!(!verify_signature_header(b"other", body, &header));
+        let standard = standard_signature(b"k", "msg_1", 1_780_000_000, body);
+        assert!(standard.starts_with("v1,"));
+        assert_ne!(
+            standard,
+            standard_signature(b"k", "msg_2", 1_780_000_000, body)
+        );
+    }
+
+    #[test]
+    fn retries_follow_the_seed_schedule() {
+        assert_eq!(
+            (1..=4).map(retry_delay).collect::<Vec<_>>(),
+            vec![Some(2), Some(4), Some(8), None]
+        );
+        assert_eq!(retry_delay(0), None);
+    }
 
     #[test]
     fn production_requires_public_https() {

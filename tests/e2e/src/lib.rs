@@ -2,6 +2,8 @@
 //! free port with its own temporary state, and hands tests a [`DynoClient`] to drive it.
 //! Invariant: every stack started here is stopped when the test process exits, with its workerd.
 
+pub mod webhooks;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
