@@ -8,11 +8,12 @@ use dyno_core::auth::jwt::{AccessClaims, Audience, VerifiedToken};
 use dyno_core::ErrorCode;
 use worker::{Env, Request, Stub};
 
-use crate::config::Config;
+use crate::config::{Config, Environment};
 use std::rc::Rc;
 
 use dyno_core::idempotency;
 use dyno_core::routes::{RouteDef, RouteName};
+use dyno_core::sandbox::Scenario;
 
 use crate::durable::client_gate::{
     AuthorizeOutcome, AuthorizeRequest, ClientProfile, IdempotencyCheck, IdempotencyResult,
@@ -134,6 +135,8 @@ pub struct PosCall<'a> {
     idempotency: Option<IdempotencyCheck>,
     counted: bool,
     scope: &'static str,
+    /// The raw `X-Dyno-Simulate` header, checked once authorized.
+    simulate: Option<String>,
 }
 
 /// The outcome of a successful authorization.
@@ -141,6 +144,8 @@ pub struct Authorized {
     pub principal: PosPrincipal,
     pub reservation: Option<ReservationResult>,
     pub found: Option<IndexEntry>,
+    /// The sandbox scenario to play instead of touching CYNOD.
+    pub simulate: Option<Scenario>,
 }
 
 impl<'a> PosCall<'a> {
@@ -169,6 +174,7 @@ impl<'a> PosCall<'a> {
             }
             _ => None,
         };
+        let simulate = req.headers().get("X-Dyno-Simulate").ok().flatten();
         Ok(Self {
             env,
             config,
@@ -176,10 +182,16 @@ impl<'a> PosCall<'a> {
             req,
             body,
             token,
+            simulate,
             idempotency,
             counted: route.name != RouteName::PosPaymentStatus,
             scope: route.scope.unwrap_or("payments"),
         })
+    }
+
+    /// Whether the request asks for a sandbox simulation (checked by [`Self::authorize`]).
+    pub fn wants_simulation(&self) -> bool {
+        self.simulate.is_some()
     }
 
     /// The client the token was issued to (signature verified; revocation not yet checked).
@@ -269,8 +281,20 @@ impl<'a> PosCall<'a> {
             }
             None => {}
         }
+        // Simulation is honoured on sandbox tokens only; a production token asking for it is refused.
+        let simulate = match &self.simulate {
+            None => None,
+            Some(_) if !token.claims.sandbox || self.config.environment != Environment::Sandbox => {
+                return Err(AppError::new(
+                    ErrorCode::SimulationNotAllowed,
+                    "X-Dyno-Simulate n'est accepté qu'avec des identifiants sandbox.",
+                ))
+            }
+            Some(value) => Some(Scenario::parse(value)?),
+        };
         self.rc.mark_authorized();
         Ok(Authorized {
+            simulate,
             principal: PosPrincipal {
                 token: token.clone(),
                 profile,

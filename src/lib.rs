@@ -13,6 +13,7 @@ mod queues;
 mod registry;
 mod router;
 mod routes;
+mod sandbox;
 
 use worker::{
     event, Context, Env, MessageBatch, Request, Response, ScheduleContext, ScheduledEvent,
@@ -52,7 +53,8 @@ async fn queue(
     }
 }
 
-/// The daily job (03:00 UTC): purge audit entries past their 12-month retention. The cutoff is
+/// The daily job (03:00 UTC): purge audit entries past their 12-month retention and, in the
+/// sandbox, reset the sandbox data. The cutoff is
 /// computed from the event's scheduled time, so a run is reproducible for any instant.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
@@ -68,5 +70,8 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             Err(e) => worker::console_error!("cron {}: audit purge failed: {e:?}", event.cron()),
         },
         Err(e) => worker::console_error!("cron {}: no D1: {e:?}", event.cron()),
+    }
+    if let Err(e) = sandbox::daily_reset(&env).await {
+        worker::console_error!("cron {}: sandbox reset failed: {e:?}", event.cron());
     }
 }

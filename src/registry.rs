@@ -568,3 +568,15 @@ pub async fn list_deliveries(
         })
         .collect())
 }
+
+/// Sandbox daily reset: the day's payments, deliveries and wallet lockouts go; the registry stays.
+pub async fn reset_sandbox_activity(db: &D1Database) -> AppResult<()> {
+    db.batch(vec![
+        db.prepare("DELETE FROM transactions WHERE sandbox = 1"),
+        db.prepare("DELETE FROM webhook_attempts"),
+        db.prepare("DELETE FROM webhook_deliveries"),
+        db.prepare("UPDATE wallet_credentials SET failed_attempts = 0, locked_until_ms = 0"),
+    ])
+    .await?;
+    Ok(())
+}

@@ -17,6 +17,7 @@ use crate::routes::cards::{self, Direction};
 use crate::routes::{
     admin, cynod_sim_control, demo_seed, health, oauth, payments, pos, sessions, wallet, webhooks,
 };
+use crate::sandbox;
 
 /// Handles a request end to end; errors are already rendered.
 pub async fn dispatch(req: Request, env: &Env, ctx: &Context, rc: &RequestContext) -> Response {
@@ -157,6 +158,10 @@ async fn handle(
                 RouteName::PosPaymentStatus => sessions::status(&call, matched).await,
                 RouteName::PosPaymentCancel => sessions::cancel(&call, matched).await,
                 RouteName::PosWebhookDeliveries => webhooks::deliveries(&call).await,
+                RouteName::PosSandboxScan => sandbox::drive(&call, matched, "scan").await,
+                RouteName::PosSandboxConfirm => sandbox::drive(&call, matched, "confirm").await,
+                RouteName::PosSandboxFail => sandbox::drive(&call, matched, "fail").await,
+                RouteName::PosSandboxCancel => sandbox::drive(&call, matched, "cancel").await,
                 RouteName::PosWebhookRedeliver => {
                     webhooks::redeliver(&call, matched.param("delivery_id").unwrap_or_default())
                         .await

@@ -298,6 +298,7 @@ impl DurableObject for ClientGate {
                     .and_then(|r| self.store_response(r)),
             ),
             "invalidate" => reply(self.invalidate()),
+            "reset" => reply(self.reset()),
             "health" => reply(probe_storage(&self.state.storage().sql())),
             other => reply::<()>(Err(Problem::new(
                 ErrorCode::InternalError,
@@ -609,6 +610,22 @@ impl ClientGate {
         self.put("generation", &generation.to_string())?;
         self.memory.borrow_mut().generation = generation;
         Ok(generation)
+    }
+
+    /// Sandbox daily reset: empty windows, payment index and idempotency keys, fresh profile.
+    fn reset(&self) -> Result<(), Problem> {
+        let sql = self.sql();
+        for statement in [
+            "DELETE FROM gate_kv WHERE k != 'generation'",
+            "DELETE FROM payment_index",
+            "DELETE FROM idempotency",
+        ] {
+            sql.exec(statement, None).map_err(storage_error)?;
+        }
+        let mut memory = self.memory.borrow_mut();
+        memory.windows.clear();
+        memory.profile = None;
+        Ok(())
     }
 
     /// Drops the cached profile so the next call reloads it from D1 (after an admin change).

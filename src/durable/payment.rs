@@ -13,6 +13,7 @@ use dyno_core::payment::{
     failure_reason, Canceller, Flow, Order, Payer, Payment, Receipt, ScanDecision, Status,
 };
 use dyno_core::ratelimit::{TokenBucket, POLL_POLICY};
+use dyno_core::sandbox::{Scenario, SANDBOX_CONFIRMATION_CODE};
 use dyno_core::webhook::event_for;
 use dyno_core::{ErrorCode, Millis, Problem};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,8 @@ use crate::durable::client_gate::LimitInfo;
 use crate::platform;
 use crate::queues::{self, EventMessage, TransactionRow, WebhookJob};
 
+/// Sandbox: time between the steps of a simulated request (pending → scanned → outcome).
+const SIMULATION_STEP_MS: u64 = 1_500;
 /// After this long in `processing`, the alarm treats the debit as unresolved (covers an isolate
 /// dying mid-call; the CYNOD timeout is far shorter).
 const SAFETY_ALARM_MS: i64 = 30_000;
@@ -78,6 +81,15 @@ pub struct FailRequest {
 pub struct CancelRequest {
     /// The POS client cancelling, or `None` for the employee.
     pub client_id: Option<String>,
+}
+
+/// Sandbox helpers: a POS drives its own request as if an employee acted.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DriveRequest {
+    pub client_id: String,
+    /// `scan`, `confirm`, `fail` or `cancel`.
+    pub action: String,
+    pub reason: Option<String>,
 }
 
 /// What the employee's wallet shows of a PPM request.
@@ -237,6 +249,10 @@ impl DurableObject for PaymentDO {
                 Err(e) => reply::<()>(Err(bad_call(e))),
             },
             "pin_failed" => reply(self.pin_failed().await),
+            "sandbox_drive" => match serde_json::from_value::<DriveRequest>(body) {
+                Ok(request) => reply(self.sandbox_drive(request).await),
+                Err(e) => reply::<()>(Err(bad_call(e))),
+            },
             "fail" => match serde_json::from_value::<FailRequest>(body) {
                 Ok(request) => reply(self.fail(request.reason).await),
                 Err(e) => reply::<()>(Err(bad_call(e))),
@@ -254,6 +270,19 @@ impl DurableObject for PaymentDO {
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
+        if let Some(mut payment) = self.snapshot().filter(|p| p.simulation.is_some()) {
+            if payment.advance_simulation(platform::now()) && self.save(payment.clone()).is_ok() {
+                self.after_change(&payment).await;
+                if !payment.status.is_final() {
+                    let _ = self
+                        .state
+                        .storage()
+                        .set_alarm(Duration::from_millis(SIMULATION_STEP_MS))
+                        .await;
+                }
+            }
+            return Response::ok("");
+        }
         if let Some(mut payment) = self.snapshot() {
             if payment.expire_if_due(platform::now()) {
                 if self.save(payment.clone()).is_ok() {
@@ -463,7 +492,8 @@ impl PaymentDO {
 
     /// What follows a persisted change: the money movement record, and the webhook of a final state.
     async fn after_change(&self, payment: &Payment) {
-        if payment.status == Status::Succeeded {
+        // A simulated success moved no money: there is no movement to record.
+        if payment.status == Status::Succeeded && payment.simulation.is_none() {
             self.record_transaction(payment).await;
         }
         self.announce(payment).await;
@@ -519,7 +549,12 @@ impl PaymentDO {
         }
         let expires_at = payment.expires_at;
         self.save(payment.clone())?;
-        let delay = (expires_at.0 - platform::now().0).max(0) as u64;
+        // A simulated request plays itself out in steps; a real one waits for its deadline.
+        let delay = if payment.simulation.is_some() {
+            SIMULATION_STEP_MS
+        } else {
+            (expires_at.0 - platform::now().0).max(0) as u64
+        };
         self.state
             .storage()
             .set_alarm(Duration::from_millis(delay))
@@ -649,6 +684,52 @@ impl PaymentDO {
         view(&payment)
     }
 
+    /// Sandbox: applies one helper action; `confirm` completes without CYNOD (no money moves).
+    async fn sandbox_drive(&self, request: DriveRequest) -> Result<PaymentView, Problem> {
+        let mut payment = self.current().await?;
+        if !payment
+            .order
+            .as_ref()
+            .is_some_and(|o| o.client_id == request.client_id)
+        {
+            return Err(Problem::new(ErrorCode::NotFound, "Paiement introuvable."));
+        }
+        let now = platform::now();
+        let before = payment.status;
+        match request.action.as_str() {
+            "scan" => payment.mark_scanned(now),
+            "confirm" => {
+                if !matches!(payment.status, Status::Pending | Status::Scanned) {
+                    return Err(Problem::new(
+                        ErrorCode::InvalidState,
+                        "La demande n'est plus ouverte.",
+                    ));
+                }
+                payment.simulation.get_or_insert(Scenario::Success);
+                let order = payment
+                    .order
+                    .clone()
+                    .ok_or_else(|| storage_error("commande absente"))?;
+                let mut receipt = receipt_for(&order, "sandbox-simulation".into(), now);
+                receipt.confirmation_code = SANDBOX_CONFIRMATION_CODE.into();
+                payment.succeed(receipt, now);
+            }
+            "fail" => payment.fail(request.reason.as_deref().unwrap_or("declined"), now)?,
+            "cancel" => payment.cancel(Canceller::Employee, now)?,
+            other => {
+                return Err(Problem::new(
+                    ErrorCode::InvalidRequest,
+                    format!("action inconnue: {other}"),
+                ))
+            }
+        }
+        if payment.status != before {
+            self.save(payment.clone())?;
+            self.after_change(&payment).await;
+        }
+        view(&payment)
+    }
+
     /// Queues the webhook of a PPM request that just reached a final state.
     async fn announce(&self, payment: &Payment) {
         let Some((event, body)) = event_for(payment, platform::now()) else {
@@ -662,6 +743,7 @@ impl PaymentDO {
             payment_id: payment.id.clone(),
             body,
             first_attempt: 1,
+            simulate_timeout: payment.simulation == Some(Scenario::WebhookTimeout),
         };
         let sent = match self.env.queue(queues::WEBHOOKS) {
             Ok(queue) => queue.send(job).await,

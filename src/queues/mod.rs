@@ -121,5 +121,8 @@ pub enum WebhookJob {
         body: String,
         /// Attempt number this queue cycle starts at (1, or the next number on a redelivery).
         first_attempt: u32,
+        /// Sandbox `webhook_timeout`: every attempt is recorded as timed out and nothing is sent.
+        #[serde(default)]
+        simulate_timeout: bool,
     },
 }

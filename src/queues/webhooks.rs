@@ -93,6 +93,7 @@ async fn deliver(env: &Env, job: &WebhookJob) -> crate::error::AppResult<Outcome
         payment_id,
         body,
         first_attempt,
+        simulate_timeout,
     } = job
     else {
         return Ok(Outcome::Dropped);
@@ -142,7 +143,11 @@ async fn deliver(env: &Env, job: &WebhookJob) -> crate::error::AppResult<Outcome
         ],
         body: Some(body.clone()),
     };
-    let result = fetch_with_timeout(None, &endpoint.url, &request, ATTEMPT_TIMEOUT_MS).await;
+    let result = if *simulate_timeout {
+        Err(TransportError::Timeout)
+    } else {
+        fetch_with_timeout(None, &endpoint.url, &request, ATTEMPT_TIMEOUT_MS).await
+    };
     let latency_ms = platform::now().0 - now.0;
     let (http_status, error, delivered) = match result {
         Ok(reply) if (200..300).contains(&reply.status) => {

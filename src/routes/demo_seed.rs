@@ -19,7 +19,7 @@ pub const DEMO_CLIENT_ID: &str = "pos_sandbox_demo";
 const DEMO_CLIENT_SECRET: &str = "sandbox_secret_demo";
 pub const DEMO_WEBHOOK_SECRET: &str = "sandbox_webhook_secret";
 pub const DEMO_MERCHANT_ID: &str = "DEMO-CAFETERIA";
-const UNAFFILIATED_CLIENT_ID: &str = "pos_sandbox_unaffiliated";
+pub const UNAFFILIATED_CLIENT_ID: &str = "pos_sandbox_unaffiliated";
 const UNAFFILIATED_CLIENT_SECRET: &str = "unaffiliated_secret_demo";
 const UNAFFILIATED_MERCHANT_ID: &str = "DEMO-NON-AFFILIE";
 
@@ -48,7 +48,7 @@ pub async fn seed(req: &Request, env: &Env) -> AppResult<Response> {
         ));
     }
     let origin = req.url().map(|u| u.origin().ascii_serialization())?;
-    let webhook_url = seed_demo_data(env, &origin).await?;
+    let webhook_url = seed_demo_data(env, Some(&origin)).await?;
     json_response(
         200,
         &Seeded {
@@ -60,8 +60,9 @@ pub async fn seed(req: &Request, env: &Env) -> AppResult<Response> {
     )
 }
 
-/// Writes the demo rows; returns the demo webhook URL (the sandbox's own receiver at `origin`).
-pub async fn seed_demo_data(env: &Env, origin: &str) -> AppResult<String> {
+/// Writes the demo rows; returns the demo webhook URL: the sandbox's own receiver at `origin`, or
+/// (for the daily reset, which has no request) the URL already configured.
+pub async fn seed_demo_data(env: &Env, origin: Option<&str>) -> AppResult<String> {
     let config = Config::get(env)?;
     let db = registry::db(env)?;
     let now = platform::now().0;
@@ -111,7 +112,13 @@ pub async fn seed_demo_data(env: &Env, origin: &str) -> AppResult<String> {
         )
         .await?;
     }
-    let webhook_url = format!("{origin}/api/v1/sandbox/webhook-receiver");
+    let webhook_url = match origin {
+        Some(origin) => format!("{origin}/api/v1/sandbox/webhook-receiver"),
+        None => registry::webhook_endpoint(&db, DEMO_CLIENT_ID)
+            .await?
+            .map(|e| e.url)
+            .unwrap_or_else(|| "http://127.0.0.1:8787/api/v1/sandbox/webhook-receiver".into()),
+    };
     let sealed_secret = sealed::seal(
         &config.webhook_kek,
         platform::random_bytes(),

@@ -6,6 +6,7 @@ use dyno_core::money::DecimalNumber;
 use dyno_core::payment::{validate_channel, validate_pos_reference, Flow, Order, Status};
 use dyno_core::qr::EpmQr;
 use dyno_core::routes::Matched;
+use dyno_core::sandbox::{Scenario, SANDBOX_CONFIRMATION_CODE};
 use dyno_core::{Amount, Currency, ErrorCode, Problem};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -43,13 +44,14 @@ struct ScanSucceeded {
 
 /// Everything checkable before the gate: the body, the amount and the QR's signature.
 struct ValidScan {
-    qr: EpmQr,
+    /// Absent when simulating: in the sandbox, integrators test without a phone.
+    qr: Option<EpmQr>,
     amount_minor: i64,
     pos_reference: String,
     channel: String,
 }
 
-fn validate_scan(call: &PosCall<'_>) -> AppResult<ValidScan> {
+fn validate_scan(call: &PosCall<'_>, simulating: bool) -> AppResult<ValidScan> {
     let body: ScanBody = http::json_body(call.req.headers(), &call.body)?;
     let amount = Amount::parse_request(
         body.amount.get(),
@@ -59,6 +61,17 @@ fn validate_scan(call: &PosCall<'_>) -> AppResult<ValidScan> {
     .map_err(|e| AppError::new(ErrorCode::InvalidAmount, e.to_string()))?;
     validate_pos_reference(&body.pos_reference)?;
     validate_channel(&body.channel)?;
+    if simulating {
+        if body.qr_payload.trim().is_empty() {
+            return Err(AppError::new(ErrorCode::InvalidQr, "qr_payload vide."));
+        }
+        return Ok(ValidScan {
+            qr: None,
+            amount_minor: amount.minor(),
+            pos_reference: body.pos_reference,
+            channel: body.channel,
+        });
+    }
     let qr = EpmQr::decode(&call.config.qr_secret, &body.qr_payload)
         .map_err(|e| AppError::new(ErrorCode::InvalidQr, e.to_string()))?;
     if qr.is_expired(platform::now()) {
@@ -67,6 +80,7 @@ fn validate_scan(call: &PosCall<'_>) -> AppResult<ValidScan> {
             "QR code scanné après 30 secondes: demandez un nouveau QR code à l'employé.",
         ));
     }
+    let qr = Some(qr);
     Ok(ValidScan {
         qr,
         amount_minor: amount.minor(),
@@ -77,7 +91,7 @@ fn validate_scan(call: &PosCall<'_>) -> AppResult<ValidScan> {
 
 /// `POST /api/v1/pos/payments/scan`.
 pub async fn scan(call: &PosCall<'_>) -> AppResult<Response> {
-    let scan = match validate_scan(call) {
+    let scan = match validate_scan(call, call.wants_simulation()) {
         Ok(scan) => scan,
         Err(error) => {
             // Authentication and the rate limit still come first; the invalid request claims nothing.
@@ -85,9 +99,13 @@ pub async fn scan(call: &PosCall<'_>) -> AppResult<Response> {
             return Err(error);
         }
     };
+    let Some(qr) = scan.qr else {
+        let authorized = call.authorize(GateNeeds::default()).await?;
+        return simulated_scan(authorized.simulate, scan.amount_minor);
+    };
     let reservation = Reservation {
         pos_reference: scan.pos_reference.clone(),
-        payment_key: scan.qr.nonce.clone(),
+        payment_key: qr.nonce.clone(),
     };
     let Authorized {
         principal,
@@ -124,7 +142,7 @@ pub async fn scan(call: &PosCall<'_>) -> AppResult<Response> {
         description: None,
     };
     let reply: ScanReply = durable::call(
-        &payment::stub(call.env, &scan.qr.nonce)?,
+        &payment::stub(call.env, &qr.nonce)?,
         "scan",
         &ScanRequest { order },
     )
@@ -151,6 +169,26 @@ pub async fn scan(call: &PosCall<'_>) -> AppResult<Response> {
                 .transaction_date
                 .unwrap_or(view.created_at)
                 .to_rfc3339(),
+        },
+    )
+}
+
+/// A sandbox scan: the scenario's answer, and never a call to CYNOD.
+fn simulated_scan(scenario: Option<Scenario>, amount_minor: i64) -> AppResult<Response> {
+    let scenario = scenario.unwrap_or(Scenario::Success);
+    if let Some(problem) = scenario.scan_error() {
+        return Err(problem.into());
+    }
+    json_response(
+        200,
+        &ScanSucceeded {
+            transaction_id: platform::new_uuid(),
+            status: "succeeded",
+            amount: DecimalNumber::from_minor(amount_minor, Currency::Tnd),
+            currency: Currency::Tnd.code(),
+            wallet_type: "TicketResto".into(),
+            confirmation_code: SANDBOX_CONFIRMATION_CODE.into(),
+            transaction_date: platform::now().to_rfc3339(),
         },
     )
 }

@@ -10,6 +10,7 @@ use dyno_core::payment::{
 use dyno_core::qr::{ppm_wallet_link, verify_ppm_link_tag, NfcPayload, PPM_TTL_SECONDS};
 use dyno_core::qr_png::render_png_base64;
 use dyno_core::routes::Matched;
+use dyno_core::sandbox::Scenario;
 use dyno_core::{Amount, Currency, ErrorCode};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -158,6 +159,7 @@ pub async fn initiate(call: &PosCall<'_>) -> AppResult<Response> {
         principal,
         reservation,
         found,
+        simulate,
     } = call
         .authorize(GateNeeds {
             reserve: Some(Reservation {
@@ -167,6 +169,17 @@ pub async fn initiate(call: &PosCall<'_>) -> AppResult<Response> {
             lookup: Some(Lookup::PosReference(valid.pos_reference.clone())),
         })
         .await?;
+    if let Some(problem) = simulate.and_then(Scenario::immediate_error) {
+        if let Some(ReservationResult::Reserved { .. }) = &reservation {
+            let stub = auth::client_gate(call.env, principal.client_id())?;
+            let release = Reservation {
+                pos_reference: valid.pos_reference.clone(),
+                payment_key: id.clone(),
+            };
+            durable::call::<_, ()>(&stub, "release", &release).await?;
+        }
+        return Err(problem.into());
+    }
     let origin = origin(call)?;
     let transaction_id = match reservation {
         Some(ReservationResult::Reserved { transaction_id }) => transaction_id,
@@ -216,7 +229,8 @@ pub async fn initiate(call: &PosCall<'_>) -> AppResult<Response> {
         transaction_id,
         description: valid.description,
     };
-    let session = Payment::initiate_ppm(&id, order, now, now.plus_ms(valid.ttl_seconds * 1000));
+    let mut session = Payment::initiate_ppm(&id, order, now, now.plus_ms(valid.ttl_seconds * 1000));
+    session.simulation = simulate;
     let view: PaymentView = durable::call(
         &payment::stub(call.env, &id)?,
         "initiate",

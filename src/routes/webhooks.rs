@@ -113,6 +113,7 @@ pub async fn redeliver(call: &PosCall<'_>, delivery_id: &str) -> AppResult<Respo
             payment_id: delivery.payment_id,
             body: delivery.body,
             first_attempt: next_attempt,
+            simulate_timeout: false,
         })
         .await?;
     #[derive(Serialize)]

@@ -13,6 +13,7 @@ pub mod qr;
 pub mod qr_png;
 pub mod ratelimit;
 pub mod routes;
+pub mod sandbox;
 pub mod time;
 pub mod webhook;
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::money::Currency;
 use crate::problem::{ErrorCode, Problem};
 use crate::qr::EPM_SKEW_TOLERANCE_MS;
+use crate::sandbox::{Scenario, SANDBOX_CONFIRMATION_CODE};
 use crate::time::Millis;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +102,9 @@ pub struct Payment {
     /// Wrong PINs entered against this PPM request.
     #[serde(default)]
     pub pin_failures: u32,
+    /// Sandbox: the scenario this request plays out by itself, without touching CYNOD.
+    #[serde(default)]
+    pub simulation: Option<Scenario>,
 }
 
 /// Wrong PINs a PPM request tolerates before it fails.
@@ -170,6 +174,7 @@ impl Payment {
             receipt: None,
             failure_reason: None,
             pin_failures: 0,
+            simulation: None,
         }
     }
 
@@ -190,6 +195,7 @@ impl Payment {
             receipt: None,
             failure_reason: None,
             pin_failures: 0,
+            simulation: None,
         }
     }
 
@@ -289,6 +295,49 @@ impl Payment {
         };
         self.finish(Status::Cancelled, Some(reason), now);
         Ok(())
+    }
+
+    /// Sandbox: the next step of a simulated request (pending → scanned → its scenario's end).
+    /// Returns false when there is nothing left to play.
+    pub fn advance_simulation(&mut self, now: Millis) -> bool {
+        let Some(scenario) = self.simulation else {
+            return false;
+        };
+        match self.status {
+            Status::Pending => {
+                self.status = Status::Scanned;
+                self.updated_at = now;
+                true
+            }
+            Status::Scanned => {
+                match scenario {
+                    Scenario::PinFailure => {
+                        self.finish(Status::Failed, Some("pin_attempts_exceeded"), now)
+                    }
+                    Scenario::Cancelled => {
+                        self.finish(Status::Cancelled, Some("cancelled_by_employee"), now)
+                    }
+                    _ => {
+                        let transaction_id = self
+                            .order
+                            .as_ref()
+                            .map(|o| o.transaction_id.clone())
+                            .unwrap_or_default();
+                        self.succeed(
+                            Receipt {
+                                transaction_id,
+                                confirmation_code: SANDBOX_CONFIRMATION_CODE.into(),
+                                transaction_date: now,
+                                cynod_reference: "sandbox-simulation".into(),
+                            },
+                            now,
+                        );
+                    }
+                }
+                true
+            }
+            _ => false,
+        }
     }
 
     fn same_sale(&self, order: &Order) -> bool {
