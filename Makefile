@@ -1,9 +1,9 @@
 # The two commands a newcomer needs: `make dev` and `make test`. Both install what they need.
 SHELL := /bin/bash
 NATIVE_PACKAGES := -p dyno-core -p dyno-client
-WASM_PACKAGES := -p dyno-edge -p cynod-sim
+WASM_PACKAGES := -p dyno-edge -p cynod-sim -p bench-hello
 
-.PHONY: dev test setup build unit wasm-test e2e lint fmt
+.PHONY: dev test setup build unit wasm-test e2e lint fmt bench
 
 dev:
 	@scripts/dev.sh
@@ -37,3 +37,10 @@ lint: setup
 
 fmt:
 	cargo fmt --all
+
+# Figures, not assertions: optimized build, then req/s and p50/p95/p99 per route against a floor.
+bench: setup
+	@source scripts/env.sh && DYNO_FORCE_BUILD=1 scripts/build-worker.sh . \
+		&& (cd crates/cynod-sim && DYNO_FORCE_BUILD=1 ../../scripts/build-worker.sh .) \
+		&& (cd crates/bench-hello && DYNO_FORCE_BUILD=1 ../../scripts/build-worker.sh .)
+	@source scripts/env.sh && cargo run --release -q -p dyno-e2e --bin bench

@@ -60,6 +60,8 @@ pub struct Config {
     pub max_amount_minor: i64,
     /// Grace period during which a rotated client secret still works.
     pub secret_rotation_grace_seconds: i64,
+    /// Multiplies every rate limit (1 in production; the bench raises it to measure throughput).
+    pub rate_limit_scale: u32,
     pub cynod: CynodConfig,
 }
 
@@ -105,6 +107,7 @@ impl Config {
             max_amount_minor: number(env, "MAX_AMOUNT_MINOR")?.unwrap_or(10_000_000),
             secret_rotation_grace_seconds: number(env, "SECRET_ROTATION_GRACE_SECONDS")?
                 .unwrap_or(86_400),
+            rate_limit_scale: number(env, "RATE_LIMIT_SCALE")?.unwrap_or(1).max(1),
             cynod: CynodConfig {
                 route,
                 consumer_key: secret(env, "CYNOD_CONSUMER_KEY")?,

@@ -8,7 +8,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use dyno_core::ratelimit::{
-    Decision, Policy, SlidingWindow, CLIENT_POLICY, TOKEN_PER_CLIENT_POLICY, TOKEN_PER_IP_POLICY,
+    Decision, Policy, SlidingWindow, CLIENT_POLICY, POLL_CLIENT_POLICY, TOKEN_PER_CLIENT_POLICY,
+    TOKEN_PER_IP_POLICY,
 };
 use dyno_core::{ErrorCode, Problem};
 use serde::{Deserialize, Serialize};
@@ -336,6 +337,10 @@ impl ClientGate {
 
     /// Counts one request in `policy`'s window and persists it, atomically with the check.
     fn admit(&self, policy: Policy) -> Result<Decision, Problem> {
+        let scale = crate::config::Config::get(&self.env)
+            .map(|c| c.rate_limit_scale)
+            .unwrap_or(1);
+        let policy = policy.scaled(scale);
         let now = platform::now().0;
         let (decision, encoded) = {
             let mut memory = self.memory.borrow_mut();
@@ -343,7 +348,8 @@ impl ClientGate {
             let decision = window.admit(now, policy);
             (decision, window.encode())
         };
-        if decision.allowed {
+                // The poll ceiling only guards against abuse: kept in memory, it costs no write per poll.
+        if decision.allowed && policy.name != POLL_CLIENT_POLICY.name {
             self.put(&format!("window:{}", policy.name), &encoded)?;
         }
         Ok(decision)
@@ -388,16 +394,18 @@ impl ClientGate {
                 return Ok(AuthorizeOutcome::Revoked);
             }
         }
-        let limit = if request.counted {
-            let decision = self.admit(CLIENT_POLICY)?;
-            let limit = LimitInfo::from(&decision);
-            if !decision.allowed {
-                return Ok(AuthorizeOutcome::Limited { limit });
-            }
-            Some(limit)
+        // Status polls do not count against the 60/min window; they have their own ceiling.
+        let decision = self.admit(if request.counted {
+            CLIENT_POLICY
         } else {
-            None
-        };
+            POLL_CLIENT_POLICY
+        })?;
+        if !decision.allowed {
+            return Ok(AuthorizeOutcome::Limited {
+                limit: LimitInfo::from(&decision),
+            });
+        }
+        let limit = request.counted.then(|| LimitInfo::from(&decision));
         let now = platform::now().0;
         let idempotency = match &request.idempotency {
             Some(check) => Some(self.check_idempotency(check, now)?),

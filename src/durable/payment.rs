@@ -687,7 +687,7 @@ impl PaymentDO {
     /// Sandbox: applies one helper action; `confirm` completes without CYNOD (no money moves).
     async fn sandbox_drive(&self, request: DriveRequest) -> Result<PaymentView, Problem> {
         let mut payment = self.current().await?;
-                if payment
+        if payment
             .order
             .as_ref()
             .is_none_or(|o| o.client_id != request.client_id)

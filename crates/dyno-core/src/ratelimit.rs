@@ -31,6 +31,24 @@ pub const TOKEN_PER_IP_POLICY: Policy = Policy {
     limit: 60,
     window_ms: 60_000,
 };
+/// Status polls per client, across all its requests: a ceiling against abuse, far above what
+/// honest polling needs (each request also has its own bucket, `POLL_POLICY`).
+pub const POLL_CLIENT_POLICY: Policy = Policy {
+    name: "poll-client",
+    limit: 600,
+    window_ms: 60_000,
+};
+
+impl Policy {
+    /// The same policy with its limit multiplied (operations' `RATE_LIMIT_SCALE`).
+    pub fn scaled(self, factor: u32) -> Self {
+        Self {
+            limit: self.limit.saturating_mul(factor.max(1)),
+            ..self
+        }
+    }
+}
+
 /// Employee wallet logins per wallet id.
 pub const WALLET_LOGIN_POLICY: Policy = Policy {
     name: "wallet-login",

@@ -45,50 +45,39 @@ pub fn repo_root() -> PathBuf {
 pub struct StackOptions {
     /// Extra `--var NAME:VALUE` bindings for the gateway.
     pub vars: Vec<(String, String)>,
+    /// Build with wasm-opt when a build is needed (the bench); tests skip it to start faster.
+    pub optimized: bool,
 }
 
-/// A running stack.
-pub struct Stack {
+/// One `wrangler dev` process group, stopped when this test process exits.
+pub struct WranglerProcess {
     pub base_url: String,
-    pub client: DynoClient,
-    pub admin_key: String,
-    pub state_dir: PathBuf,
     pub log_path: PathBuf,
 }
 
-impl Stack {
-    /// The stack shared by all tests of one test binary.
-    pub fn shared() -> &'static Stack {
-        static SHARED: OnceLock<Stack> = OnceLock::new();
-        SHARED.get_or_init(|| Stack::start(StackOptions::default()))
-    }
-
-    pub fn start(options: StackOptions) -> Stack {
+impl WranglerProcess {
+    /// Starts `wrangler dev` for `configs` (the first is served) on `port`.
+    pub fn spawn(
+        configs: &[&str],
+        port: u16,
+        state_dir: &Path,
+        vars: &[(String, String)],
+        skip_opt: bool,
+    ) -> Self {
         let root = repo_root();
-        ensure_setup(&root);
         if ATEXIT_REGISTERED.swap(1, Ordering::SeqCst) == 0 {
             unsafe { libc::atexit(stop_all_stacks) };
         }
-        let port = free_port();
-        let state_dir =
-            std::env::temp_dir().join(format!("dyno-e2e-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&state_dir).expect("state dir");
         let log_path = state_dir.join("wrangler.log");
-
-        run_shell(
-            &root,
-            &format!(
-                "wrangler d1 migrations apply DB --local --persist-to '{}' -c wrangler.toml",
-                state_dir.display()
-            ),
-            &state_dir.join("migrations.log"),
-        );
-
-        let mut command_line = format!(
-            "exec wrangler dev -c wrangler.toml -c crates/cynod-sim/wrangler.toml --local --ip 127.0.0.1 --port {port} --persist-to '{}' --log-level info",
+        let mut command_line = String::from("exec wrangler dev");
+        for config in configs {
+            command_line.push_str(&format!(" -c {config}"));
+        }
+        command_line.push_str(&format!(
+            " --local --ip 127.0.0.1 --port {port} --persist-to '{}' --log-level info",
             state_dir.display()
-        );
-        for (name, value) in &options.vars {
+        ));
+        for (name, value) in vars {
             command_line.push_str(&format!(" --var '{name}:{value}'"));
         }
         let log = std::fs::File::create(&log_path).expect("log file");
@@ -98,11 +87,13 @@ impl Stack {
             .arg(format!("source scripts/env.sh && {command_line}"))
             .current_dir(&root)
             .env("WRANGLER_REGISTRY_PATH", state_dir.join("registry"))
-            .env("DYNO_NO_OPT", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .process_group(0);
+        if skip_opt {
+            command.env("DYNO_NO_OPT", "1");
+        }
         unsafe {
             command.pre_exec(|| {
                 // If the test process dies without running atexit, wrangler is told to stop.
@@ -127,42 +118,87 @@ impl Stack {
             .expect("keeper thread")
             .unwrap_or_else(|e| panic!("spawn wrangler dev: {e}"));
         STARTED_GROUPS.lock().expect("groups").push(pgid);
-
-        let base_url = format!("http://127.0.0.1:{port}");
-        let client = DynoClient::new(&base_url);
-        let started = Instant::now();
-        loop {
-            if let Ok(report) = client.health() {
-                if report.status == "ok" {
-                    break;
-                }
-            }
-            if started.elapsed() > Duration::from_secs(240) {
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                let tail: String = log
-                    .lines()
-                    .rev()
-                    .take(60)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                panic!("stack on port {port} not healthy after 240 s; wrangler log:\n{tail}");
-            }
-            std::thread::sleep(Duration::from_millis(250));
+        Self {
+            base_url: format!("http://127.0.0.1:{port}"),
+            log_path,
         }
+    }
+
+    /// Polls `ready` until it holds; panics with the log's tail after 240 s.
+    pub fn wait_until(&self, ready: impl Fn() -> bool) {
+        let started = Instant::now();
+        while !ready() {
+            if started.elapsed() > Duration::from_secs(240) {
+                let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+                panic!(
+                    "{} not ready after 240 s; wrangler log:\n{tail}",
+                    self.base_url
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A running stack.
+pub struct Stack {
+    pub base_url: String,
+    pub client: DynoClient,
+    pub admin_key: String,
+    pub state_dir: PathBuf,
+    pub log_path: PathBuf,
+    /// From spawning `wrangler dev` to the first healthy `/healthz`.
+    pub startup: Duration,
+}
+
+impl Stack {
+    /// The stack shared by all tests of one test binary.
+    pub fn shared() -> &'static Stack {
+        static SHARED: OnceLock<Stack> = OnceLock::new();
+        SHARED.get_or_init(|| Stack::start(StackOptions::default()))
+    }
+
+    pub fn start(options: StackOptions) -> Stack {
+        let root = repo_root();
+        ensure_setup(&root);
+        let port = free_port();
+        let state_dir =
+            std::env::temp_dir().join(format!("dyno-e2e-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&state_dir).expect("state dir");
+        run_shell(
+            &root,
+            &format!(
+                "wrangler d1 migrations apply DB --local --persist-to '{}' -c wrangler.toml",
+                state_dir.display()
+            ),
+            &state_dir.join("migrations.log"),
+        );
+        let process = WranglerProcess::spawn(
+            &["wrangler.toml", "crates/cynod-sim/wrangler.toml"],
+            port,
+            &state_dir,
+            &options.vars,
+            !options.optimized,
+        );
+        let client = DynoClient::new(&process.base_url);
+        let started = Instant::now();
+        process.wait_until(|| client.health().is_ok_and(|r| r.status == "ok"));
+        let startup = started.elapsed();
         eprintln!(
-            "[e2e] stack up on {base_url} in {:.1} s (state {})",
-            started.elapsed().as_secs_f64(),
+            "[e2e] stack up on {} in {:.1} s (state {})",
+            process.base_url,
+            startup.as_secs_f64(),
             state_dir.display()
         );
         let stack = Stack {
-            base_url,
+            base_url: process.base_url.clone(),
             client,
             admin_key: dev_var(&root, "ADMIN_API_KEY"),
             state_dir,
-            log_path,
+            log_path: process.log_path,
+            startup,
         };
         stack.admin().seed_demo().expect("seed demo data");
         stack
@@ -337,7 +373,7 @@ fn run_shell(root: &Path, command: &str, log_path: &Path) {
     );
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
