@@ -4,7 +4,10 @@
 
 use dyno_core::routes::RouteDef;
 use dyno_core::Millis;
-use worker::{Context, Env};
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
+
+use worker::{Context, Delay, Env};
 
 use crate::http::RequestContext;
 use crate::platform;
@@ -14,7 +17,19 @@ use crate::registry::AuditEntry;
 /// Audit retention (ISO 27001 readiness in the seed: logs kept 12 months).
 pub const RETENTION_MONTHS: u32 = 12;
 
-/// Queues the audit entry for a finished request, off the response path.
+/// Entries per queue batch, and the longest an entry waits in this isolate's buffer.
+const BATCH_SIZE: usize = 25;
+const BATCH_WAIT_MS: u64 = 250;
+
+thread_local! {
+    /// Entries waiting to be sent, and whether a request has already scheduled their flush.
+    static BUFFER: RefCell<Vec<AuditEntry>> = const { RefCell::new(Vec::new()) };
+    static FLUSH_SCHEDULED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Queues the audit entry for a finished request, off the response path. Entries are batched per
+/// isolate (up to 25, or 250 ms), so a busy route costs one queue send per batch, not per call;
+/// they are plain data, so one request's `wait_until` can carry another's entries.
 pub fn record(
     env: &Env,
     ctx: &Context,
@@ -41,16 +56,37 @@ pub fn record(
         ip: Some(rc.client_ip.clone()),
         at_ms: platform::now().0,
     };
-    let env = env.clone();
-    ctx.wait_until(async move {
-        let sent = match env.queue(queues::EVENTS) {
-            Ok(queue) => queue.send(EventMessage::Audit(entry)).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = sent {
-            worker::console_error!("audit: could not enqueue: {e}");
-        }
+    let full = BUFFER.with(|b| {
+        let mut buffer = b.borrow_mut();
+        buffer.push(entry);
+        buffer.len() >= BATCH_SIZE
     });
+    let env = env.clone();
+    if full {
+        ctx.wait_until(async move { flush(&env).await });
+    } else if !FLUSH_SCHEDULED.with(|f| f.replace(true)) {
+        ctx.wait_until(async move {
+            Delay::from(Duration::from_millis(BATCH_WAIT_MS)).await;
+            FLUSH_SCHEDULED.with(|f| f.set(false));
+            flush(&env).await;
+        });
+    }
+}
+
+/// Sends whatever the buffer holds as one batch.
+async fn flush(env: &Env) {
+    let entries = BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    if entries.is_empty() {
+        return;
+    }
+    let messages: Vec<EventMessage> = entries.into_iter().map(EventMessage::Audit).collect();
+    let sent = match env.queue(queues::EVENTS) {
+        Ok(queue) => queue.send_batch(messages).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
+        worker::console_error!("audit: could not enqueue a batch: {e}");
+    }
 }
 
 /// The instant before which audit entries are purged, for a purge running at `now`.

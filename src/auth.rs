@@ -17,8 +17,9 @@ use dyno_core::sandbox::Scenario;
 
 use crate::durable::client_gate::{
     AuthorizeOutcome, AuthorizeRequest, ClientProfile, IdempotencyCheck, IdempotencyResult,
-    IndexEntry, LimitInfo, Lookup, Reservation, ReservationResult,
+    IndexEntry, LimitInfo, Lookup, PollOutcome, PollRequest, Reservation, ReservationResult,
 };
+use crate::durable::payment::PaymentView;
 use crate::durable::{self};
 use crate::error::{AppError, AppResult};
 use crate::http::{self, RequestContext};
@@ -197,6 +198,51 @@ impl<'a> PosCall<'a> {
     /// The client the token was issued to (signature verified; revocation not yet checked).
     pub fn client_id(&self) -> &str {
         &self.token.claims.sub
+    }
+
+    /// A status poll in one gate round trip: revocation, the poll ceiling, the request's own
+    /// allowance and its published status. `Ok(None)`: the gate does not track that request.
+    pub async fn poll(
+        &self,
+        payment_request_id: &str,
+    ) -> AppResult<Option<(PaymentView, LimitInfo)>> {
+        let token = &self.token;
+        let outcome: PollOutcome = durable::call(
+            &client_gate(self.env, &token.claims.sub)?,
+            "poll",
+            &PollRequest {
+                client_id: token.claims.sub.clone(),
+                jti: token.claims.jti.clone(),
+                generation: token.claims.gen,
+                payment_request_id: payment_request_id.to_string(),
+            },
+        )
+        .await?;
+        let result = match outcome {
+            PollOutcome::Status { view, limit } => Some((view, limit)),
+            PollOutcome::Untracked => None,
+            PollOutcome::Limited { limit } => {
+                return Err(rate_limited(
+                    &limit,
+                    "Trop d'interrogations de statut: 1 par seconde suffit.".into(),
+                ))
+            }
+            PollOutcome::Revoked => {
+                return Err(invalid_token(POS_REALM, "token revoked", "jeton révoqué"))
+            }
+            PollOutcome::UnknownClient => {
+                return Err(invalid_token(POS_REALM, "unknown client", "client inconnu"))
+            }
+        };
+        self.rc.set_client(&token.claims.sub);
+        if !token.claims.has_scope(self.scope) {
+            return Err(AppError::new(
+                ErrorCode::InsufficientScope,
+                format!("Cette opération requiert le scope « {} ».", self.scope),
+            ));
+        }
+        self.rc.mark_authorized();
+        Ok(result)
     }
 
     /// Revocation, rate limit, idempotency and the route's needs, in one gate round trip; then

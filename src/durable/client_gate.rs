@@ -7,16 +7,19 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use dyno_core::payment::Status;
 use dyno_core::ratelimit::{
     Decision, Policy, SlidingWindow, CLIENT_POLICY, POLL_CLIENT_POLICY, TOKEN_PER_CLIENT_POLICY,
     TOKEN_PER_IP_POLICY,
 };
+use dyno_core::ratelimit::{TokenBucket, POLL_POLICY};
 use dyno_core::{ErrorCode, Problem};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorage, State};
 
 use super::{probe_storage, read_call, reply};
+use crate::durable::payment::PaymentView;
 use crate::platform;
 use crate::registry;
 
@@ -139,6 +142,51 @@ pub enum IdempotencyResult {
     Mismatch,
 }
 
+/// A status poll, answered by the gate alone from the statuses its sessions publish.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PollRequest {
+    pub client_id: String,
+    pub jti: String,
+    pub generation: u64,
+    pub payment_request_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum PollOutcome {
+    Status {
+        view: PaymentView,
+        limit: LimitInfo,
+    },
+    /// The session's own allowance (bursts of 5, 2 per second) or the client's poll ceiling.
+    Limited {
+        limit: LimitInfo,
+    },
+    Revoked,
+    UnknownClient,
+    /// The gate holds no copy of this request (never this client's, or older than a day): the
+    /// caller asks the request's own PaymentDO.
+    Untracked,
+}
+
+/// A PPM request's current view, published by its PaymentDO on every transition.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TrackSession {
+    pub view: PaymentView,
+}
+
+/// How long the gate keeps a published request (polling lasts 90 s; later polls fall back).
+const SESSION_TTL_MS: i64 = 86_400_000;
+
+/// Statuses only move forward: a late publish never replaces a later state.
+fn progress(status: Status) -> u8 {
+    match status {
+        Status::Issued | Status::Pending => 0,
+        Status::Scanned | Status::Processing | Status::Unresolved => 1,
+        _ => 2,
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct StoreResponse {
     pub key: String,
@@ -194,6 +242,8 @@ pub struct RevokeRequest {
 
 #[derive(Default)]
 struct Memory {
+    /// Published PPM requests and each one's poll bucket.
+    sessions: HashMap<String, (PaymentView, Option<TokenBucket>)>,
     profile: Option<ClientProfile>,
     generation: u64,
     windows: HashMap<String, SlidingWindow>,
@@ -214,6 +264,7 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS payment_index_by_tx ON payment_index (transaction_id)",
     "CREATE INDEX IF NOT EXISTS payment_index_by_key ON payment_index (payment_key)",
     "CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER, body TEXT, created_at_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, view TEXT NOT NULL, updated_at_ms INTEGER NOT NULL)",
 ];
 
 fn load(sql: &SqlStorage) -> worker::Result<Memory> {
@@ -250,6 +301,19 @@ fn load(sql: &SqlStorage) -> worker::Result<Memory> {
         .to_array::<Revoked>()?
     {
         memory.revoked.insert(r.jti, r.expires_at_ms);
+    }
+    #[derive(Deserialize)]
+    struct Session {
+        id: String,
+        view: String,
+    }
+    for row in sql
+        .exec("SELECT id, view FROM sessions", None)?
+        .to_array::<Session>()?
+    {
+        if let Ok(view) = serde_json::from_str(&row.view) {
+            memory.sessions.insert(row.id, (view, None));
+        }
     }
     Ok(memory)
 }
@@ -300,6 +364,15 @@ impl DurableObject for ClientGate {
             ),
             "invalidate" => reply(self.invalidate()),
             "reset" => reply(self.reset()),
+            "poll" => match serde_json::from_value(body) {
+                Ok(request) => reply(self.poll(request).await),
+                Err(e) => reply::<()>(Err(bad_call(e))),
+            },
+            "track_session" => reply(
+                serde_json::from_value(body)
+                    .map_err(bad_call)
+                    .and_then(|r| self.track_session(r)),
+            ),
             "health" => reply(probe_storage(&self.state.storage().sql())),
             other => reply::<()>(Err(Problem::new(
                 ErrorCode::InternalError,
@@ -348,7 +421,7 @@ impl ClientGate {
             let decision = window.admit(now, policy);
             (decision, window.encode())
         };
-                // The poll ceiling only guards against abuse: kept in memory, it costs no write per poll.
+        // The poll ceiling only guards against abuse: kept in memory, it costs no write per poll.
         if decision.allowed && policy.name != POLL_CLIENT_POLICY.name {
             self.put(&format!("window:{}", policy.name), &encoded)?;
         }
@@ -620,6 +693,78 @@ impl ClientGate {
         Ok(generation)
     }
 
+    /// A status poll: revocation, the client's poll ceiling, the session's allowance and its
+    /// status, all here — one round trip.
+    async fn poll(&self, request: PollRequest) -> Result<PollOutcome, Problem> {
+        if self.profile(&request.client_id).await?.is_none() {
+            return Ok(PollOutcome::UnknownClient);
+        }
+        {
+            let memory = self.memory.borrow();
+            if request.generation < memory.generation || memory.revoked.contains_key(&request.jti) {
+                return Ok(PollOutcome::Revoked);
+            }
+        }
+        let ceiling = self.admit(POLL_CLIENT_POLICY)?;
+        if !ceiling.allowed {
+            return Ok(PollOutcome::Limited {
+                limit: LimitInfo::from(&ceiling),
+            });
+        }
+        let now = platform::now().0;
+        let mut memory = self.memory.borrow_mut();
+        let Some((view, bucket)) = memory.sessions.get_mut(&request.payment_request_id) else {
+            return Ok(PollOutcome::Untracked);
+        };
+        let decision = bucket
+            .get_or_insert_with(|| TokenBucket::full(POLL_POLICY, now))
+            .take(now, POLL_POLICY);
+        let limit = LimitInfo::from(&decision);
+        Ok(if decision.allowed {
+            PollOutcome::Status {
+                view: view.clone(),
+                limit,
+            }
+        } else {
+            PollOutcome::Limited { limit }
+        })
+    }
+
+    /// Records a request's published view, unless it would move its status backwards.
+    fn track_session(&self, request: TrackSession) -> Result<(), Problem> {
+        let now = platform::now().0;
+        let id = request.view.payment_id.clone();
+        {
+            let memory = self.memory.borrow();
+            if let Some((current, _)) = memory.sessions.get(&id) {
+                if progress(request.view.status) < progress(current.status) {
+                    return Ok(());
+                }
+            }
+        }
+        let sql = self.sql();
+        sql.exec(
+            "DELETE FROM sessions WHERE updated_at_ms < ?",
+            vec![(now - SESSION_TTL_MS).into()],
+        )
+        .map_err(storage_error)?;
+        sql.exec(
+            "INSERT OR REPLACE INTO sessions (id, view, updated_at_ms) VALUES (?, ?, ?)",
+            vec![
+                id.as_str().into(),
+                serde_json::to_string(&request.view)
+                    .map_err(|e| storage_error(worker::Error::from(e)))?
+                    .into(),
+                now.into(),
+            ],
+        )
+        .map_err(storage_error)?;
+        let mut memory = self.memory.borrow_mut();
+        let bucket = memory.sessions.remove(&id).and_then(|(_, bucket)| bucket);
+        memory.sessions.insert(id, (request.view, bucket));
+        Ok(())
+    }
+
     /// Sandbox daily reset: empty windows, payment index and idempotency keys, fresh profile.
     fn reset(&self) -> Result<(), Problem> {
         let sql = self.sql();
@@ -627,11 +772,13 @@ impl ClientGate {
             "DELETE FROM gate_kv WHERE k != 'generation'",
             "DELETE FROM payment_index",
             "DELETE FROM idempotency",
+            "DELETE FROM sessions",
         ] {
             sql.exec(statement, None).map_err(storage_error)?;
         }
         let mut memory = self.memory.borrow_mut();
         memory.windows.clear();
+        memory.sessions.clear();
         memory.profile = None;
         Ok(())
     }

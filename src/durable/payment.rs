@@ -24,12 +24,15 @@ use super::{probe_storage, read_call, reply};
 use crate::config::Config;
 use crate::cynod::client::WriteOutcome;
 use crate::cynod::CynodClient;
-use crate::durable::client_gate::LimitInfo;
+use crate::durable;
+use crate::durable::client_gate::{LimitInfo, TrackSession};
 use crate::platform;
 use crate::queues::{self, EventMessage, TransactionRow, WebhookJob};
 
 /// Sandbox: time between the steps of a simulated request (pending → scanned → outcome).
 const SIMULATION_STEP_MS: u64 = 1_500;
+/// How soon a failed status publish is retried.
+const PUBLISH_RETRY_MS: u64 = 1_000;
 /// After this long in `processing`, the alarm treats the debit as unresolved (covers an isolate
 /// dying mid-call; the CYNOD timeout is far shorter).
 const SAFETY_ALARM_MS: i64 = 30_000;
@@ -183,6 +186,10 @@ pub struct PaymentDO {
 }
 
 fn load(sql: &SqlStorage) -> worker::Result<Option<Payment>> {
+    sql.exec(
+        "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)",
+        None,
+    )?;
     sql.exec("CREATE TABLE IF NOT EXISTS payment (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL)", None)?;
     #[derive(Deserialize)]
     struct Row {
@@ -270,6 +277,23 @@ impl DurableObject for PaymentDO {
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
+        if self.unpublished() {
+            if let Some(payment) = self.snapshot() {
+                self.publish(&payment).await;
+                // The expiry alarm this retry displaced, if the request is still open.
+                if matches!(payment.status, Status::Pending | Status::Scanned)
+                    && payment.simulation.is_none()
+                {
+                    let delay = (payment.expires_at.0 - platform::now().0).max(0) as u64;
+                    let _ = self
+                        .state
+                        .storage()
+                        .set_alarm(Duration::from_millis(delay))
+                        .await;
+                }
+                return Response::ok("");
+            }
+        }
         if let Some(mut payment) = self.snapshot().filter(|p| p.simulation.is_some()) {
             if payment.advance_simulation(platform::now()) && self.save(payment.clone()).is_ok() {
                 self.after_change(&payment).await;
@@ -286,7 +310,7 @@ impl DurableObject for PaymentDO {
         if let Some(mut payment) = self.snapshot() {
             if payment.expire_if_due(platform::now()) {
                 if self.save(payment.clone()).is_ok() {
-                    self.announce(&payment).await;
+                    self.after_change(&payment).await;
                 }
                 return Response::ok("");
             }
@@ -490,8 +514,11 @@ impl PaymentDO {
         ScanReply { result, release }
     }
 
-    /// What follows a persisted change: the money movement record, and the webhook of a final state.
+    /// What follows a persisted change: the status published to the client's gate (polls read it
+    /// there), the money movement record, and the webhook of a final state — in that order, so a
+    /// POS that got the webhook and then polls sees the same state.
     async fn after_change(&self, payment: &Payment) {
+        self.publish(payment).await;
         // A simulated success moved no money: there is no movement to record.
         if payment.status == Status::Succeeded && payment.simulation.is_none() {
             self.record_transaction(payment).await;
@@ -549,6 +576,7 @@ impl PaymentDO {
         }
         let expires_at = payment.expires_at;
         self.save(payment.clone())?;
+        self.publish(&payment).await;
         // A simulated request plays itself out in steps; a real one waits for its deadline.
         let delay = if payment.simulation.is_some() {
             SIMULATION_STEP_MS
@@ -728,6 +756,50 @@ impl PaymentDO {
             self.after_change(&payment).await;
         }
         view(&payment)
+    }
+
+    /// Publishes a PPM request's view to its client's gate. A failure is remembered and retried
+    /// by the alarm, so the gate's copy cannot stay behind.
+    async fn publish(&self, payment: &Payment) {
+        if payment.flow != Flow::Ppm {
+            return;
+        }
+        let (Some(order), Some(view)) = (&payment.order, PaymentView::of(payment)) else {
+            return;
+        };
+        let sent = match crate::auth::client_gate(&self.env, &order.client_id) {
+            Ok(stub) => {
+                durable::call::<_, ()>(&stub, "track_session", &TrackSession { view }).await
+            }
+            Err(e) => Err(e),
+        };
+        let unpublished = sent.is_err();
+        let _ = self.state.storage().sql().exec(
+            "INSERT OR REPLACE INTO meta (k, v) VALUES ('unpublished', ?)",
+            vec![i64::from(unpublished).into()],
+        );
+        if unpublished {
+            worker::console_error!("PaymentDO: status not published, retrying by alarm");
+            let _ = self
+                .state
+                .storage()
+                .set_alarm(Duration::from_millis(PUBLISH_RETRY_MS))
+                .await;
+        }
+    }
+
+    fn unpublished(&self) -> bool {
+        #[derive(Deserialize)]
+        struct Row {
+            v: i64,
+        }
+        self.state
+            .storage()
+            .sql()
+            .exec("SELECT v FROM meta WHERE k = 'unpublished'", None)
+            .and_then(|c| c.to_array::<Row>())
+            .map(|rows| rows.first().is_some_and(|r| r.v == 1))
+            .unwrap_or(false)
     }
 
     /// Queues the webhook of a PPM request that just reached a final state.

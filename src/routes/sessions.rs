@@ -295,36 +295,36 @@ fn not_found() -> AppError {
     AppError::new(ErrorCode::NotFound, "Demande de paiement introuvable.")
 }
 
-/// `GET /api/v1/pos/payments/{id}/status`: the gate (revocation, per-client poll ceiling) and the
-/// session (its own poll allowance, the state) are asked at the same time.
+/// `GET /api/v1/pos/payments/{id}/status`: one round trip to the client's gate, which holds the
+/// status every request publishes; a request the gate does not track is asked directly.
 pub async fn status(call: &PosCall<'_>, matched: &Matched) -> AppResult<Response> {
-    let Some(id) = session_id(matched) else {
-        call.authorize(GateNeeds::default()).await?;
-        return Err(not_found());
-    };
-    let stub = payment::stub(call.env, &id)?;
-    let request = GetRequest {
-        client_id: call.client_id().to_string(),
-    };
-    let (authorized, reply) = futures_util::join!(
-        call.authorize(GateNeeds::default()),
-        durable::call::<_, StatusReply>(&stub, "status", &request)
-    );
-    authorized?;
-    let reply = reply?;
-    let result = match reply.result {
-        Ok(view) if view.flow == Flow::Ppm => Ok(view),
-        Ok(_) => Err(not_found()),
-        Err(problem) if problem.code == ErrorCode::RateLimited => {
-            Err(auth::rate_limited(&reply.limit, problem.detail))
+    let id = session_id(matched);
+    let (view, limit) = match call.poll(id.as_deref().unwrap_or("-")).await? {
+        Some(tracked) => tracked,
+        None => {
+            let id = id.ok_or_else(not_found)?;
+            let request = GetRequest {
+                client_id: call.client_id().to_string(),
+            };
+            let reply: StatusReply =
+                durable::call(&payment::stub(call.env, &id)?, "status", &request).await?;
+            match reply.result {
+                Ok(view) => (view, reply.limit),
+                Err(problem) if problem.code == ErrorCode::RateLimited => {
+                    return Err(auth::rate_limited(&reply.limit, problem.detail))
+                }
+                Err(problem) if problem.code == ErrorCode::NotFound => return Err(not_found()),
+                Err(problem) => return Err(problem.into()),
+            }
         }
-        Err(problem) if problem.code == ErrorCode::NotFound => Err(not_found()),
-        Err(problem) => Err(problem.into()),
     };
-    let mut response = json_response(200, &SessionStatus::from(result?))?;
+    if view.flow != Flow::Ppm {
+        return Err(not_found());
+    }
+    let mut response = json_response(200, &SessionStatus::from(view))?;
     let headers = response.headers_mut();
-    let _ = headers.set("RateLimit-Policy", &reply.limit.policy_header());
-    let _ = headers.set("RateLimit", &reply.limit.limit_header());
+    let _ = headers.set("RateLimit-Policy", &limit.policy_header());
+    let _ = headers.set("RateLimit", &limit.limit_header());
     Ok(response)
 }
 
