@@ -190,6 +190,10 @@ impl<'a> PosCall<'a> {
         })
     }
 
+    pub fn has_idempotency_key(&self) -> bool {
+        self.idempotency.is_some()
+    }
+
     /// Whether the request asks for a sandbox simulation (checked by [`Self::authorize`]).
     pub fn wants_simulation(&self) -> bool {
         self.simulate.is_some()

@@ -580,3 +580,118 @@ pub async fn reset_sandbox_activity(db: &D1Database) -> AppResult<()> {
     .await?;
     Ok(())
 }
+
+/// A payment row of D1 `transactions`, with what has been refunded of it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentRow {
+    pub movement_id: String,
+    pub transaction_id: String,
+    pub payment_request_id: Option<String>,
+    pub flow: String,
+    pub pos_reference: String,
+    pub amount_minor: i64,
+    pub wallet_type: Option<String>,
+    pub card_last4: Option<String>,
+    pub confirmation_code: Option<String>,
+    pub occurred_at_ms: i64,
+    pub refunded_minor: i64,
+}
+
+/// Filters of the payment listing; `before` is the keyset cursor `(occurred_at_ms, movement_id)`.
+pub struct PaymentFilter<'a> {
+    pub client_id: &'a str,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub pos_reference: Option<&'a str>,
+    /// `succeeded`, `partially_refunded` or `refunded`.
+    pub status: Option<&'a str>,
+    pub before: Option<(i64, String)>,
+    pub limit: i64,
+}
+
+/// A client's payments, newest first, by keyset pagination: rows inserted meanwhile never shift
+/// a later page.
+pub async fn list_payments(db: &D1Database, f: &PaymentFilter<'_>) -> AppResult<Vec<PaymentRow>> {
+    let (cursor_at, cursor_id) = f.before.clone().unwrap_or((i64::MAX / 2, String::new()));
+    Ok(db
+        .prepare(
+            "SELECT * FROM (
+                SELECT t.movement_id, t.transaction_id, t.payment_request_id, t.flow, t.pos_reference, t.amount_minor,
+                       t.currency, t.wallet_type, t.card_last4, t.confirmation_code, t.occurred_at_ms,
+                       (SELECT COALESCE(SUM(r.amount_minor), 0) FROM transactions r
+                         WHERE r.kind = 'refund' AND r.transaction_id = t.transaction_id) AS refunded_minor
+                FROM transactions t
+                WHERE t.client_id = ?1 AND t.kind = 'payment' AND t.occurred_at_ms >= ?2 AND t.occurred_at_ms < ?3
+                  AND (?4 IS NULL OR t.pos_reference = ?4)
+                  AND (t.occurred_at_ms < ?5 OR (t.occurred_at_ms = ?5 AND (?6 = '' OR t.movement_id < ?6)))
+             )
+             WHERE ?7 IS NULL
+                OR (?7 = 'succeeded' AND refunded_minor = 0)
+                OR (?7 = 'partially_refunded' AND refunded_minor > 0 AND refunded_minor < amount_minor)
+                OR (?7 = 'refunded' AND refunded_minor >= amount_minor)
+             ORDER BY occurred_at_ms DESC, movement_id DESC
+             LIMIT ?8",
+        )
+        .bind(&[
+            s(f.client_id),
+            n(f.from_ms),
+            n(f.to_ms),
+            opt(f.pos_reference),
+            n(cursor_at),
+            s(&cursor_id),
+            opt(f.status),
+            n(f.limit),
+        ])?
+        .all()
+        .await?
+        .results::<PaymentRow>()?)
+}
+
+/// Every money movement of a merchant in `[from, to)`, for reconciliation.
+pub async fn merchant_movements(
+    db: &D1Database,
+    merchant_id: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> AppResult<Vec<dyno_core::report::Movement>> {
+    #[derive(Deserialize)]
+    struct Row {
+        movement_id: String,
+        kind: String,
+        transaction_id: String,
+        payment_request_id: Option<String>,
+        pos_reference: String,
+        flow: String,
+        cynod_reference: String,
+        amount_minor: i64,
+        wallet_type: Option<String>,
+        card_last4: Option<String>,
+        occurred_at_ms: i64,
+    }
+    Ok(db
+        .prepare(
+            "SELECT movement_id, kind, transaction_id, payment_request_id, pos_reference, flow, cynod_reference, amount_minor,
+                    wallet_type, card_last4, occurred_at_ms
+             FROM transactions WHERE merchant_id = ? AND occurred_at_ms >= ? AND occurred_at_ms < ?
+             ORDER BY occurred_at_ms, movement_id",
+        )
+        .bind(&[s(merchant_id), n(from_ms), n(to_ms)])?
+        .all()
+        .await?
+        .results::<Row>()?
+        .into_iter()
+        .map(|r| dyno_core::report::Movement {
+            movement_id: r.movement_id,
+            kind: r.kind,
+            transaction_id: r.transaction_id,
+            payment_request_id: r.payment_request_id,
+            pos_reference: r.pos_reference,
+            flow: r.flow,
+            cynod_reference: r.cynod_reference,
+            amount_minor: r.amount_minor,
+            wallet_type: r.wallet_type,
+            card_last4: r.card_last4,
+            occurred_at: dyno_core::Millis(r.occurred_at_ms),
+        })
+        .collect())
+}

@@ -15,7 +15,8 @@ use crate::error::{AppError, AppResult};
 use crate::http::RequestContext;
 use crate::routes::cards::{self, Direction};
 use crate::routes::{
-    admin, cynod_sim_control, demo_seed, health, oauth, payments, pos, sessions, wallet, webhooks,
+    admin, cynod_sim_control, demo_seed, health, oauth, payments, pos, reports, sessions, wallet,
+    webhooks,
 };
 use crate::sandbox;
 
@@ -157,6 +158,8 @@ async fn handle(
                 RouteName::PosPaymentInitiate => sessions::initiate(&call).await,
                 RouteName::PosPaymentStatus => sessions::status(&call, matched).await,
                 RouteName::PosPaymentCancel => sessions::cancel(&call, matched).await,
+                RouteName::PosPaymentRefund => payments::refund(&call, matched).await,
+                RouteName::PosReconciliation => reports::reconciliation(&call).await,
                 RouteName::PosWebhookDeliveries => webhooks::deliveries(&call).await,
                 RouteName::PosSandboxScan => sandbox::drive(&call, matched, "scan").await,
                 RouteName::PosSandboxConfirm => sandbox::drive(&call, matched, "confirm").await,

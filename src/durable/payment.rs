@@ -10,11 +10,12 @@ use std::time::Duration;
 use dyno_core::cynod::{card_last4, MovementRequest};
 use dyno_core::money::DecimalNumber;
 use dyno_core::payment::{
-    failure_reason, Canceller, Flow, Order, Payer, Payment, Receipt, ScanDecision, Status,
+    failure_reason, Canceller, Flow, Order, Payer, Payment, Receipt, Refund, RefundStatus,
+    ScanDecision, Status,
 };
 use dyno_core::ratelimit::{TokenBucket, POLL_POLICY};
 use dyno_core::sandbox::{Scenario, SANDBOX_CONFIRMATION_CODE};
-use dyno_core::webhook::event_for;
+use dyno_core::webhook::{event_for, refund_event};
 use dyno_core::{ErrorCode, Millis, Problem};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -86,6 +87,21 @@ pub struct CancelRequest {
     pub client_id: Option<String>,
 }
 
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RefundRequest {
+    pub client_id: String,
+    pub refund_id: String,
+    /// `None`: the whole refundable remainder.
+    pub amount_minor: Option<i64>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RefundReply {
+    pub refund: Refund,
+    pub payment: PaymentView,
+}
+
 /// Sandbox helpers: a POS drives its own request as if an employee acted.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DriveRequest {
@@ -148,6 +164,11 @@ pub struct PaymentView {
     pub expires_at: Millis,
     pub failure_reason: Option<String>,
     pub merchant_id: String,
+    /// Money refunded so far (succeeded refunds), and `refunded`/`partially_refunded` if any.
+    #[serde(default)]
+    pub refunded_minor: i64,
+    #[serde(default)]
+    pub refund_state: Option<String>,
 }
 
 impl PaymentView {
@@ -172,6 +193,8 @@ impl PaymentView {
             expires_at: payment.expires_at,
             failure_reason: payment.failure_reason.clone(),
             merchant_id: order.merchant_id.clone(),
+            refunded_minor: payment.refunded_minor(),
+            refund_state: payment.refund_state().map(str::to_string),
         })
     }
 }
@@ -256,6 +279,10 @@ impl DurableObject for PaymentDO {
                 Err(e) => reply::<()>(Err(bad_call(e))),
             },
             "pin_failed" => reply(self.pin_failed().await),
+            "refund" => match serde_json::from_value::<RefundRequest>(body) {
+                Ok(request) => reply(self.refund(request).await),
+                Err(e) => reply::<()>(Err(bad_call(e))),
+            },
             "sandbox_drive" => match serde_json::from_value::<DriveRequest>(body) {
                 Ok(request) => reply(self.sandbox_drive(request).await),
                 Err(e) => reply::<()>(Err(bad_call(e))),
@@ -277,6 +304,12 @@ impl DurableObject for PaymentDO {
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
+        if self
+            .snapshot()
+            .is_some_and(|p| p.refunds.iter().any(|r| r.status == RefundStatus::Pending))
+        {
+            self.resolve_refunds().await;
+        }
         if self.unpublished() {
             if let Some(payment) = self.snapshot() {
                 self.publish(&payment).await;
@@ -712,6 +745,174 @@ impl PaymentDO {
         view(&payment)
     }
 
+    /// A refund: the amount is reserved (persisted) before CYNOD is credited, so concurrent
+    /// refunds can never exceed the amount paid together.
+    async fn refund(&self, request: RefundRequest) -> Result<RefundReply, Problem> {
+        let mut payment = self
+            .snapshot()
+            .filter(|p| {
+                p.order
+                    .as_ref()
+                    .is_some_and(|o| o.client_id == request.client_id)
+            })
+            .ok_or_else(|| Problem::new(ErrorCode::NotFound, "Paiement introuvable."))?;
+        let now = platform::now();
+        let refund = payment.begin_refund(
+            &request.refund_id,
+            request.amount_minor,
+            request.reason,
+            now,
+        )?;
+        self.save(payment.clone())?;
+        let outcome = self.credit(&payment, &refund).await;
+        // The latest state: other refunds may have settled while this credit was in flight.
+        let mut payment = self.snapshot().ok_or_else(|| storage_error("état perdu"))?;
+        let now = platform::now();
+        let result = match outcome {
+            WriteOutcome::Applied { .. } => {
+                payment.settle_refund(&refund.refund_id, RefundStatus::Succeeded, now);
+                Ok(())
+            }
+            WriteOutcome::Refused(problem) => {
+                payment.settle_refund(&refund.refund_id, RefundStatus::Failed, now);
+                Err(problem)
+            }
+            WriteOutcome::NotApplied { cause } => {
+                payment.settle_refund(&refund.refund_id, RefundStatus::Failed, now);
+                Err(Problem::new(
+                    cause.code,
+                    format!("{} Aucun remboursement n'a été effectué.", cause.detail),
+                ))
+            }
+            // Stays pending (its amount reserved) until the alarm learns what happened.
+            WriteOutcome::Unknown { cause } => {
+                let _ = self
+                    .state
+                    .storage()
+                    .set_alarm(Duration::from_millis(RESOLVE_FIRST_DELAY_MS as u64))
+                    .await;
+                Err(Problem::new(
+                    cause.code,
+                    format!(
+                        "{} Le remboursement est en cours de vérification.",
+                        cause.detail
+                    ),
+                ))
+            }
+        };
+        self.save(payment.clone())?;
+        let settled = payment
+            .refunds
+            .iter()
+            .find(|r| r.refund_id == refund.refund_id)
+            .cloned()
+            .unwrap_or(refund);
+        if settled.status == RefundStatus::Succeeded {
+            self.after_refund(&payment, &settled).await;
+        }
+        result?;
+        Ok(RefundReply {
+            refund: settled,
+            payment: view(&payment)?,
+        })
+    }
+
+    async fn credit(&self, payment: &Payment, refund: &Refund) -> WriteOutcome {
+        let config = match Config::get(&self.env) {
+            Ok(config) => config,
+            Err(problem) => return WriteOutcome::Refused(problem),
+        };
+        let (Some(payer), Some(order)) = (&payment.payer, &payment.order) else {
+            return WriteOutcome::Refused(Problem::new(
+                ErrorCode::InternalError,
+                "paiement sans carte",
+            ));
+        };
+        let movement = MovementRequest {
+            numero_carte: payer.card_number.clone(),
+            montant: DecimalNumber::from_minor(refund.amount_minor, payment.currency),
+            reference: refund.cynod_reference.clone(),
+            wallet_id: Some(payer.wallet_id.clone()),
+            client_id: None,
+            commercant: Some(order.merchant_id.clone()),
+            libelle: Some(format!(
+                "Remboursement {} {}",
+                order.merchant_name, order.pos_reference
+            )),
+        };
+        CynodClient::new(&self.env, &config.cynod)
+            .credit(&movement)
+            .await
+    }
+
+    /// A refund moved money back: its movement record, the published status and the webhook.
+    async fn after_refund(&self, payment: &Payment, refund: &Refund) {
+        self.publish(payment).await;
+        if let Some(row) = TransactionRow::refund(payment, refund, self.sandbox()) {
+            let sent = match self.env.queue(queues::EVENTS) {
+                Ok(queue) => queue.send(EventMessage::Transaction(row)).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
+                worker::console_error!("PaymentDO: refund event not sent: {e}");
+            }
+        }
+        if let (Some(body), Some(order)) = (
+            refund_event(payment, refund.amount_minor, platform::now()),
+            &payment.order,
+        ) {
+            self.queue_webhook(
+                &order.client_id,
+                "payment.refunded",
+                &payment.id,
+                body,
+                false,
+            )
+            .await;
+        }
+    }
+
+    /// Alarm: resolves refunds whose credit outcome was lost.
+    async fn resolve_refunds(&self) {
+        let Some(payment) = self.snapshot() else {
+            return;
+        };
+        let Ok(config) = Config::get(&self.env) else {
+            return;
+        };
+        for refund in payment
+            .refunds
+            .iter()
+            .filter(|r| r.status == RefundStatus::Pending)
+        {
+            let outcome = CynodClient::new(&self.env, &config.cynod)
+                .resolve(
+                    &refund.cynod_reference,
+                    Problem::new(ErrorCode::UpstreamTimeout, "résolution différée"),
+                )
+                .await;
+            let status = match outcome {
+                WriteOutcome::Applied { .. } => RefundStatus::Succeeded,
+                WriteOutcome::NotApplied { .. } | WriteOutcome::Refused(_) => RefundStatus::Failed,
+                WriteOutcome::Unknown { .. } => {
+                    let _ = self
+                        .state
+                        .storage()
+                        .set_alarm(Duration::from_millis(RESOLVE_MAX_DELAY_MS as u64))
+                        .await;
+                    continue;
+                }
+            };
+            let Some(mut current) = self.snapshot() else {
+                return;
+            };
+            current.settle_refund(&refund.refund_id, status, platform::now());
+            if self.save(current.clone()).is_ok() && status == RefundStatus::Succeeded {
+                self.after_refund(&current, refund).await;
+            }
+        }
+    }
+
     /// Sandbox: applies one helper action; `confirm` completes without CYNOD (no money moves).
     async fn sandbox_drive(&self, request: DriveRequest) -> Result<PaymentView, Problem> {
         let mut payment = self.current().await?;
@@ -808,14 +1009,27 @@ impl PaymentDO {
             return;
         };
         let Some(order) = &payment.order else { return };
+        let simulate_timeout = payment.simulation == Some(Scenario::WebhookTimeout);
+        self.queue_webhook(&order.client_id, event, &payment.id, body, simulate_timeout)
+            .await;
+    }
+
+    async fn queue_webhook(
+        &self,
+        client_id: &str,
+        event: &str,
+        payment_id: &str,
+        body: String,
+        simulate_timeout: bool,
+    ) {
         let job = WebhookJob::Deliver {
             delivery_id: platform::new_uuid(),
-            client_id: order.client_id.clone(),
+            client_id: client_id.to_string(),
             event: event.to_string(),
-            payment_id: payment.id.clone(),
+            payment_id: payment_id.to_string(),
             body,
             first_attempt: 1,
-            simulate_timeout: payment.simulation == Some(Scenario::WebhookTimeout),
+            simulate_timeout,
         };
         let sent = match self.env.queue(queues::WEBHOOKS) {
             Ok(queue) => queue.send(job).await,

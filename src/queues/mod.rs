@@ -7,7 +7,7 @@ pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 
-use dyno_core::payment::{Flow, Payment};
+use dyno_core::payment::{Flow, Payment, Refund};
 
 use crate::registry::AuditEntry;
 
@@ -38,9 +38,10 @@ impl QueueKind {
     }
 }
 
-/// A message on the `events` queue.
+/// A message on the `events` queue. The tag is `event_type`, not `kind`: a `TransactionRow` has a
+/// `kind` of its own, which would overwrite the tag.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "event_type", rename_all = "snake_case")]
 pub enum EventMessage {
     /// Sent by `/healthz` to prove the producer binding works; consumed and dropped.
     Probe { request_id: String },
@@ -73,6 +74,18 @@ pub struct TransactionRow {
 }
 
 impl TransactionRow {
+    /// The credit of a succeeded refund.
+    pub fn refund(payment: &Payment, refund: &Refund, sandbox: bool) -> Option<Self> {
+        let mut row = Self::payment(payment, sandbox)?;
+        row.movement_id = format!("ref-{}", refund.refund_id);
+        row.kind = "refund".into();
+        row.amount_minor = refund.amount_minor;
+        row.cynod_reference = refund.cynod_reference.clone();
+        row.confirmation_code = None;
+        row.occurred_at_ms = refund.updated_at.0;
+        Some(row)
+    }
+
     /// The debit of a succeeded payment.
     pub fn payment(payment: &Payment, sandbox: bool) -> Option<Self> {
         let order = payment.order.as_ref()?;

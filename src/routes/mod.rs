@@ -8,6 +8,7 @@ pub mod health;
 pub mod oauth;
 pub mod payments;
 pub mod pos;
+pub mod reports;
 pub mod sessions;
 pub mod wallet;
 pub mod webhooks;

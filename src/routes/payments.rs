@@ -2,23 +2,31 @@
 //! look-ups by transaction id, payment id or `pos_reference`. Invariant: a scan changes nothing
 //! unless it debits; a client only ever sees its own payments (others' ids answer 404).
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use dyno_core::money::DecimalNumber;
-use dyno_core::payment::{validate_channel, validate_pos_reference, Flow, Order, Status};
+use dyno_core::payment::{
+    validate_channel, validate_pos_reference, Flow, Order, RefundStatus, Status,
+};
 use dyno_core::qr::EpmQr;
 use dyno_core::routes::Matched;
 use dyno_core::sandbox::{Scenario, SANDBOX_CONFIRMATION_CODE};
-use dyno_core::{Amount, Currency, ErrorCode, Problem};
+use dyno_core::Millis;
+use dyno_core::{Amount, Currency, ErrorCode};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use worker::Response;
 
 use crate::auth::{self, Authorized, GateNeeds, PosCall};
 use crate::durable::client_gate::{IndexEntry, Lookup, Reservation, ReservationResult};
-use crate::durable::payment::{self, GetRequest, PaymentView, ScanReply, ScanRequest};
+use crate::durable::payment::{
+    self, GetRequest, PaymentView, RefundReply, RefundRequest, ScanReply, ScanRequest,
+};
 use crate::durable::{self};
 use crate::error::{AppError, AppResult};
 use crate::http::{self, json_response};
 use crate::platform;
+use crate::registry;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -210,6 +218,8 @@ pub struct PaymentResource {
     status: &'static str,
     amount: DecimalNumber,
     currency: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refunded_amount: Option<DecimalNumber>,
     pos_reference: String,
     channel: String,
     wallet_type: Option<String>,
@@ -242,9 +252,15 @@ impl From<PaymentView> for PaymentResource {
             transaction_id: v.transaction_id,
             payment_request_id: (v.flow == Flow::Ppm).then(|| v.payment_id.clone()),
             flow: v.flow,
-            status: status_word(v.flow, v.status),
+            status: v
+                .refund_state
+                .as_deref()
+                .map(refund_word)
+                .unwrap_or_else(|| status_word(v.flow, v.status)),
             amount: DecimalNumber::from_minor(v.amount_minor, Currency::Tnd),
             currency: Currency::Tnd.code(),
+            refunded_amount: (v.refunded_minor > 0)
+                .then(|| DecimalNumber::from_minor(v.refunded_minor, Currency::Tnd)),
             pos_reference: v.pos_reference,
             channel: v.channel,
             wallet_type: v.wallet_type,
@@ -254,6 +270,15 @@ impl From<PaymentView> for PaymentResource {
             created_at: v.created_at.to_rfc3339(),
             failure_reason: v.failure_reason,
         }
+    }
+}
+
+/// The static word of a refund state.
+pub fn refund_word(state: &str) -> &'static str {
+    if state == "refunded" {
+        "refunded"
+    } else {
+        "partially_refunded"
     }
 }
 
@@ -294,52 +319,259 @@ pub async fn get(call: &PosCall<'_>, matched: &Matched) -> AppResult<Response> {
     json_response(200, &PaymentResource::from(view))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     pos_reference: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
 }
 
-/// `GET /api/v1/pos/payments?pos_reference=…`: how a POS that lost a scan's answer learns what
-/// happened, without ever paying twice.
+#[derive(Serialize)]
+struct Page {
+    data: Vec<PaymentResource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+fn invalid(detail: impl Into<String>) -> AppError {
+    AppError::new(ErrorCode::InvalidRequest, detail)
+}
+
+/// `GET /api/v1/pos/payments`. With `pos_reference` alone, the sale's payment from the gate's
+/// index (consistent at once: how a POS that lost a scan's answer learns what happened, without
+/// ever paying twice). Otherwise the completed payments from D1, newest first, filtered by
+/// `from`/`to` (RFC 3339), `status` and `pos_reference`, with a keyset `cursor`.
 pub async fn list(call: &PosCall<'_>) -> AppResult<Response> {
-    let query: Result<ListQuery, Problem> = call.req.query().map_err(|e| {
-        Problem::new(
-            ErrorCode::InvalidRequest,
-            format!("paramètres invalides: {e}"),
-        )
-    });
-    let reference = match query {
-        Ok(ListQuery {
-            pos_reference: Some(reference),
-        }) if validate_pos_reference(&reference).is_ok() => reference,
-        Ok(_) => {
+    let query: ListQuery = match call.req.query() {
+        Ok(query) => query,
+        Err(e) => {
             call.authorize(GateNeeds::default()).await?;
-            return Err(AppError::new(
-                ErrorCode::InvalidRequest,
-                "pos_reference requis.",
-            ));
+            return Err(invalid(format!("paramètres invalides: {e}")));
         }
-        Err(problem) => {
+    };
+    let only_reference = query.from.is_none()
+        && query.to.is_none()
+        && query.status.is_none()
+        && query.limit.is_none()
+        && query.cursor.is_none();
+    if let (Some(reference), true) = (&query.pos_reference, only_reference) {
+        if validate_pos_reference(reference).is_err() {
             call.authorize(GateNeeds::default()).await?;
-            return Err(problem.into());
+            return Err(invalid("pos_reference invalide."));
+        }
+        let authorized = call
+            .authorize(GateNeeds {
+                reserve: None,
+                lookup: Some(Lookup::PosReference(reference.clone())),
+            })
+            .await?;
+        let view = fetch_payment(call, authorized.principal.client_id(), authorized.found).await?;
+        return json_response(
+            200,
+            &Page {
+                data: vec![PaymentResource::from(view)],
+                next_cursor: None,
+            },
+        );
+    }
+    let authorized = call.authorize(GateNeeds::default()).await?;
+    let instant = |text: &Option<String>, name: &str, default: i64| -> AppResult<i64> {
+        match text {
+            Some(t) => Millis::parse_rfc3339(t)
+                .map(|m| m.0)
+                .ok_or_else(|| invalid(format!("{name}: date RFC 3339 attendue."))),
+            None => Ok(default),
+        }
+    };
+    let from_ms = instant(&query.from, "from", 0)?;
+    let to_ms = instant(&query.to, "to", i64::MAX / 2)?;
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(s @ ("succeeded" | "partially_refunded" | "refunded")) => Some(s),
+        Some(other) => {
+            return Err(invalid(format!(
+                "status « {other} »: succeeded, partially_refunded ou refunded."
+            )))
+        }
+    };
+    let limit = query.limit.unwrap_or(25);
+    if !(1..=100).contains(&limit) {
+        return Err(invalid("limit: entre 1 et 100."));
+    }
+    let before = match &query.cursor {
+        Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| invalid("cursor invalide."))?),
+        None => None,
+    };
+    let rows = registry::list_payments(
+        &registry::db(call.env)?,
+        &registry::PaymentFilter {
+            client_id: authorized.principal.client_id(),
+            from_ms,
+            to_ms,
+            pos_reference: query.pos_reference.as_deref(),
+            status,
+            before,
+            limit: limit + 1,
+        },
+    )
+    .await?;
+    let more = rows.len() as i64 > limit;
+    let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
+    let next_cursor = more
+        .then(|| {
+            rows.last()
+                .map(|r| encode_cursor(r.occurred_at_ms, &r.movement_id))
+        })
+        .flatten();
+    let data = rows
+        .into_iter()
+        .map(|r| {
+            let state = match r.refunded_minor {
+                0 => None,
+                x if x >= r.amount_minor => Some("refunded"),
+                _ => Some("partially_refunded"),
+            };
+            let flow = if r.flow == "ppm" {
+                Flow::Ppm
+            } else {
+                Flow::Epm
+            };
+            PaymentResource {
+                transaction_id: r.transaction_id,
+                payment_request_id: r.payment_request_id,
+                flow,
+                status: state.unwrap_or(if flow == Flow::Ppm {
+                    "confirmed"
+                } else {
+                    "succeeded"
+                }),
+                amount: DecimalNumber::from_minor(r.amount_minor, Currency::Tnd),
+                currency: Currency::Tnd.code(),
+                refunded_amount: (r.refunded_minor > 0)
+                    .then(|| DecimalNumber::from_minor(r.refunded_minor, Currency::Tnd)),
+                pos_reference: r.pos_reference,
+                channel: String::new(),
+                wallet_type: r.wallet_type,
+                card_last4: r.card_last4,
+                confirmation_code: r.confirmation_code,
+                transaction_date: Some(Millis(r.occurred_at_ms).to_rfc3339()),
+                created_at: Millis(r.occurred_at_ms).to_rfc3339(),
+                failure_reason: None,
+            }
+        })
+        .collect();
+    json_response(200, &Page { data, next_cursor })
+}
+
+fn encode_cursor(at_ms: i64, movement_id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{at_ms}:{movement_id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<(i64, String)> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let (at, id) = text.split_once(':')?;
+    Some((at.parse().ok()?, id.to_string()))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RefundBody {
+    /// Kept as JSON text; absent means the whole refundable remainder.
+    amount: Option<Box<RawValue>>,
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RefundCreated {
+    refund_id: String,
+    transaction_id: String,
+    status: RefundStatus,
+    amount: DecimalNumber,
+    currency: &'static str,
+    payment_status: &'static str,
+    refunded_amount: DecimalNumber,
+    created_at: String,
+}
+
+/// `POST /api/v1/pos/payments/{id}/refunds`: a full or partial refund, `Idempotency-Key` required.
+pub async fn refund(call: &PosCall<'_>, matched: &Matched) -> AppResult<Response> {
+    let id = matched.param("id").unwrap_or_default().to_ascii_lowercase();
+    if !call.has_idempotency_key() {
+        call.authorize(GateNeeds::default()).await?;
+        return Err(AppError::new(
+            ErrorCode::IdempotencyKeyRequired,
+            "Un remboursement exige l'en-tête Idempotency-Key.",
+        ));
+    }
+    let body: Result<RefundBody, AppError> = if call.body.is_empty() {
+        Ok(RefundBody::default())
+    } else {
+        http::json_body(call.req.headers(), &call.body)
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => {
+            call.authorize(GateNeeds::default()).await?;
+            return Err(e);
         }
     };
     let authorized = call
         .authorize(GateNeeds {
             reserve: None,
-            lookup: Some(Lookup::PosReference(reference)),
+            lookup: dyno_core::ids::is_uuid(&id).then(|| Lookup::Id(id.clone())),
         })
         .await?;
-    let view = fetch_payment(call, authorized.principal.client_id(), authorized.found).await?;
-    #[derive(Serialize)]
-    struct Page {
-        data: Vec<PaymentResource>,
+    let amount_minor = match &body.amount {
+        Some(raw) => Some(
+            Amount::parse_request(raw.get(), Currency::Tnd, call.config.max_amount_minor)
+                .map_err(|e| AppError::new(ErrorCode::InvalidAmount, e.to_string()))?
+                .minor(),
+        ),
+        None => None,
+    };
+    if body
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 140)
+    {
+        return Err(invalid("reason: 140 caractères au plus."));
     }
+    let entry = authorized.found.ok_or_else(not_found)?;
+    let reply: RefundReply = durable::call(
+        &payment::stub(call.env, &entry.payment_key)?,
+        "refund",
+        &RefundRequest {
+            client_id: authorized.principal.client_id().to_string(),
+            refund_id: platform::new_uuid(),
+            amount_minor,
+            reason: body.reason,
+        },
+    )
+    .await
+    .map_err(|e| match e.code() {
+        Some(ErrorCode::NotFound) => not_found(),
+        _ => e,
+    })?;
     json_response(
-        200,
-        &Page {
-            data: vec![PaymentResource::from(view)],
+        201,
+        &RefundCreated {
+            refund_id: reply.refund.refund_id,
+            transaction_id: reply.payment.transaction_id,
+            status: reply.refund.status,
+            amount: DecimalNumber::from_minor(reply.refund.amount_minor, Currency::Tnd),
+            currency: Currency::Tnd.code(),
+            payment_status: reply
+                .payment
+                .refund_state
+                .as_deref()
+                .map(refund_word)
+                .unwrap_or("succeeded"),
+            refunded_amount: DecimalNumber::from_minor(reply.payment.refunded_minor, Currency::Tnd),
+            created_at: reply.refund.created_at.to_rfc3339(),
         },
     )
 }

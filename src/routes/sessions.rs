@@ -268,7 +268,11 @@ impl From<PaymentView> for SessionStatus {
     fn from(v: PaymentView) -> Self {
         let confirmed = v.status == Status::Succeeded;
         Self {
-            status: status_word(Flow::Ppm, v.status),
+            status: v
+                .refund_state
+                .as_deref()
+                .map(crate::routes::payments::refund_word)
+                .unwrap_or_else(|| status_word(Flow::Ppm, v.status)),
             amount: DecimalNumber::from_minor(v.amount_minor, Currency::Tnd),
             currency: Currency::Tnd.code(),
             pos_reference: v.pos_reference,

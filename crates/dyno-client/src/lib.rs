@@ -607,6 +607,66 @@ impl DynoClient {
         )
     }
 
+    /// A refund request (`amount` `None`: the whole remainder); refunds require an Idempotency-Key.
+    pub fn refund_request(
+        token: &str,
+        id: &str,
+        amount: Option<Millimes>,
+        idempotency_key: &str,
+    ) -> RawRequest {
+        let body = match amount {
+            Some(amount) => serde_json::json!({ "amount": amount }),
+            None => serde_json::json!({}),
+        };
+        RawRequest::new("POST", format!("/api/v1/pos/payments/{id}/refunds"))
+            .auth(Auth::Bearer(token.to_string()))
+            .header("Idempotency-Key", idempotency_key)
+            .json(&body)
+    }
+
+    pub fn refund(
+        &self,
+        token: &str,
+        id: &str,
+        amount: Option<Millimes>,
+        idempotency_key: &str,
+    ) -> Result<RefundCreated, ApiError> {
+        self.call(Self::refund_request(token, id, amount, idempotency_key))
+    }
+
+    /// `GET /api/v1/pos/payments?…` with raw query parameters.
+    pub fn list_payments(
+        &self,
+        token: &str,
+        query: &[(&str, &str)],
+    ) -> Result<PaymentPage, ApiError> {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .finish();
+        self.call(
+            RawRequest::new("GET", format!("/api/v1/pos/payments?{query}"))
+                .auth(Auth::Bearer(token.to_string())),
+        )
+    }
+
+    /// The reconciliation export of `date` (`YYYY-MM-DD`), `format` `csv` or `ndjson`.
+    pub fn reconciliation(
+        &self,
+        token: &str,
+        date: &str,
+        format: &str,
+    ) -> Result<RawResponse, ApiError> {
+        expect_success(
+            self.send(
+                RawRequest::new(
+                    "GET",
+                    format!("/api/v1/pos/reports/reconciliation?date={date}&format={format}"),
+                )
+                .auth(Auth::Bearer(token.to_string())),
+            )?,
+        )
+    }
+
     pub fn health(&self) -> Result<HealthReport, ApiError> {
         let response = self.send(RawRequest::new("GET", "/healthz"))?;
         // 503 still carries the report; only a non-JSON answer is an error here.

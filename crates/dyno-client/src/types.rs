@@ -431,3 +431,16 @@ impl NfcPayload {
             .map(str::to_string)
     }
 }
+
+/// `POST /api/v1/pos/payments/{id}/refunds` (201).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefundCreated {
+    pub refund_id: String,
+    pub transaction_id: String,
+    pub status: String,
+    pub amount: Millimes,
+    pub currency: String,
+    pub payment_status: String,
+    pub refunded_amount: Millimes,
+    pub created_at: String,
+}

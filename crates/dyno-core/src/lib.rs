@@ -12,6 +12,7 @@ pub mod problem;
 pub mod qr;
 pub mod qr_png;
 pub mod ratelimit;
+pub mod report;
 pub mod routes;
 pub mod sandbox;
 pub mod time;

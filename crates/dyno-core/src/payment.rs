@@ -105,6 +105,31 @@ pub struct Payment {
     /// Sandbox: the scenario this request plays out by itself, without touching CYNOD.
     #[serde(default)]
     pub simulation: Option<Scenario>,
+    /// Refunds of a succeeded payment, in the order they were asked for.
+    #[serde(default)]
+    pub refunds: Vec<Refund>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    /// The credit is in flight (or its outcome is being resolved): its amount is reserved.
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+/// A refund: a CYNOD credit of part or all of a payment, under its own reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub refund_id: String,
+    pub amount_minor: i64,
+    pub status: RefundStatus,
+    pub cynod_reference: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// Wrong PINs a PPM request tolerates before it fails.
@@ -175,6 +200,7 @@ impl Payment {
             failure_reason: None,
             pin_failures: 0,
             simulation: None,
+            refunds: Vec::new(),
         }
     }
 
@@ -196,6 +222,7 @@ impl Payment {
             failure_reason: None,
             pin_failures: 0,
             simulation: None,
+            refunds: Vec::new(),
         }
     }
 
@@ -295,6 +322,103 @@ impl Payment {
         };
         self.finish(Status::Cancelled, Some(reason), now);
         Ok(())
+    }
+
+    /// Money already refunded (succeeded refunds only).
+    pub fn refunded_minor(&self) -> i64 {
+        self.refunds
+            .iter()
+            .filter(|r| r.status == RefundStatus::Succeeded)
+            .map(|r| r.amount_minor)
+            .sum()
+    }
+
+    /// What can still be refunded: the amount paid minus succeeded and pending refunds.
+    pub fn refundable_minor(&self) -> i64 {
+        let paid = self.order.as_ref().map_or(0, |o| o.amount_minor);
+        let held: i64 = self
+            .refunds
+            .iter()
+            .filter(|r| r.status != RefundStatus::Failed)
+            .map(|r| r.amount_minor)
+            .sum();
+        paid - held
+    }
+
+    /// Starts a refund of `amount_minor` (the whole refundable remainder when `None`): it is
+    /// reserved at once, so two concurrent refunds can never exceed the amount paid together.
+    pub fn begin_refund(
+        &mut self,
+        refund_id: &str,
+        amount_minor: Option<i64>,
+        reason: Option<String>,
+        now: Millis,
+    ) -> Result<Refund, Problem> {
+        if self.status != Status::Succeeded {
+            return Err(Problem::new(
+                ErrorCode::InvalidState,
+                format!(
+                    "Seul un paiement réussi peut être remboursé (statut: {}).",
+                    status_label(self.status)
+                ),
+            ));
+        }
+        if self.simulation.is_some() {
+            return Err(Problem::new(
+                ErrorCode::InvalidState,
+                "Un paiement simulé ne se rembourse pas.",
+            ));
+        }
+        let refundable = self.refundable_minor();
+        let amount = amount_minor.unwrap_or(refundable);
+        if amount <= 0 {
+            return Err(Problem::new(
+                ErrorCode::RefundExceedsPayment,
+                "Ce paiement est déjà entièrement remboursé.",
+            ));
+        }
+        if amount > refundable {
+            return Err(Problem::new(
+                ErrorCode::RefundExceedsPayment,
+                format!(
+                    "Le remboursement ({}) dépasse le montant remboursable ({}).",
+                    crate::money::format_minor(amount, self.currency),
+                    crate::money::format_minor(refundable, self.currency)
+                ),
+            ));
+        }
+        let refund = Refund {
+            refund_id: refund_id.to_string(),
+            amount_minor: amount,
+            status: RefundStatus::Pending,
+            cynod_reference: format!("refund:{refund_id}"),
+            created_at: now,
+            updated_at: now,
+            reason,
+        };
+        self.refunds.push(refund.clone());
+        self.updated_at = now;
+        Ok(refund)
+    }
+
+    /// Records what became of a refund's credit.
+    pub fn settle_refund(&mut self, refund_id: &str, status: RefundStatus, now: Millis) {
+        if let Some(refund) = self.refunds.iter_mut().find(|r| r.refund_id == refund_id) {
+            refund.status = status;
+            refund.updated_at = now;
+        }
+        self.updated_at = now;
+    }
+
+    /// `refunded` / `partially_refunded` once money went back, else the payment's own status word.
+    pub fn refund_state(&self) -> Option<&'static str> {
+        let refunded = self.refunded_minor();
+        let paid = self.order.as_ref().map_or(0, |o| o.amount_minor);
+        match refunded {
+            0 => None,
+            r if r >= paid => Some("refunded"),
+            _ => Some("partially_refunded"),
+        }
     }
 
     /// Sandbox: the next step of a simulated request (pending → scanned → its scenario's end).
@@ -665,6 +789,57 @@ mod tests {
         assert_eq!(
             (p.status, p.failure_reason.as_deref()),
             (Status::Failed, Some("insufficient_funds"))
+        );
+    }
+
+    #[test]
+    fn refunds_are_capped_and_reserved_before_the_credit() {
+        let mut p = grant();
+        p.begin_scan(order("a", "R1", 10_000), t(1));
+        p.succeed(receipt(), t(2));
+        let first = p.begin_refund("r1", Some(6_000), None, t(3)).unwrap();
+        assert_eq!(first.cynod_reference, "refund:r1");
+        // A concurrent second refund sees the first one's amount reserved.
+        assert_eq!(
+            p.begin_refund("r2", Some(5_000), None, t(3))
+                .unwrap_err()
+                .code,
+            ErrorCode::RefundExceedsPayment
+        );
+        p.settle_refund("r1", RefundStatus::Succeeded, t(4));
+        assert_eq!(p.refund_state(), Some("partially_refunded"));
+        // The rest, by default.
+        let rest = p.begin_refund("r3", None, None, t(5)).unwrap();
+        assert_eq!(rest.amount_minor, 4_000);
+        p.settle_refund("r3", RefundStatus::Failed, t(6));
+        assert_eq!(
+            p.refundable_minor(),
+            4_000,
+            "a failed credit gives its amount back"
+        );
+        p.begin_refund("r4", Some(4_000), None, t(7)).unwrap();
+        p.settle_refund("r4", RefundStatus::Succeeded, t(8));
+        assert_eq!(
+            (p.refund_state(), p.refunded_minor()),
+            (Some("refunded"), 10_000)
+        );
+        assert_eq!(
+            p.begin_refund("r5", None, None, t(9)).unwrap_err().code,
+            ErrorCode::RefundExceedsPayment
+        );
+    }
+
+    #[test]
+    fn only_succeeded_payments_refund() {
+        let mut p = session();
+        assert_eq!(
+            p.begin_refund("r", Some(1), None, t(1)).unwrap_err().code,
+            ErrorCode::InvalidState
+        );
+        p.cancel(Canceller::Pos, t(2)).unwrap();
+        assert_eq!(
+            p.begin_refund("r", Some(1), None, t(3)).unwrap_err().code,
+            ErrorCode::InvalidState
         );
     }
 

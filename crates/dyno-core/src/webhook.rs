@@ -81,6 +81,27 @@ pub fn event_for(payment: &Payment, now: Millis) -> Option<(&'static str, String
     Some((event, serde_json::to_string(&body).ok()?))
 }
 
+/// `payment.refunded`: the refund's amount, the total refunded so far, and the payment's state.
+pub fn refund_event(payment: &Payment, refund_minor: i64, now: Millis) -> Option<String> {
+    let order = payment.order.as_ref()?;
+    let body = EventBody {
+        event: "payment.refunded",
+        payment_request_id: &payment.id,
+        transaction_id: &order.transaction_id,
+        amount: DecimalNumber::from_minor(refund_minor, payment.currency),
+        currency: payment.currency.code(),
+        status: payment.refund_state()?,
+        reason: None,
+        refunded_amount: Some(DecimalNumber::from_minor(
+            payment.refunded_minor(),
+            payment.currency,
+        )),
+        pos_reference: &order.pos_reference,
+        timestamp: now.to_rfc3339(),
+    };
+    serde_json::to_string(&body).ok()
+}
+
 fn mac(secret: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let mut mac = <HmacSha256 as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
     for part in parts {
