@@ -28,6 +28,7 @@ wasm-test: setup
 
 # Layer 3: end to end against a real wrangler dev.
 e2e: build
+	@scripts/setup-browser.sh
 	@source scripts/env.sh && cargo test -p dyno-e2e -- --test-threads=8
 
 lint: setup

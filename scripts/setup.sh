@@ -53,7 +53,13 @@ if [ ! -f "$lock_stamp" ] || [ "$(cat "$lock_stamp")" != "$lock_hash" ]; then
   echo "$lock_hash" > "$lock_stamp"
 fi
 
-# 5. Local secrets: random, never committed (.gitignore), shared by the gateway and the simulator.
+# 5. The demo's front-end library, from the locked npm package, minified into www/vendor.
+if [ ! -f www/vendor/qrcode.min.js ] || [ node_modules/qrcode-generator/package.json -nt www/vendor/qrcode.min.js ]; then
+  mkdir -p www/vendor
+  esbuild node_modules/qrcode-generator/dist/qrcode.js --minify --log-level=warning --outfile=www/vendor/qrcode.min.js
+fi
+
+# 6. Local secrets: random, never committed (.gitignore), shared by the gateway and the simulator.
 if [ ! -f .dev.vars ] || [ ! -f crates/cynod-sim/.dev.vars ]; then
   step "generating .dev.vars with random secrets"
   rand() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
