@@ -23,10 +23,11 @@ curl -fsS -X POST -H "Authorization: Bearer $ADMIN_API_KEY" "http://127.0.0.1:$P
 cat <<MSG
 
   Dyno Edge is running on http://127.0.0.1:$PORT
-    demo page     http://127.0.0.1:$PORT/
+        demo page     http://127.0.0.1:$PORT/   (POS /pos.html · wallet /wallet.html · console /console.html)
     health        http://127.0.0.1:$PORT/healthz
     POS sandbox   client_id=pos_sandbox_demo  client_secret=sandbox_secret_demo
                   webhook_secret=sandbox_webhook_secret
+    not affiliated client_id=pos_sandbox_unaffiliated  client_secret=unaffiliated_secret_demo (MERCHANT_NOT_FOUND)
     employee      wallet +21620000001 PIN 1234 · wallet +21620000002 PIN 4321
     admin key     $ADMIN_API_KEY   (from .dev.vars)
   Ctrl-C stops the stack.
