@@ -15,7 +15,9 @@ fn the_demo_pages_work_in_chromium() {
     let stack = Stack::shared();
     let output = Command::new("bash")
         .arg("-c")
-        .arg("source scripts/env.sh && node --test --test-concurrency=1 tests/browser/demo.test.mjs")
+        .arg(
+            "source scripts/env.sh && node --test --test-concurrency=1 tests/browser/demo.test.mjs",
+        )
         .current_dir(&root)
         .env("BASE_URL", &stack.base_url)
         .env("ARTIFACTS_DIR", root.join("target/browser-artifacts"))
