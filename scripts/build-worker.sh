@@ -14,7 +14,8 @@ crate="${1:-.}"
 output="$crate/build/index.js"
 if [ "${DYNO_FORCE_BUILD:-0}" != 1 ] && [ -f "$output" ]; then
   newer=$(find "$DYNO_ROOT/src" "$DYNO_ROOT/crates" "$DYNO_ROOT/Cargo.toml" "$DYNO_ROOT/Cargo.lock" \
-    \( -name '*.rs' -o -name 'Cargo.toml' -o -name 'Cargo.lock' \) -newer "$output" -print -quit 2>/dev/null || true)
+    "$DYNO_ROOT/build.rs" "$DYNO_ROOT/docs/openapi.yaml" \
+    \( -name "*.rs" -o -name Cargo.toml -o -name Cargo.lock -o -name openapi.yaml \) -newer "$output" -print -quit 2>/dev/null || true)
   if [ -z "$newer" ]; then
     echo "[build-worker] $crate is up to date"
     exit 0

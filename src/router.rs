@@ -15,14 +15,16 @@ use crate::error::{AppError, AppResult};
 use crate::http::RequestContext;
 use crate::routes::cards::{self, Direction};
 use crate::routes::{
-    admin, cynod_sim_control, demo_seed, health, oauth, payments, pos, reports, sessions, wallet,
-    webhooks,
+    admin, contract, cynod_sim_control, demo_seed, health, oauth, payments, pos, reports, sessions,
+    wallet, webhooks,
 };
 use crate::sandbox;
 
 /// Handles a request end to end; errors are already rendered.
 pub async fn dispatch(req: Request, env: &Env, ctx: &Context, rc: &RequestContext) -> Response {
-    let method = req.method().to_string();
+    // The method as sent: `worker::Method` folds methods it does not know (QUERY, …) into GET,
+    // which would answer them as if they were reads instead of 405.
+    let method = req.inner().method();
     let path = req.path();
     let matched = match resolve(&method, &path) {
         Resolution::Found(matched) => matched,
@@ -107,6 +109,7 @@ async fn handle(
     match def.audience {
         Audience::Public => match def.name {
             RouteName::Health => health::healthz(env, rc).await,
+            RouteName::OpenApi => contract::openapi(),
             RouteName::SandboxWebhookReceiver => webhooks::sandbox_receiver(req, env).await,
             other => Err(unrouted(other)),
         },

@@ -4,7 +4,7 @@
 
 use dyno_core::routes::Matched;
 use dyno_core::ErrorCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use worker::{Env, Response};
 
 use crate::auth::{self, GateNeeds, PosCall};
@@ -17,21 +17,11 @@ use crate::http::{self, json_response};
 use crate::platform;
 use crate::registry;
 use crate::routes::demo_seed::{self, DEMO_CLIENT_ID, UNAFFILIATED_CLIENT_ID};
-use crate::routes::payments::status_word;
+use crate::routes::sessions::SessionStatus;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct DriveBody {
-    reason: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Driven {
-    payment_request_id: String,
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    confirmation_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
 }
 
@@ -63,15 +53,8 @@ pub async fn drive(call: &PosCall<'_>, matched: &Matched, action: &str) -> AppRe
         },
     )
     .await?;
-    json_response(
-        200,
-        &Driven {
-            payment_request_id: view.payment_id,
-            status: status_word(view.flow, view.status),
-            confirmation_code: view.confirmation_code,
-            reason: view.failure_reason.filter(|_| view.status.is_final()),
-        },
-    )
+    // The same body as a status poll, so integrators parse one shape.
+    json_response(200, &SessionStatus::from(view))
 }
 
 /// The daily job's sandbox part: forget the day's sandbox activity, restore the simulator's cards

@@ -103,10 +103,38 @@ struct ValidityView {
     holder_first_name: Option<String>,
     holder_last_name: Option<String>,
     wallet_type: Option<String>,
+    /// Why the card is not valid (`card_expired`, `card_blocked`); absent on a valid card.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+}
+
+/// A validity question answered "no" is a 200 with `valid: false`, not an error: the POS asked
+/// whether the card is valid, and an expired or blocked card is a legitimate answer.
+fn validity_response(
+    numero: &str,
+    answer: Result<dyno_core::cynod::ValidityItem, Problem>,
+) -> AppResult<Response> {
+    let view = match answer {
+        Ok(item) => validity_view(item),
+        Err(problem) => match problem.code {
+            code @ (ErrorCode::CardExpired | ErrorCode::CardBlocked) => ValidityView {
+                card_number: numero.to_string(),
+                valid: false,
+                valid_until: None,
+                holder_first_name: None,
+                holder_last_name: None,
+                wallet_type: None,
+                reason: Some(dyno_core::payment::failure_reason(code)),
+            },
+            _ => return Err(problem.into()),
+        },
+    };
+    json_response(200, &view)
 }
 
 fn validity_view(item: dyno_core::cynod::ValidityItem) -> ValidityView {
     ValidityView {
+        reason: None,
         valid: true,
         valid_until: cynod_date_to_iso(&item.fin_validite),
         card_number: item.numero_carte,
@@ -122,20 +150,20 @@ pub async fn validity(call: &PosCall<'_>, matched: &Matched) -> AppResult<Respon
     let owner = owner_query(req)?;
     let wallet = identifier("wallet_id", owner.wallet_id.as_deref())?;
     let client = identifier("client_id", owner.client_id.as_deref())?;
-    let item = CynodClient::new(env, &config.cynod)
+    let answer = CynodClient::new(env, &config.cynod)
         .validity(numero, wallet, client)
-        .await?;
-    json_response(200, &validity_view(item))
+        .await;
+    validity_response(numero, answer)
 }
 
 pub async fn member_validity(call: &PosCall<'_>, matched: &Matched) -> AppResult<Response> {
     let (env, config) = (call.env, &call.config);
     let numero = card_number(matched)?;
     let member = identifier("client_id", matched.param("client_id"))?.unwrap_or_default();
-    let item = CynodClient::new(env, &config.cynod)
+    let answer = CynodClient::new(env, &config.cynod)
         .member_validity(member, numero)
-        .await?;
-    json_response(200, &validity_view(item))
+        .await;
+    validity_response(numero, answer)
 }
 
 #[derive(Serialize)]

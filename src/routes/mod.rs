@@ -2,6 +2,8 @@
 
 pub mod admin;
 pub mod cards;
+pub mod contract;
+
 pub mod cynod_sim_control;
 pub mod demo_seed;
 pub mod health;

@@ -247,7 +247,7 @@ pub async fn initiate(call: &PosCall<'_>) -> AppResult<Response> {
 
 /// The status a POS polls.
 #[derive(Serialize)]
-struct SessionStatus {
+pub struct SessionStatus {
     payment_request_id: String,
     status: &'static str,
     amount: DecimalNumber,

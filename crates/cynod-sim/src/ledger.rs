@@ -304,26 +304,33 @@ impl CynodLedger {
                 .stats()
                 .map(|s| Value::Object(s.into_iter().map(|(k, v)| (k, json!(v))).collect())),
             ("GET", "ledger") => {
-                let since = query
-                    .get("since_ms")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                let until = query
-                    .get("until_ms")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(i64::MAX);
-                store
-                    .operations(
-                        query.get("numeroCarte").map(String::as_str),
-                        query.get("commercant").map(String::as_str),
-                        since,
-                        until,
-                    )
-                    .map(|ops| json!(ops))
+                // A bound that does not parse is refused, never read as "no bound".
+                let millis = |name: &str, absent: i64| -> Result<i64, String> {
+                    query.get(name).map_or(Ok(absent), |v| {
+                        v.parse()
+                            .map_err(|_| format!("{name}: entier (millisecondes) attendu"))
+                    })
+                };
+                millis("since_ms", 0).and_then(|since| {
+                    millis("until_ms", i64::MAX).and_then(|until| {
+                        store
+                            .operations(
+                                query.get("numeroCarte").map(String::as_str),
+                                query.get("commercant").map(String::as_str),
+                                since,
+                                until,
+                            )
+                            .map(|ops| json!(ops))
+                    })
+                })
             }
             ("POST", "cards") => serde_json::from_slice::<Card>(body)
                 .map_err(|e| e.to_string())
-                .and_then(|card| store.insert_card(&card).map(|_| json!(card))),
+                .and_then(|card| card.check().map(|_| card))
+                .and_then(|card| match store.card(&card.numero)? {
+                    Some(_) => Err(DUPLICATE_CARD.to_string()),
+                    None => store.insert_card(&card).map(|_| json!(card)),
+                }),
             ("POST", "faults") => {
                 #[derive(Deserialize)]
                 struct FaultSpec {
@@ -359,10 +366,16 @@ impl CynodLedger {
         };
         match result {
             Ok(value) => Response::from_json(&value),
-            Err(e) => Ok(Response::from_json(&json!({"error": e}))?.with_status(400)),
+            Err(e) => {
+                let status = if e == DUPLICATE_CARD { 409 } else { 400 };
+                Ok(Response::from_json(&json!({"error": e}))?.with_status(status))
+            }
         }
     }
 }
+
+/// The control error for a card number already in the ledger (409, not 400: the request was fine).
+const DUPLICATE_CARD: &str = "cette carte existe déjà dans le registre du simulateur";
 
 fn system(e: String) -> Failure {
     fail(CynodCode::SystemError, format!("Erreur système: {e}"))

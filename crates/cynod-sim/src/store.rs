@@ -63,6 +63,26 @@ pub struct Card {
     pub solde_minor: i64,
 }
 
+impl Card {
+    /// Refuses a card the ledger could not hold faithfully, with a message for the test author
+    /// (rather than the SQLite constraint that would otherwise fire).
+    pub fn check(&self) -> Result<(), String> {
+        if self.numero.len() != 16 || !self.numero.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("numero: 16 chiffres attendus".into());
+        }
+        if self.solde_minor < 0 {
+            return Err("solde_minor: un solde ne peut pas être négatif".into());
+        }
+        if !matches!(self.statut.as_str(), "ACTIVE" | "BLOQUEE") {
+            return Err("statut: ACTIVE ou BLOQUEE".into());
+        }
+        if chrono::NaiveDate::parse_from_str(&self.fin_validite, "%Y-%m-%d").is_err() {
+            return Err("fin_validite: date aaaa-mm-jj attendue".into());
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Operation {
     pub reference: String,

@@ -193,6 +193,9 @@ pub struct CardValidity {
     pub holder_first_name: Option<String>,
     pub holder_last_name: Option<String>,
     pub wallet_type: Option<String>,
+    /// Why `valid` is false (`card_expired`, `card_blocked`).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -57,6 +57,50 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in catalogue order (the OpenAPI contract test checks the document lists them).
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::QrExpired,
+        ErrorCode::InsufficientFunds,
+        ErrorCode::MerchantNotFound,
+        ErrorCode::Unauthorized,
+        ErrorCode::RateLimited,
+        ErrorCode::InvalidRequest,
+        ErrorCode::InvalidJson,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::BodyTooLarge,
+        ErrorCode::InvalidAmount,
+        ErrorCode::InvalidQr,
+        ErrorCode::InvalidCardNumber,
+        ErrorCode::UnknownField,
+        ErrorCode::InvalidToken,
+        ErrorCode::InsufficientScope,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::RouteNotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::QrAlreadyUsed,
+        ErrorCode::AlreadyExists,
+        ErrorCode::DuplicatePosReference,
+        ErrorCode::ReferenceAlreadyUsed,
+        ErrorCode::InvalidState,
+        ErrorCode::IdempotencyKeyReused,
+        ErrorCode::IdempotencyKeyInProgress,
+        ErrorCode::IdempotencyKeyRequired,
+        ErrorCode::RefundExceedsPayment,
+        ErrorCode::CardNotFound,
+        ErrorCode::CardExpired,
+        ErrorCode::CardBlocked,
+        ErrorCode::InvalidPin,
+        ErrorCode::WalletLocked,
+        ErrorCode::SimulationNotAllowed,
+        ErrorCode::InvalidSimulation,
+        ErrorCode::ReadOnlyCredentials,
+        ErrorCode::UpstreamError,
+        ErrorCode::UpstreamTimeout,
+        ErrorCode::ServiceUnavailable,
+        ErrorCode::InternalError,
+    ];
+
     pub const fn status(self) -> u16 {
         use ErrorCode::*;
         match self {

@@ -21,6 +21,7 @@ pub enum Audience {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RouteName {
     Health,
+    OpenApi,
     PosToken,
     PosRevoke,
     PosWhoami,
@@ -113,15 +114,16 @@ const fn route(
 #[rustfmt::skip]
 pub const ROUTES: &[RouteDef] = &[
     route("GET", "/healthz", RouteName::Health, Audience::Public),
+    route("GET", "/openapi.json", RouteName::OpenApi, Audience::Public),
     route("POST", "/api/v1/pos/oauth/token", RouteName::PosToken, Audience::Token),
     route("POST", "/api/v1/pos/oauth/revoke", RouteName::PosRevoke, Audience::Pos),
-        route("GET", "/api/v1/pos/whoami", RouteName::PosWhoami, Audience::Pos),
+    route("GET", "/api/v1/pos/whoami", RouteName::PosWhoami, Audience::Pos),
     route("POST", "/api/v1/pos/payments/scan", RouteName::PosPaymentScan, Audience::Pos),
     route("GET", "/api/v1/pos/payments", RouteName::PosPaymentList, Audience::Pos),
     route("GET", "/api/v1/pos/payments/{id}", RouteName::PosPaymentGet, Audience::Pos),
     route("POST", "/api/v1/pos/payments/initiate", RouteName::PosPaymentInitiate, Audience::Pos),
     route("GET", "/api/v1/pos/payments/{id}/status", RouteName::PosPaymentStatus, Audience::Pos),
-        route("POST", "/api/v1/pos/payments/{id}/cancel", RouteName::PosPaymentCancel, Audience::Pos),
+    route("POST", "/api/v1/pos/payments/{id}/cancel", RouteName::PosPaymentCancel, Audience::Pos),
     route("POST", "/api/v1/pos/payments/{id}/refunds", RouteName::PosPaymentRefund, Audience::Pos),
     route("GET", "/api/v1/pos/reports/reconciliation", RouteName::PosReconciliation, Audience::Pos),
     route("GET", "/api/v1/pos/webhooks/deliveries", RouteName::PosWebhookDeliveries, Audience::Pos),
@@ -129,7 +131,7 @@ pub const ROUTES: &[RouteDef] = &[
     route("GET", "/api/v1/wallet/payment-requests/{id}", RouteName::WalletPaymentRequest, Audience::Wallet),
     route("POST", "/api/v1/wallet/payment-requests/{id}/confirm", RouteName::WalletPaymentConfirm, Audience::Wallet),
     route("POST", "/api/v1/wallet/payment-requests/{id}/cancel", RouteName::WalletPaymentCancel, Audience::Wallet),
-        route("POST", "/api/v1/sandbox/webhook-receiver", RouteName::SandboxWebhookReceiver, Audience::Public),
+    route("POST", "/api/v1/sandbox/webhook-receiver", RouteName::SandboxWebhookReceiver, Audience::Public),
     route("POST", "/api/v1/pos/sandbox/payment-requests/{id}/scan", RouteName::PosSandboxScan, Audience::Pos),
     route("POST", "/api/v1/pos/sandbox/payment-requests/{id}/confirm", RouteName::PosSandboxConfirm, Audience::Pos),
     route("POST", "/api/v1/pos/sandbox/payment-requests/{id}/fail", RouteName::PosSandboxFail, Audience::Pos),
@@ -150,7 +152,7 @@ pub const ROUTES: &[RouteDef] = &[
     route("POST", "/api/v1/admin/clients/{client_id}/rotate-secret", RouteName::AdminRotateSecret, Audience::Admin),
     route("PUT", "/api/v1/admin/clients/{client_id}/webhook", RouteName::AdminSetWebhook, Audience::Admin),
     route("POST", "/api/v1/admin/clients/{client_id}/revoke-tokens", RouteName::AdminRevokeTokens, Audience::Admin),
-        route("GET", "/api/v1/admin/audit", RouteName::AdminAudit, Audience::Admin),
+    route("GET", "/api/v1/admin/audit", RouteName::AdminAudit, Audience::Admin),
     route("PUT", "/api/v1/admin/wallets/{wallet_id}", RouteName::AdminEnrollWallet, Audience::Admin),
     route("POST", "/api/v1/admin/demo/seed", RouteName::AdminDemoSeed, Audience::Admin),
     route("GET", "/api/v1/admin/cynod-sim/ledger", RouteName::AdminCynodSim, Audience::Admin),
@@ -193,30 +195,38 @@ pub enum Resolution {
 
 /// Matches a request path (without query) against the table. Segments are matched as sent;
 /// parameters must be non-empty and are percent-decoded (`%2B216…` → `+216…`); a parameter that
-/// does not decode to UTF-8 matches nothing.
+/// does not decode to UTF-8 matches nothing. A literal segment beats a parameter: the path
+/// `/payments/initiate` is the initiate route only, never `/payments/{id}` with id `initiate`,
+/// so `GET` on it is 405 with `Allow: POST`.
 pub fn resolve(method: &str, path: &str) -> Resolution {
     let path = if path.len() > 1 {
         path.trim_end_matches('/')
     } else {
         path
     };
+    let candidates: Vec<(usize, Vec<(&'static str, String)>)> = ROUTES
+        .iter()
+        .enumerate()
+        .filter_map(|(index, def)| match_pattern(def.pattern, path).map(|p| (index, p)))
+        .collect();
+    let Some(fewest_params) = candidates.iter().map(|(_, p)| p.len()).min() else {
+        return Resolution::NotFound;
+    };
     let mut allowed = Vec::new();
-    for (index, def) in ROUTES.iter().enumerate() {
-        if let Some(params) = match_pattern(def.pattern, path) {
-            if def.method == method || (method == "HEAD" && def.method == "GET") {
-                return Resolution::Found(Matched {
-                    def_index: index,
-                    params,
-                });
-            }
-            allowed.push(def.method);
+    for (index, params) in candidates {
+        if params.len() != fewest_params {
+            continue;
         }
+        let def = &ROUTES[index];
+        if def.method == method || (method == "HEAD" && def.method == "GET") {
+            return Resolution::Found(Matched {
+                def_index: index,
+                params,
+            });
+        }
+        allowed.push(def.method);
     }
-    if allowed.is_empty() {
-        Resolution::NotFound
-    } else {
-        Resolution::MethodNotAllowed(allowed)
-    }
+    Resolution::MethodNotAllowed(allowed)
 }
 
 fn match_pattern(pattern: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
@@ -257,6 +267,23 @@ mod tests {
             Resolution::MethodNotAllowed(vec!["GET"])
         );
         assert_eq!(resolve("GET", "/nope"), Resolution::NotFound);
+    }
+
+    #[test]
+    fn literal_segments_beat_parameters() {
+        assert!(matches!(
+            resolve("POST", "/api/v1/pos/payments/initiate"),
+            Resolution::Found(m) if m.def().name == RouteName::PosPaymentInitiate
+        ));
+        // Not GET /payments/{id} with id "initiate": 405, and Allow names only POST.
+        assert_eq!(
+            resolve("GET", "/api/v1/pos/payments/initiate"),
+            Resolution::MethodNotAllowed(vec!["POST"])
+        );
+        assert!(matches!(
+            resolve("GET", "/api/v1/pos/payments/3fa85f64-5717-4562-b3fc-2c963f66afa6"),
+            Resolution::Found(m) if m.def().name == RouteName::PosPaymentGet
+        ));
     }
 
     #[test]

@@ -94,20 +94,34 @@ fn read_routes_return_exact_balances_and_validity() {
 #[test]
 fn card_states_map_to_their_errors() {
     let stack = Stack::shared();
-    let pos = stack.onboard("Card states", None);
+    let (pos, writer_token) = writer(stack);
     let token = &pos.token.access_token;
     let expired = stack.new_card_with(10_000, "TicketResto", "ACTIVE", "2024-01-31");
     let blocked = stack.new_card_with(10_000, "TicketResto", "BLOQUEE", "2030-01-31");
-    let e = pos
-        .client
-        .card_validity(token, &expired.numero)
-        .unwrap_err();
-    assert_eq!((e.status(), e.code()), (Some(422), Some("CARD_EXPIRED")));
-    let e = pos
-        .client
-        .card_validity(token, &blocked.numero)
-        .unwrap_err();
-    assert_eq!((e.status(), e.code()), (Some(422), Some("CARD_BLOCKED")));
+    // Asking whether a card is valid: "no" is an answer, not an error.
+    for (card, reason) in [(&expired, "card_expired"), (&blocked, "card_blocked")] {
+        let validity = pos.client.card_validity(token, &card.numero).unwrap();
+        assert!(!validity.valid);
+        assert_eq!(validity.reason.as_deref(), Some(reason));
+    }
+    // Moving money on such a card is refused with the functional error.
+    for (card, code, reference) in [
+        (&expired, "CARD_EXPIRED", "on-expired"),
+        (&blocked, "CARD_BLOCKED", "on-blocked"),
+    ] {
+        let e = pos
+            .client
+            .card_movement(
+                &writer_token,
+                &card.numero,
+                "debit",
+                Millimes(1_000),
+                reference,
+            )
+            .unwrap_err();
+        assert_eq!((e.status(), e.code()), (Some(422), Some(code)));
+        assert_eq!(stack.balance_of(&card.numero), 10_000);
+    }
     let e = pos
         .client
         .card_balance(token, "7019999999999999")
