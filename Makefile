@@ -3,12 +3,12 @@ SHELL := /bin/bash
 NATIVE_PACKAGES := -p dyno-core -p dyno-client
 WASM_PACKAGES := -p dyno-edge -p cynod-sim -p bench-hello
 
-.PHONY: dev test setup build unit wasm-test e2e lint fmt bench
+.PHONY: dev test setup build unit wasm-test e2e lint fmt bench fuzz fuzz-smoke
 
 dev:
 	@scripts/dev.sh
 
-test: setup lint unit wasm-test build e2e
+test: setup lint unit wasm-test fuzz-smoke build e2e
 	@echo "make test: all layers passed"
 
 setup:
@@ -26,18 +26,28 @@ wasm-test: setup
 	@source scripts/env.sh && CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 		cargo test -p dyno-edge --target wasm32-unknown-unknown --test wasm
 
-# Layer 3: end to end against a real wrangler dev.
+# Fuzzing (cargo-fuzz, libFuzzer) of the parsers and verifiers that read untrusted bytes:
+# `make fuzz` runs each target FUZZ_SECONDS (default 60); `make test` runs a 10 s smoke pass.
+fuzz: setup
+	@scripts/fuzz.sh
+
+fuzz-smoke: setup
+	@FUZZ_SECONDS=10 scripts/fuzz.sh
+
+# Layer 3: end to end against a real wrangler dev (contract and schemathesis included).
 e2e: build
 	@scripts/setup-browser.sh
 	@source scripts/env.sh && cargo test -p dyno-e2e -- --test-threads=8
 
 lint: setup
 	cargo fmt --all -- --check
+	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 	cargo clippy $(NATIVE_PACKAGES) -p dyno-e2e --all-targets -- -D warnings
 	cargo clippy $(WASM_PACKAGES) --target wasm32-unknown-unknown -- -D warnings
 
 fmt:
 	cargo fmt --all
+	cargo fmt --manifest-path fuzz/Cargo.toml
 
 # Figures, not assertions: optimized build, then req/s and p50/p95/p99 per route against a floor.
 bench: setup
