@@ -4,6 +4,7 @@
 //! links, and 0 tolerated failures: no server error and no response outside the document.
 
 use std::process::Command;
+use std::sync::OnceLock;
 
 use dyno_e2e::{repo_root, Stack, StackOptions};
 
@@ -13,9 +14,22 @@ fn repository_document() -> serde_json::Value {
     serde_json::to_value(yaml).unwrap()
 }
 
+/// This binary's one stack, with the per-client limit scaled up: schemathesis sends thousands of
+/// requests with one token, and 429 answers would only hide the operations behind them. (One
+/// stack per binary: two `wrangler dev` starting at once can race for the same internal port.)
+fn contract_stack() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(|| {
+        Stack::start(StackOptions {
+            vars: vec![("RATE_LIMIT_SCALE".into(), "1000".into())],
+            optimized: false,
+        })
+    })
+}
+
 #[test]
 fn the_served_document_is_the_repository_document() {
-    let stack = Stack::shared();
+    let stack = contract_stack();
     let response = stack
         .client
         .send(dyno_client::RawRequest::new("GET", "/openapi.json"))
@@ -65,12 +79,7 @@ const SEMANTIC_REFUSALS: &[(&[&str], &str)] = &[
 
 #[test]
 fn schemathesis_finds_no_server_error_and_no_response_outside_the_document() {
-    // Its own stack, with the per-client limit scaled up: schemathesis sends thousands of
-    // requests with one token, and 429 answers would only hide the operations behind them.
-    let stack = Stack::start(StackOptions {
-        vars: vec![("RATE_LIMIT_SCALE".into(), "1000".into())],
-        optimized: false,
-    });
+    let stack = contract_stack();
     let pos = stack.onboard("Contract", Some("payments cards:write"));
     // A token with both scopes, so the card-movement operations are reached too.
     let pos_token = pos
