@@ -109,7 +109,7 @@ async fn handle(
     match def.audience {
         Audience::Public => match def.name {
             RouteName::Health => health::healthz(env, rc).await,
-            RouteName::OpenApi => contract::openapi(),
+            RouteName::OpenApi => contract::openapi(env).await,
             RouteName::SandboxWebhookReceiver => webhooks::sandbox_receiver(req, env).await,
             other => Err(unrouted(other)),
         },

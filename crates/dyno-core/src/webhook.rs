@@ -146,7 +146,17 @@ pub fn standard_signature(
 /// Checks a merchant's webhook URL. Sandbox accepts `http` and local hosts so integrators (and the
 /// tests) can receive on their own machine.
 pub fn validate_webhook_url(text: &str, production: bool) -> Result<Url, String> {
-    let url = Url::parse(text.trim()).map_err(|e| format!("URL invalide: {e}"))?;
+    let text = text.trim();
+    let url = Url::parse(text).map_err(|e| {
+        if text.is_ascii() {
+            format!("URL invalide: {e}")
+        } else {
+            // The IDNA backend is ASCII-only (see Cargo.toml): say how to write such a host.
+            format!(
+                "URL invalide: {e} (écrivez un nom de domaine international sous sa forme xn--)"
+            )
+        }
+    })?;
     if !matches!(url.scheme(), "https" | "http") {
         return Err("seuls http et https sont acceptés".into());
     }
@@ -219,6 +229,14 @@ fn refuse_private(ip: IpAddr) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::payment::{Order, Receipt};
+
+    #[test]
+    fn international_hosts_are_taken_in_their_ascii_form_only() {
+        let refused = validate_webhook_url("https://café.example.tn/hooks", true).unwrap_err();
+        assert!(refused.contains("xn--"), "{refused}");
+        let url = validate_webhook_url("https://xn--caf-dma.example.tn/hooks", true).unwrap();
+        assert_eq!(url.host_str(), Some("xn--caf-dma.example.tn"));
+    }
 
     fn confirmed() -> Payment {
         let order = Order {
