@@ -3,6 +3,7 @@
 //! is followed by an invalidation of the affected gates, so it applies on the very next request.
 
 use dyno_core::auth::credentials::{format_client_secret, hash_secret};
+use dyno_core::auth::credentials::{validate_pin, validate_wallet_id};
 use dyno_core::auth::oauth::KNOWN_SCOPES;
 use dyno_core::auth::sealed;
 use dyno_core::routes::Matched;
@@ -448,22 +449,8 @@ pub async fn enroll_wallet(mut req: Request, env: &Env, matched: &Matched) -> Ap
     let config = Config::get(env)?;
     let wallet_id = path_param(matched, "wallet_id")?;
     let body: EnrollWallet = http::read_json(&mut req).await?;
-    let phone_ok = (8..=16).contains(&wallet_id.len())
-        && wallet_id
-            .strip_prefix('+')
-            .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()));
-    if !phone_ok {
-        return Err(AppError::new(
-            ErrorCode::InvalidRequest,
-            "wallet_id: numéro au format +216XXXXXXXX.",
-        ));
-    }
-    if !(4..=6).contains(&body.pin.len()) || !body.pin.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(AppError::new(
-            ErrorCode::InvalidRequest,
-            "pin: 4 à 6 chiffres.",
-        ));
-    }
+    validate_wallet_id(wallet_id)?;
+    validate_pin(&body.pin)?;
     if body.display_name.trim().is_empty() || body.display_name.len() > 100 {
         return Err(AppError::new(
             ErrorCode::InvalidRequest,

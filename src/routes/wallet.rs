@@ -3,6 +3,7 @@
 //! wallet for a while, and a QR is only issued for a usable card of the logged-in wallet.
 
 use dyno_core::auth::credentials::verify_secret;
+use dyno_core::auth::credentials::{validate_pin, validate_wallet_id};
 use dyno_core::auth::jwt::{AccessClaims, Audience, WALLET_TOKEN_TTL_SECONDS};
 use dyno_core::cynod::{card_last4, cynod_date_to_iso, CardItem};
 use dyno_core::money::DecimalNumber;
@@ -102,23 +103,8 @@ pub async fn verify_pin(
 pub async fn login(mut req: Request, env: &Env, rc: &RequestContext) -> AppResult<Response> {
     let config = Config::get(env)?;
     let body: Login = http::read_json(&mut req).await?;
-    let wallet_ok = (8..=16).contains(&body.wallet_id.len())
-        && body
-            .wallet_id
-            .strip_prefix('+')
-            .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()));
-    if !wallet_ok {
-        return Err(AppError::new(
-            ErrorCode::InvalidRequest,
-            "wallet_id: numéro au format +216XXXXXXXX.",
-        ));
-    }
-    if !(4..=6).contains(&body.pin.len()) || !body.pin.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(AppError::new(
-            ErrorCode::InvalidRequest,
-            "pin: 4 à 6 chiffres.",
-        ));
-    }
+    validate_wallet_id(&body.wallet_id)?;
+    validate_pin(&body.pin)?;
     rc.set_actor(format!("wallet:{}", body.wallet_id));
     let wallet = verify_pin(env, &config, &body.wallet_id, &body.pin).await?;
     let claims = AccessClaims {

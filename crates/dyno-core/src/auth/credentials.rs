@@ -66,3 +66,25 @@ mod tests {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
     }
 }
+
+/// An employee wallet id: the phone number in international form, `+` and 7 to 15 digits.
+pub fn validate_wallet_id(wallet_id: &str) -> Result<(), crate::Problem> {
+    let ok = (8..=16).contains(&wallet_id.len())
+        && wallet_id
+            .strip_prefix('+')
+            .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()));
+    ok.then_some(()).ok_or_else(|| {
+        crate::Problem::new(
+            crate::ErrorCode::InvalidRequest,
+            "wallet_id: numéro au format +216XXXXXXXX.",
+        )
+    })
+}
+
+/// A wallet PIN: 4 to 6 digits.
+pub fn validate_pin(pin: &str) -> Result<(), crate::Problem> {
+    let ok = (4..=6).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit());
+    ok.then_some(()).ok_or_else(|| {
+        crate::Problem::new(crate::ErrorCode::InvalidRequest, "pin: 4 à 6 chiffres.")
+    })
+}
