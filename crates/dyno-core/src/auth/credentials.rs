@@ -38,6 +38,28 @@ pub fn format_client_secret(random: [u8; 32]) -> String {
     )
 }
 
+/// An employee wallet id: the phone number in international form, `+` and 7 to 15 digits.
+pub fn validate_wallet_id(wallet_id: &str) -> Result<(), crate::Problem> {
+    let ok = (8..=16).contains(&wallet_id.len())
+        && wallet_id
+            .strip_prefix('+')
+            .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()));
+    ok.then_some(()).ok_or_else(|| {
+        crate::Problem::new(
+            crate::ErrorCode::InvalidRequest,
+            "wallet_id: numéro au format +216XXXXXXXX.",
+        )
+    })
+}
+
+/// A wallet PIN: 4 to 6 digits.
+pub fn validate_pin(pin: &str) -> Result<(), crate::Problem> {
+    let ok = (4..=6).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit());
+    ok.then_some(()).ok_or_else(|| {
+        crate::Problem::new(crate::ErrorCode::InvalidRequest, "pin: 4 à 6 chiffres.")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,26 +87,16 @@ mod tests {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
     }
-}
 
-/// An employee wallet id: the phone number in international form, `+` and 7 to 15 digits.
-pub fn validate_wallet_id(wallet_id: &str) -> Result<(), crate::Problem> {
-    let ok = (8..=16).contains(&wallet_id.len())
-        && wallet_id
-            .strip_prefix('+')
-            .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()));
-    ok.then_some(()).ok_or_else(|| {
-        crate::Problem::new(
-            crate::ErrorCode::InvalidRequest,
-            "wallet_id: numéro au format +216XXXXXXXX.",
-        )
-    })
-}
-
-/// A wallet PIN: 4 to 6 digits.
-pub fn validate_pin(pin: &str) -> Result<(), crate::Problem> {
-    let ok = (4..=6).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit());
-    ok.then_some(()).ok_or_else(|| {
-        crate::Problem::new(crate::ErrorCode::InvalidRequest, "pin: 4 à 6 chiffres.")
-    })
+    #[test]
+    fn wallet_ids_are_international_phone_numbers_and_pins_4_to_6_digits() {
+        assert!(validate_wallet_id("+21620000001").is_ok());
+        for bad in ["21620000001", "+2162000000a", "+216", "+2162000000012345"] {
+            assert!(validate_wallet_id(bad).is_err(), "{bad}");
+        }
+        assert!(validate_pin("1234").is_ok() && validate_pin("123456").is_ok());
+        for bad in ["123", "1234567", "12a4", ""] {
+            assert!(validate_pin(bad).is_err(), "{bad}");
+        }
+    }
 }
