@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use dyno_client::{AdminClient, DynoClient, SimCard, TokenResponse};
+use dyno_client::{AdminClient, DynoClient, RawRequest, SimCard, TokenResponse};
 
 /// Process groups of the stacks this process started, killed at exit.
 static STARTED_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
@@ -56,9 +56,11 @@ pub struct WranglerProcess {
 }
 
 impl WranglerProcess {
-    /// Starts `wrangler dev` for `configs` (the first is served) on `port`.
+    /// Starts `wrangler dev` for `configs` (the first is served) on `port`, in the wrangler
+    /// environment `env` (`None`: the top level, which is the sandbox).
     pub fn spawn(
         configs: &[&str],
+        env: Option<&str>,
         port: u16,
         state_dir: &Path,
         vars: &[(String, String)],
@@ -72,6 +74,9 @@ impl WranglerProcess {
         let mut command_line = String::from("exec wrangler dev");
         for config in configs {
             command_line.push_str(&format!(" -c {config}"));
+        }
+        if let Some(env) = env {
+            command_line.push_str(&format!(" --env {env}"));
         }
         command_line.push_str(&format!(
             " --local --ip 127.0.0.1 --port {port} --persist-to '{}' --log-level info",
@@ -177,6 +182,7 @@ impl Stack {
         );
         let process = WranglerProcess::spawn(
             &["wrangler.toml", "crates/cynod-sim/wrangler.toml"],
+            None,
             port,
             &state_dir,
             &options.vars,
@@ -291,6 +297,56 @@ impl Stack {
             .expect("sim card")
             .expect("card exists")
             .solde_minor
+    }
+
+    /// A new affiliated client whose token also carries `cards:write` (the card-movement proxy).
+    pub fn card_writer(&self, name: &str) -> (Onboarded, String) {
+        let pos = self.onboard(name, Some("payments cards:write"));
+        let token = pos
+            .client
+            .token_basic(
+                &pos.client_id,
+                &pos.client_secret,
+                Some("payments cards:write"),
+            )
+            .expect("token with cards:write")
+            .access_token;
+        (pos, token)
+    }
+
+    /// The gateway alone in its production environment (`wrangler dev --env production`), with
+    /// its own state: its own D1, Durable Objects and queues. CYNOD is unreachable offline, so it
+    /// is ready when its router answers, not when `/healthz` is green.
+    pub fn start_production_gateway() -> (WranglerProcess, DynoClient) {
+        let root = repo_root();
+        ensure_setup(&root);
+        let port = free_port();
+        let state_dir =
+            std::env::temp_dir().join(format!("dyno-e2e-prod-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&state_dir).expect("state dir");
+        run_shell(
+            &root,
+            &format!(
+                "wrangler d1 migrations apply DB --local --env production --persist-to '{}' -c wrangler.toml",
+                state_dir.display()
+            ),
+            &state_dir.join("migrations.log"),
+        );
+        let process = WranglerProcess::spawn(
+            &["wrangler.toml"],
+            Some("production"),
+            port,
+            &state_dir,
+            &[],
+            true,
+        );
+        let client = DynoClient::new(&process.base_url);
+        process.wait_until(|| {
+            client
+                .send(RawRequest::new("GET", "/api/v1/pos/whoami"))
+                .is_ok_and(|r| r.status == 401)
+        });
+        (process, client)
     }
 
     /// The key ring of this stack, to mint tokens with chosen claims in security tests.

@@ -80,17 +80,8 @@ const SEMANTIC_REFUSALS: &[(&[&str], &str)] = &[
 #[test]
 fn schemathesis_finds_no_server_error_and_no_response_outside_the_document() {
     let stack = contract_stack();
-    let pos = stack.onboard("Contract", Some("payments cards:write"));
     // A token with both scopes, so the card-movement operations are reached too.
-    let pos_token = pos
-        .client
-        .token_basic(
-            &pos.client_id,
-            &pos.client_secret,
-            Some("payments cards:write"),
-        )
-        .expect("token with cards:write")
-        .access_token;
+    let (_, pos_token) = stack.card_writer("Contract");
     let employee = stack.new_employee(10_000_000);
     let root = repo_root();
     let config = stack.state_dir.join("schemathesis.toml");

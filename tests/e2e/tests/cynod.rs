@@ -5,20 +5,6 @@
 use dyno_client::{Auth, Millimes, RawRequest};
 use dyno_e2e::Stack;
 
-fn writer(stack: &Stack) -> (dyno_e2e::Onboarded, String) {
-    let pos = stack.onboard("Card writer", Some("payments cards:write"));
-    let token = pos
-        .client
-        .token_basic(
-            &pos.client_id,
-            &pos.client_secret,
-            Some("payments cards:write"),
-        )
-        .expect("token with cards:write")
-        .access_token;
-    (pos, token)
-}
-
 #[test]
 fn read_routes_return_exact_balances_and_validity() {
     let stack = Stack::shared();
@@ -94,7 +80,7 @@ fn read_routes_return_exact_balances_and_validity() {
 #[test]
 fn card_states_map_to_their_errors() {
     let stack = Stack::shared();
-    let (pos, writer_token) = writer(stack);
+    let (pos, writer_token) = stack.card_writer("Card writer");
     let token = &pos.token.access_token;
     let expired = stack.new_card_with(10_000, "TicketResto", "ACTIVE", "2024-01-31");
     let blocked = stack.new_card_with(10_000, "TicketResto", "BLOQUEE", "2030-01-31");
@@ -134,7 +120,7 @@ fn card_states_map_to_their_errors() {
 #[test]
 fn debit_and_credit_move_money_exactly_once_per_reference() {
     let stack = Stack::shared();
-    let (pos, token) = writer(stack);
+    let (pos, token) = stack.card_writer("Card writer");
     let card = stack.new_card(50_000, "TicketResto");
 
     let refused = pos

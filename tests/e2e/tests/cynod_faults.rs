@@ -19,20 +19,6 @@ fn exclusive() -> MutexGuard<'static, ()> {
     guard
 }
 
-fn writer(stack: &Stack) -> (dyno_e2e::Onboarded, String) {
-    let pos = stack.onboard("Fault writer", Some("payments cards:write"));
-    let token = pos
-        .client
-        .token_basic(
-            &pos.client_id,
-            &pos.client_secret,
-            Some("payments cards:write"),
-        )
-        .unwrap()
-        .access_token;
-    (pos, token)
-}
-
 #[test]
 fn reads_survive_latency_and_one_5xx_and_report_persistent_failures() {
     let _guard = exclusive();
@@ -138,7 +124,7 @@ fn settle() {
 fn a_debit_that_hangs_before_applying_never_moves_money() {
     let _guard = exclusive();
     let stack = Stack::shared();
-    let (pos, token) = writer(stack);
+    let (pos, token) = stack.card_writer("Fault writer");
     let card = stack.new_card(20_000, "TicketResto");
     stack
         .admin()
@@ -182,7 +168,7 @@ fn a_debit_that_hangs_before_applying_never_moves_money() {
 fn a_debit_whose_answer_is_lost_is_recovered_exactly_once() {
     let _guard = exclusive();
     let stack = Stack::shared();
-    let (pos, token) = writer(stack);
+    let (pos, token) = stack.card_writer("Fault writer");
     for (mode, latency) in [("hang", 4_000), ("status_500", 0), ("malformed", 0)] {
         let card = stack.new_card(20_000, "TicketResto");
         stack
@@ -227,7 +213,7 @@ fn a_debit_whose_answer_is_lost_is_recovered_exactly_once() {
 fn a_debit_refused_by_a_5xx_before_applying_is_fenced() {
     let _guard = exclusive();
     let stack = Stack::shared();
-    let (pos, token) = writer(stack);
+    let (pos, token) = stack.card_writer("Fault writer");
     let card = stack.new_card(20_000, "TicketResto");
     stack
         .admin()

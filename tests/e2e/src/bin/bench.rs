@@ -101,6 +101,7 @@ fn main() {
     std::fs::create_dir_all(&hello_dir).unwrap();
     let hello = WranglerProcess::spawn(
         &["crates/bench-hello/wrangler.toml"],
+        None,
         free_port(),
         &hello_dir,
         &[],
