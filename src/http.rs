@@ -178,6 +178,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> AppResult<T> {
             "Le corps n'est pas de l'UTF-8 valide.",
         )
     })?;
+    // serde also fills a struct from a JSON array, positionally (`[null, null]`): every request
+    // body of this API is an object, so anything else is refused before it can be read that way.
+    if !text.trim_start().starts_with('{') {
+        return Err(AppError::new(
+            ErrorCode::InvalidRequest,
+            "Le corps doit être un objet JSON.",
+        ));
+    }
     serde_json::from_str(text).map_err(|e| {
         let message = e.to_string();
         let code = if message.starts_with("unknown field") {

@@ -47,7 +47,7 @@ const NOT_FUZZED: &[&str] = &["simSetFault", "simReset", "adminDemoSeed"];
 
 /// Where a request can match the schema and still be refused, because what makes it valid is
 /// not expressible in a schema: a QR's signature and freshness, a link's tag, an opaque cursor,
-/// a balance, a PIN lock, or an `Idempotency-Key` the generator reused (its minimal keys, such as
+/// a balance or a card's state, a PIN lock, or an `Idempotency-Key` the generator reused (its minimal keys, such as
 /// `0`, collide) with another body. Every other refusal of schema-valid data fails the run.
 const SEMANTIC_REFUSALS: &[(&[&str], &str)] = &[
     // Also every refusal an `X-Dyno-Simulate` scenario asks for (404, 410, 413, 504).
@@ -56,15 +56,11 @@ const SEMANTIC_REFUSALS: &[(&[&str], &str)] = &[
         "400, 404, 410, 413, 422, 504",
     ),
     (
-        &[
-            "cancelPayment",
-            "refundPayment",
-            "redeliverWebhook",
-            "cardCredit",
-            "cardDebit",
-        ],
+        &["cancelPayment", "refundPayment", "redeliverWebhook"],
         "422",
     ),
+    // A balance too low, or a card expired or blocked in the ledger.
+    (&["cardCredit", "cardDebit"], "413, 422"),
     (&["listPayments"], "400"),
     (&["walletToken"], "423"),
     (

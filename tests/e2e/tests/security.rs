@@ -64,6 +64,17 @@ fn hostile_bodies_get_precise_errors_and_move_nothing() {
         );
     }
 
+    // A JSON array in place of the object: serde would fill the struct positionally, so this
+    // genuine QR, amount and reference would pay. Bodies must be objects.
+    let positional = format!(r#"["{qr}",1.000,"SEC-ARRAY","qr"]"#);
+    let r = scan_body(&pos, positional.into_bytes());
+    assert_eq!(
+        (r.status, code(&r)),
+        (400, "INVALID_REQUEST".to_string()),
+        "{}",
+        r.text()
+    );
+
     // Not UTF-8.
     let r = scan_body(&pos, vec![b'{', b'"', 0xff, 0xfe, b'"', b':', b'1', b'}']);
     assert_eq!((r.status, code(&r)), (400, "INVALID_JSON".to_string()));
