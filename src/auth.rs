@@ -24,6 +24,7 @@ use crate::durable::{self};
 use crate::error::{AppError, AppResult};
 use crate::http::{self, RequestContext};
 use crate::platform;
+use crate::registry;
 
 pub const POS_REALM: &str = "dyno-pos";
 
@@ -372,13 +373,19 @@ pub fn authenticate_admin(req: &Request, config: &Config) -> AppResult<()> {
 
 pub const WALLET_REALM: &str = "dyno-wallet";
 
-/// An employee, authenticated by a short-lived wallet token (verified locally).
+/// An employee, authenticated by a short-lived wallet token that has not been signed out.
 #[derive(Debug, Clone)]
 pub struct WalletPrincipal {
     pub wallet_id: String,
 }
 
-pub fn authenticate_wallet(req: &Request, config: &Config) -> AppResult<WalletPrincipal> {
+/// Verifies the wallet token, then checks in D1 that the wallet still exists and has not been
+/// signed out since the token was issued: a lost phone's token stops working at once.
+pub async fn authenticate_wallet(
+    req: &Request,
+    env: &Env,
+    config: &Config,
+) -> AppResult<WalletPrincipal> {
     let token = bearer_token(req).ok_or_else(|| missing_token(WALLET_REALM))?;
     let token = config
         .jwt_keys
@@ -389,7 +396,20 @@ pub fn authenticate_wallet(req: &Request, config: &Config) -> AppResult<WalletPr
             platform::now(),
         )
         .map_err(|e| invalid_token(WALLET_REALM, e.ascii_reason(), &e.to_string()))?;
-    Ok(WalletPrincipal {
-        wallet_id: token.claims.sub,
-    })
+    let db = registry::db(env)?;
+    match registry::find_wallet(&db, &token.claims.sub).await? {
+        Some(wallet) if wallet.token_generation == token.claims.gen => Ok(WalletPrincipal {
+            wallet_id: token.claims.sub,
+        }),
+        Some(_) => Err(invalid_token(
+            WALLET_REALM,
+            "token revoked",
+            "session du wallet fermée: reconnectez-vous",
+        )),
+        None => Err(invalid_token(
+            WALLET_REALM,
+            "unknown wallet",
+            "wallet inconnu",
+        )),
+    }
 }

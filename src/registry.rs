@@ -326,7 +326,9 @@ fn changes(result: &worker::D1Result) -> u64 {
         .unwrap_or(0)
 }
 
-/// Creates or resets an employee wallet login (PIN stored as a peppered hash, lock cleared).
+/// Creates or resets an employee wallet login (PIN stored as a peppered hash, lock cleared). With
+/// `sign_out`, a reset also moves the token generation on, in the same statement, so no token
+/// issued under the old PIN outlives it.
 pub async fn upsert_wallet(
     db: &D1Database,
     wallet_id: &str,
@@ -334,12 +336,23 @@ pub async fn upsert_wallet(
     display_name: &str,
     pin_salt: &str,
     pin_hash: &str,
+    sign_out: bool,
 ) -> AppResult<()> {
     db.prepare(
-        "INSERT OR REPLACE INTO wallet_credentials (wallet_id, client_id, display_name, pin_salt, pin_hash, failed_attempts, locked_until_ms)
-         VALUES (?, ?, ?, ?, ?, 0, 0)",
+        "INSERT INTO wallet_credentials (wallet_id, client_id, display_name, pin_salt, pin_hash, failed_attempts, locked_until_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, 0)
+         ON CONFLICT (wallet_id) DO UPDATE SET client_id = ?2, display_name = ?3, pin_salt = ?4,
+             pin_hash = ?5, failed_attempts = 0, locked_until_ms = 0,
+             token_generation = token_generation + ?6",
     )
-    .bind(&[s(wallet_id), s(client_id), s(display_name), s(pin_salt), s(pin_hash)])?
+    .bind(&[
+        s(wallet_id),
+        s(client_id),
+        s(display_name),
+        s(pin_salt),
+        s(pin_hash),
+        n(i64::from(sign_out)),
+    ])?
     .run()
     .await?;
     Ok(())
@@ -395,6 +408,8 @@ pub struct WalletCredential {
     pub pin_hash: String,
     pub failed_attempts: i64,
     pub locked_until_ms: i64,
+    /// Tokens issued under an older generation are signed out.
+    pub token_generation: u64,
 }
 
 pub async fn find_wallet(db: &D1Database, wallet_id: &str) -> AppResult<Option<WalletCredential>> {
@@ -403,6 +418,17 @@ pub async fn find_wallet(db: &D1Database, wallet_id: &str) -> AppResult<Option<W
         .bind(&[s(wallet_id)])?
         .first::<WalletCredential>(None)
         .await?)
+}
+
+/// Signs a wallet out everywhere: every token issued to it so far stops working at once.
+pub async fn sign_out_wallet(db: &D1Database, wallet_id: &str) -> AppResult<()> {
+    db.prepare(
+        "UPDATE wallet_credentials SET token_generation = token_generation + 1 WHERE wallet_id = ?",
+    )
+    .bind(&[s(wallet_id)])?
+    .run()
+    .await?;
+    Ok(())
 }
 
 /// Counts a wrong PIN atomically; at `max_failures` the wallet locks until `lock_until_ms` and the

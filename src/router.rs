@@ -139,10 +139,11 @@ async fn handle(
         }
         Audience::Wallet => {
             let config = Config::get(env)?;
-            let principal = auth::authenticate_wallet(&req, &config)?;
+            let principal = auth::authenticate_wallet(&req, env, &config).await?;
             rc.set_actor(format!("wallet:{}", principal.wallet_id));
             match def.name {
                 RouteName::WalletCards => wallet::cards(env, &principal).await,
+                RouteName::WalletSignOut => wallet::sign_out(env, &principal).await,
                 RouteName::WalletQr => wallet::issue_qr(req, env, &principal).await,
                 RouteName::WalletPaymentRequest => sessions::wallet_view(&req, env, matched).await,
                 RouteName::WalletPaymentConfirm => {

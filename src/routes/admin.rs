@@ -444,7 +444,8 @@ struct WalletEnrolled {
     display_name: String,
 }
 
-/// `PUT /api/v1/admin/wallets/{wallet_id}`: enrolls (or resets) an employee's wallet login.
+/// `PUT /api/v1/admin/wallets/{wallet_id}`: enrolls (or resets) an employee's wallet login. A
+/// reset also signs the wallet out everywhere: whoever held a token under the old PIN loses it.
 pub async fn enroll_wallet(mut req: Request, env: &Env, matched: &Matched) -> AppResult<Response> {
     let config = Config::get(env)?;
     let wallet_id = path_param(matched, "wallet_id")?;
@@ -466,6 +467,7 @@ pub async fn enroll_wallet(mut req: Request, env: &Env, matched: &Matched) -> Ap
         body.display_name.trim(),
         &salt,
         &hash,
+        true,
     )
     .await?;
     json_response(

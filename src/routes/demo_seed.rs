@@ -128,7 +128,8 @@ pub async fn seed_demo_data(env: &Env, origin: Option<&str>) -> AppResult<String
         .await?;
     for (wallet_id, cynod_client_id, name, pin) in DEMO_WALLETS {
         let (salt, hash) = hashed(&config, pin);
-        registry::upsert_wallet(&db, wallet_id, cynod_client_id, name, &salt, &hash).await?;
+        // The demo logins keep their tokens across a reseed (the daily sandbox reset).
+        registry::upsert_wallet(&db, wallet_id, cynod_client_id, name, &salt, &hash, false).await?;
     }
     Ok(webhook_url)
 }

@@ -115,7 +115,7 @@ pub async fn login(mut req: Request, env: &Env, rc: &RequestContext) -> AppResul
         scope: "wallet".into(),
         sandbox: config.environment == Environment::Sandbox,
         jti: platform::new_uuid(),
-        gen: 0,
+        gen: wallet.token_generation,
     };
     json_response(
         200,
@@ -129,6 +129,17 @@ pub async fn login(mut req: Request, env: &Env, rc: &RequestContext) -> AppResul
             display_name: wallet.display_name,
         },
     )
+}
+
+/// `POST /api/v1/wallet/oauth/revoke`: signs the wallet out everywhere. Every token issued to it
+/// so far, this one included, is refused from the next request; logging in again works.
+pub async fn sign_out(env: &Env, principal: &WalletPrincipal) -> AppResult<Response> {
+    registry::sign_out_wallet(&registry::db(env)?, &principal.wallet_id).await?;
+    Ok(http::bytes_response(
+        200,
+        "application/json",
+        b"{}".to_vec(),
+    ))
 }
 
 #[derive(Serialize)]

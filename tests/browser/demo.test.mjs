@@ -163,3 +163,19 @@ test("the console lists transactions and deliveries and offers the report", asyn
   await page.waitForSelector("#report-result.ok");
   await page.screenshot({ path: `${ARTIFACTS}/console.png`, fullPage: true });
 });
+
+// Last: it signs the demo wallet out everywhere, which would end the other tests' sessions.
+test("the wallet's sign-out ends its session on the gateway, not only in the page", async () => {
+  const wallet = await walletPage();
+  const token = await wallet.evaluate(() => sessionStorage.getItem("dyno.wallet.token"));
+  assert.ok(token);
+  await wallet.click("#logout");
+  await wallet.waitForSelector("#login-card:not(.hidden)");
+  const status = await wallet.evaluate(
+    (t) => fetch("/api/v1/wallet/cards", { headers: { Authorization: `Bearer ${t}` } }).then((r) => r.status),
+    token,
+  );
+  assert.equal(status, 401, "the old token is refused");
+  await wallet.click("#login button[type=submit]");
+  await wallet.waitForSelector(".wallet-card");
+});

@@ -179,8 +179,13 @@
   $("req-cancel").addEventListener("click", refuse);
   $("open").addEventListener("click", () => openRequest($("open-link").value));
   $("camera").addEventListener("click", scanWithCamera);
-  $("logout").addEventListener("click", (e) => {
+  $("logout").addEventListener("click", async (e) => {
     e.preventDefault();
+    // Ends the wallet's session on the gateway too (every device), so a token left behind in this
+    // browser or on a lost phone is worthless; offline, the local session is forgotten anyway.
+    try {
+      await Dyno.call("POST", "/api/v1/wallet/oauth/revoke", { token });
+    } catch (_) { /* already expired, or offline */ }
     sessionStorage.clear();
     location.hash = "";
     location.reload();

@@ -380,6 +380,17 @@ impl DynoClient {
         )
     }
 
+    /// Signs the wallet out everywhere: every token issued to it so far stops working.
+    pub fn wallet_sign_out(&self, wallet_token: &str) -> Result<(), ApiError> {
+        expect_success(
+            self.send(
+                RawRequest::new("POST", "/api/v1/wallet/oauth/revoke")
+                    .auth(Auth::Bearer(wallet_token.to_string())),
+            )?,
+        )
+        .map(drop)
+    }
+
     pub fn wallet_cards(&self, wallet_token: &str) -> Result<WalletCards, ApiError> {
         self.call(
             RawRequest::new("GET", "/api/v1/wallet/cards")

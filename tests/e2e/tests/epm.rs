@@ -1,5 +1,5 @@
 //! EPM (the seed's Flux A), end to end with the simulator's ledger checked before and after: the
-//! wallet API, the synchronous scan, every error (each changing nothing), replays, look-ups, and
+//! wallet API (login, lock, sign-out), the synchronous scan, every error (each changing nothing), replays, look-ups, and
 //! 50 concurrent scans of one QR.
 
 use std::sync::{Arc, Barrier};
@@ -80,6 +80,59 @@ fn wallet_login_cards_and_a_seed_shaped_qr() {
         pos_token_on_wallet.status, 401,
         "a POS token is not a wallet token"
     );
+}
+
+/// A lost phone: signing out (or an admin PIN reset) ends every token of the wallet at once,
+/// and a fresh login works again.
+#[test]
+fn signing_out_ends_every_token_of_the_wallet() {
+    let stack = Stack::shared();
+    let employee = stack.new_employee(10_000);
+    let client = stack.fresh_client();
+    let wallet_id = &employee.card.wallet_id;
+    let phone = employee.token.clone();
+    let tablet = client.wallet_login(wallet_id, "2468").unwrap().access_token;
+    for token in [&phone, &tablet] {
+        client.wallet_cards(token).expect("both sessions work");
+    }
+
+    client.wallet_sign_out(&tablet).expect("sign out");
+    for (name, token) in [("phone", &phone), ("tablet", &tablet)] {
+        let refused = client.wallet_cards(token).unwrap_err();
+        assert_eq!(refused.status(), Some(401), "{name}: {refused:?}");
+        let challenge = refused
+            .response()
+            .and_then(|r| r.header("WWW-Authenticate"))
+            .unwrap_or_default();
+        assert!(challenge.contains("invalid_token"), "{name}: {challenge}");
+        let qr = client
+            .wallet_qr(token, &employee.card.numero, None)
+            .unwrap_err();
+        assert_eq!(qr.status(), Some(401), "{name}: no QR after sign-out");
+    }
+
+    let again = client.wallet_login(wallet_id, "2468").unwrap().access_token;
+    client.wallet_cards(&again).expect("a new login works");
+
+    // An admin PIN reset signs out too; the old PIN no longer logs in, the new one does.
+    stack
+        .admin()
+        .enroll_wallet(
+            wallet_id,
+            "8642",
+            "Employé de test",
+            &employee.card.client_id,
+        )
+        .expect("re-PIN");
+    assert_eq!(client.wallet_cards(&again).unwrap_err().status(), Some(401));
+    assert_eq!(
+        client.wallet_login(wallet_id, "2468").unwrap_err().code(),
+        Some("INVALID_PIN")
+    );
+    let after_reset = client.wallet_login(wallet_id, "8642").unwrap().access_token;
+    client
+        .wallet_cards(&after_reset)
+        .expect("the new PIN's token works");
 }
 
 #[test]
