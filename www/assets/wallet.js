@@ -40,7 +40,7 @@
     );
     for (const select of [$("qr-card"), $("req-card")]) {
       select.replaceChildren(
-        ...cards.filter((c) => c.usable).map((c) => new Option(`${c.wallet_type} •••• ${c.card_last4} — ${Dyno.formatAmount(c.balance)}`, c.card_number)),
+        ...cards.filter((c) => c.usable).map((c) => new Option(`${c.wallet_type} •${c.card_last4} — ${Dyno.formatAmount(c.balance)}`, c.card_number)),
       );
     }
   }
