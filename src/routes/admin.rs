@@ -7,6 +7,7 @@ use dyno_core::auth::credentials::{validate_pin, validate_wallet_id};
 use dyno_core::auth::oauth::KNOWN_SCOPES;
 use dyno_core::auth::sealed;
 use dyno_core::routes::Matched;
+use dyno_core::text::{char_count_within, display_text};
 use dyno_core::webhook::validate_webhook_url;
 use dyno_core::{ErrorCode, Millis};
 use serde::{Deserialize, Serialize};
@@ -69,15 +70,10 @@ pub async fn create_merchant(mut req: Request, env: &Env) -> AppResult<Response>
         .merchant_id
         .unwrap_or_else(|| format!("MER-{}", &platform::new_uuid()[..8].to_ascii_uppercase()));
     validate_id("merchant_id", &merchant_id)?;
-    if body.name.trim().is_empty() || body.name.len() > 200 {
-        return Err(AppError::new(
-            ErrorCode::InvalidRequest,
-            "name: 1 à 200 caractères.",
-        ));
-    }
+    let name = display_text("name", &body.name, 200)?;
     let merchant = Merchant {
         merchant_id,
-        name: body.name.trim().to_string(),
+        name: name.to_string(),
         affiliated: body.affiliated,
         active: true,
         created_at_ms: platform::now().0,
@@ -302,7 +298,7 @@ pub async fn set_webhook(mut req: Request, env: &Env, matched: &Matched) -> AppR
     let body: SetWebhook = http::read_json(&mut req).await?;
     let url = validate_webhook_url(&body.url, config.environment == Environment::Production)
         .map_err(|e| AppError::new(ErrorCode::InvalidRequest, format!("url: {e}")))?;
-    if body.secret.len() < 16 || body.secret.len() > 256 {
+    if !char_count_within(&body.secret, 16, 256) {
         return Err(AppError::new(
             ErrorCode::InvalidRequest,
             "secret: 16 à 256 caractères.",
@@ -452,19 +448,14 @@ pub async fn enroll_wallet(mut req: Request, env: &Env, matched: &Matched) -> Ap
     let body: EnrollWallet = http::read_json(&mut req).await?;
     validate_wallet_id(wallet_id)?;
     validate_pin(&body.pin)?;
-    if body.display_name.trim().is_empty() || body.display_name.len() > 100 {
-        return Err(AppError::new(
-            ErrorCode::InvalidRequest,
-            "display_name: 1 à 100 caractères.",
-        ));
-    }
+    let display_name = display_text("display_name", &body.display_name, 100)?;
     validate_id("client_id", &body.client_id)?;
     let (salt, hash) = hashed(&config, &body.pin);
     registry::upsert_wallet(
         &registry::db(env)?,
         wallet_id,
         &body.client_id,
-        body.display_name.trim(),
+        display_name,
         &salt,
         &hash,
         true,
@@ -474,7 +465,7 @@ pub async fn enroll_wallet(mut req: Request, env: &Env, matched: &Matched) -> Ap
         200,
         &WalletEnrolled {
             wallet_id: wallet_id.to_string(),
-            display_name: body.display_name.trim().to_string(),
+            display_name: display_name.to_string(),
         },
     )
 }

@@ -15,6 +15,7 @@ pub mod ratelimit;
 pub mod report;
 pub mod routes;
 pub mod sandbox;
+pub mod text;
 pub mod time;
 pub mod webhook;
 

@@ -573,6 +573,21 @@ fn admin_api_requires_the_key_and_validates_input() {
         .create_merchant(Some("DEMO-CAFETERIA"), "again", true)
         .unwrap_err();
     assert_eq!(duplicate.status(), Some(409));
+    // Names are measured in characters, as the document's maxLength is: a 150-letter Arabic
+    // name (300 bytes) is a valid name; one with no visible character is not.
+    let arabic = "مطعم الحي ".repeat(15);
+    let named = stack
+        .admin()
+        .create_merchant(None, &arabic, true)
+        .expect("a long Arabic name");
+    assert_eq!(named.name, arabic.trim());
+    for blank in ["\u{c}", " \u{feff} ", "\u{1c}"] {
+        let refused = stack
+            .admin()
+            .create_merchant(None, blank, true)
+            .unwrap_err();
+        assert_eq!(refused.code(), Some("INVALID_REQUEST"), "{blank:?}");
+    }
     let bad_webhook = stack
         .admin()
         .set_webhook("pos_sandbox_demo", "ftp://example.com/", "0123456789abcdef")
