@@ -1,6 +1,7 @@
 //! E2E harness: starts the whole stack (gateway + CYNOD simulator) under a real `wrangler dev` on a
 //! free port with its own temporary state, and hands tests a [`DynoClient`] to drive it.
-//! Invariant: every stack started here is stopped when the test process exits, with its workerd.
+//! Invariant: every stack started here is stopped when the test process exits, with its workerd,
+//! and its temporary state is removed unless a test failed (or `DYNO_KEEP_STATE` is set).
 
 pub mod webhooks;
 
@@ -9,7 +10,7 @@ use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,10 @@ use dyno_client::{AdminClient, DynoClient, RawRequest, SimCard, TokenResponse};
 /// Process groups of the stacks this process started, killed at exit.
 static STARTED_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 static ATEXIT_REGISTERED: AtomicI32 = AtomicI32::new(0);
+/// The stacks' state directories: removed at exit when every test passed (each run would
+/// otherwise leave its D1, Durable Objects and logs behind), kept when one failed, for its logs.
+static STATE_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static A_TEST_PANICKED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn stop_all_stacks() {
     let groups = STARTED_GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
@@ -29,6 +34,28 @@ extern "C" fn stop_all_stacks() {
     let groups = STARTED_GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
     for pgid in groups {
         unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+    let dirs = STATE_DIRS.lock().map(|d| d.clone()).unwrap_or_default();
+    if A_TEST_PANICKED.load(Ordering::SeqCst) || std::env::var_os("DYNO_KEEP_STATE").is_some() {
+        for dir in dirs {
+            eprintln!("[e2e] state kept in {}", dir.display());
+        }
+    } else {
+        for dir in dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// At the first stack: stop every stack at exit, and remember whether any test failed.
+fn register_exit_handling() {
+    if ATEXIT_REGISTERED.swap(1, Ordering::SeqCst) == 0 {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            A_TEST_PANICKED.store(true, Ordering::SeqCst);
+            previous(info);
+        }));
+        unsafe { libc::atexit(stop_all_stacks) };
     }
 }
 
@@ -67,9 +94,11 @@ impl WranglerProcess {
         skip_opt: bool,
     ) -> Self {
         let root = repo_root();
-        if ATEXIT_REGISTERED.swap(1, Ordering::SeqCst) == 0 {
-            unsafe { libc::atexit(stop_all_stacks) };
-        }
+        register_exit_handling();
+        STATE_DIRS
+            .lock()
+            .expect("state dirs")
+            .push(state_dir.to_path_buf());
         let log_path = state_dir.join("wrangler.log");
         let mut command_line = String::from("exec wrangler dev");
         for config in configs {

@@ -30,11 +30,15 @@ fn healthz_reports_every_binding_reachable() {
         Some("access token obtained"),
         "the gateway must have reached the simulator's OAuth2 token endpoint"
     );
-    assert!(report.checks["d1"]
-        .detail
-        .as_deref()
-        .unwrap_or("")
-        .contains("0001_registry.sql"));
+    // D1 reports the newest migration applied: the newest file in `migrations/`.
+    let newest = std::fs::read_dir(dyno_e2e::repo_root().join("migrations"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".sql"))
+        .max()
+        .expect("a migration");
+    let d1 = report.checks["d1"].detail.as_deref().unwrap_or("");
+    assert!(d1.contains(&newest), "{d1} (newest migration {newest})");
 }
 
 #[test]
