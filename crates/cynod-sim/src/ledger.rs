@@ -304,15 +304,19 @@ impl CynodLedger {
                 .stats()
                 .map(|s| Value::Object(s.into_iter().map(|(k, v)| (k, json!(v))).collect())),
             ("GET", "ledger") => {
-                // A bound that does not parse is refused, never read as "no bound".
+                // A bound that does not parse is refused, never read as "no bound". SQLite gets
+                // it through a JS number, so it is clamped to the exact range (±2^53 − 1 ms, far
+                // beyond any stored instant): the answer is the same, without a lossy conversion.
+                const EXACT: i64 = (1 << 53) - 1;
                 let millis = |name: &str, absent: i64| -> Result<i64, String> {
                     query.get(name).map_or(Ok(absent), |v| {
-                        v.parse()
+                        v.parse::<i64>()
+                            .map(|ms| ms.clamp(-EXACT, EXACT))
                             .map_err(|_| format!("{name}: entier (millisecondes) attendu"))
                     })
                 };
                 millis("since_ms", 0).and_then(|since| {
-                    millis("until_ms", i64::MAX).and_then(|until| {
+                    millis("until_ms", EXACT).and_then(|until| {
                         store
                             .operations(
                                 query.get("numeroCarte").map(String::as_str),

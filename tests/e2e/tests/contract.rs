@@ -80,7 +80,13 @@ fn schemathesis_finds_no_server_error_and_no_response_outside_the_document() {
     let stack = contract_stack();
     // A token with both scopes, so the card-movement operations are reached too.
     let (_, pos_token) = stack.card_writer("Contract");
-    let employee = stack.new_employee(10_000_000);
+    // The demo wallet, whose card is the document's `CardNumber` example: its QRs are real, and
+    // the stateful links carry them into scans, whose payments carry on into look-ups and refunds.
+    let wallet_token = stack
+        .client
+        .wallet_login("+21620000001", "1234")
+        .expect("demo wallet login")
+        .access_token;
     let root = repo_root();
     let config = stack.state_dir.join("schemathesis.toml");
     let mut toml = String::from(
@@ -89,6 +95,11 @@ fn schemathesis_finds_no_server_error_and_no_response_outside_the_document() {
          [auth.openapi.adminKey]\nbearer = \"${DYNO_ADMIN_KEY}\"\n\
          [[operations]]\ninclude-path-regex = \"^/api/v1/pos/(?!oauth/token)\"\n\
          headers = { Authorization = \"Bearer ${DYNO_POS_TOKEN}\" }\n",
+    );
+    // An enrolment re-PINs its wallet and signs it out: keep it off the demo wallet in use.
+    toml.push_str(
+        "[[operations]]\ninclude-operation-id = \"adminEnrollWallet\"\n\
+         parameters = { wallet_id = \"+21629999999\" }\n",
     );
     for id in NOT_FUZZED {
         toml.push_str(&format!(
@@ -130,7 +141,7 @@ fn schemathesis_finds_no_server_error_and_no_response_outside_the_document() {
         .arg("--report-dir")
         .arg(root.join("target/schemathesis"))
         .env("DYNO_POS_TOKEN", &pos_token)
-        .env("DYNO_WALLET_TOKEN", &employee.token)
+        .env("DYNO_WALLET_TOKEN", &wallet_token)
         .env("DYNO_ADMIN_KEY", &stack.admin_key)
         .env("NO_COLOR", "1")
         .current_dir(&stack.state_dir)
