@@ -9,6 +9,7 @@ use dyno_core::cynod::{
 };
 use dyno_core::money::DecimalNumber;
 use dyno_core::routes::Matched;
+use dyno_core::text::optional_text_within;
 use dyno_core::{Currency, ErrorCode, Problem};
 use serde::{Deserialize, Serialize};
 use worker::{Request, Response};
@@ -272,16 +273,7 @@ pub async fn movement(
     }
     let wallet = identifier("wallet_id", body.wallet_id.as_deref())?.map(str::to_string);
     let member = identifier("client_id", body.client_id.as_deref())?.map(str::to_string);
-    if body
-        .description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > 140)
-    {
-        return Err(AppError::new(
-            ErrorCode::InvalidRequest,
-            "description: 140 caractères au plus.",
-        ));
-    }
+    optional_text_within("description", body.description.as_deref(), 140)?;
     // Namespaced by client, so two POS clients can never collide on a CYNOD reference.
     let cynod_reference = format!("pos:{}:{}", principal.client_id(), body.reference);
     let request = MovementRequest {

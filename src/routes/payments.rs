@@ -11,6 +11,7 @@ use dyno_core::payment::{
 use dyno_core::qr::EpmQr;
 use dyno_core::routes::Matched;
 use dyno_core::sandbox::{Scenario, SANDBOX_CONFIRMATION_CODE};
+use dyno_core::text::optional_text_within;
 use dyno_core::Millis;
 use dyno_core::{Amount, Currency, ErrorCode};
 use serde::{Deserialize, Serialize};
@@ -533,13 +534,7 @@ pub async fn refund(call: &PosCall<'_>, matched: &Matched) -> AppResult<Response
         ),
         None => None,
     };
-    if body
-        .reason
-        .as_ref()
-        .is_some_and(|r| r.chars().count() > 140)
-    {
-        return Err(invalid("reason: 140 caractères au plus."));
-    }
+    optional_text_within("reason", body.reason.as_deref(), 140)?;
     let entry = authorized.found.ok_or_else(not_found)?;
     let reply: RefundReply = durable::call(
         &payment::stub(call.env, &entry.payment_key)?,

@@ -11,7 +11,7 @@ use dyno_core::qr::{ppm_wallet_link, verify_ppm_link_tag, NfcPayload, PPM_TTL_SE
 use dyno_core::qr_png::render_png_base64;
 use dyno_core::routes::Matched;
 use dyno_core::sandbox::Scenario;
-use dyno_core::text::char_count_within;
+use dyno_core::text::optional_text_within;
 use dyno_core::{Amount, Currency, ErrorCode};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -72,17 +72,8 @@ fn validate_initiate(call: &PosCall<'_>) -> AppResult<ValidInitiate> {
     .map_err(|e| AppError::new(ErrorCode::InvalidAmount, e.to_string()))?;
     validate_pos_reference(&body.pos_reference)?;
     validate_channel(&body.channel)?;
-    // Counted as sent, as the document's `maxLength` is; a blank description is no description.
-    if body
-        .description
-        .as_deref()
-        .is_some_and(|d| !char_count_within(d, 0, 140))
-    {
-        return Err(AppError::new(
-            ErrorCode::InvalidRequest,
-            "description: 140 caractères au plus.",
-        ));
-    }
+    // A blank description is no description.
+    optional_text_within("description", body.description.as_deref(), 140)?;
     let description = body
         .description
         .map(|d| d.trim().to_string())

@@ -25,6 +25,22 @@ pub fn display_text<'a>(field: &str, value: &'a str, max_chars: usize) -> Result
     Ok(value.trim())
 }
 
+/// An optional free text (a description, a refund reason): at most `max_chars` characters as
+/// sent, counted as the document's `maxLength` counts them.
+pub fn optional_text_within(
+    field: &str,
+    value: Option<&str>,
+    max_chars: usize,
+) -> Result<(), Problem> {
+    match value {
+        Some(text) if !char_count_within(text, 0, max_chars) => Err(Problem::new(
+            ErrorCode::InvalidRequest,
+            format!("{field}: {max_chars} caractères au plus."),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Whether `value` has between `min` and `max` characters, counted as JSON Schema does.
 pub fn char_count_within(value: &str, min: usize, max: usize) -> bool {
     (min..=max).contains(&value.chars().count())
@@ -58,6 +74,14 @@ mod tests {
         assert!(display_text("name", &format!("{arabic}x"), 200).is_err());
         assert!(!char_count_within("ééééééééééééééé", 16, 256));
         assert!(char_count_within("éééééééééééééééé", 16, 256));
+    }
+
+    #[test]
+    fn optional_texts_are_measured_as_sent() {
+        assert!(optional_text_within("reason", None, 140).is_ok());
+        assert!(optional_text_within("reason", Some(&"é".repeat(140)), 140).is_ok());
+        let long = optional_text_within("reason", Some(&"é".repeat(141)), 140).unwrap_err();
+        assert_eq!(long.detail, "reason: 140 caractères au plus.");
     }
 
     #[test]
