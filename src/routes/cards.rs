@@ -294,22 +294,32 @@ pub async fn movement(
         Direction::Credit => "credit",
         Direction::Debit => "debit",
     };
+    let reference = &body.reference;
     match outcome {
-        WriteOutcome::Applied { operation, recovered } => json_response(200, &movement_view(&body.reference, direction_name, operation, recovered)),
+        WriteOutcome::Applied {
+            operation,
+            recovered,
+        } => json_response(
+            200,
+            &movement_view(reference, direction_name, operation, recovered),
+        ),
         WriteOutcome::Refused(problem) => Err(problem.into()),
+        // Both texts tell the POS what to do next with its reference, which is what it needs.
         WriteOutcome::NotApplied { cause } => Err(AppError::new(
             cause.code,
             format!(
-                "{} Aucun mouvement n'a été effectué et la référence {} est désormais annulée: utilisez une nouvelle référence.",
-                cause.detail, body.reference
+                "{} Aucun mouvement n'a été effectué et la référence {reference} est désormais \
+                 annulée: utilisez une nouvelle référence.",
+                cause.detail
             ),
         )
         .with_header("Dyno-Movement-Status", "not_applied")),
         WriteOutcome::Unknown { cause } => Err(AppError::new(
             cause.code,
             format!(
-                "{} Issue inconnue: rejouez la même requête avec la référence {} pour connaître le résultat.",
-                cause.detail, body.reference
+                "{} Issue inconnue: rejouez la même requête avec la référence {reference} pour \
+                 connaître le résultat.",
+                cause.detail
             ),
         )
         .with_header("Dyno-Movement-Status", "unknown")),
