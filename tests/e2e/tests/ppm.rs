@@ -382,6 +382,61 @@ fn a_receiver_that_always_fails_ends_in_the_dead_letter_queue_and_can_be_redeliv
     assert_eq!(page.data[0].attempts.len(), 5);
 }
 
+/// A POS that lost initiate's answer sends it again: while the request is open it gets that
+/// request back, with its current status; a different amount, or a finished request, is a
+/// conflict, never a second request for the same sale.
+#[test]
+fn a_retried_initiate_answers_the_same_open_request() {
+    let stack = Stack::shared();
+    let pos = stack.onboard("PPM retried initiate", None);
+    let token = &pos.token.access_token;
+    let first = pos
+        .client
+        .initiate(token, Millimes(3_250), "RETRY-1", "Menu")
+        .unwrap();
+    assert_eq!(first.status, "pending");
+    let again = pos
+        .client
+        .initiate(token, Millimes(3_250), "RETRY-1", "Menu")
+        .unwrap();
+    assert_eq!(
+        (again.payment_request_id.as_str(), again.status.as_str()),
+        (first.payment_request_id.as_str(), "pending")
+    );
+
+    let employee = stack.new_employee(10_000);
+    stack
+        .client
+        .wallet_request(&employee.token, &first.payment_request_id, &sig_of(&first))
+        .expect("the employee opens it");
+    let after_scan = pos
+        .client
+        .initiate(token, Millimes(3_250), "RETRY-1", "Menu")
+        .unwrap();
+    assert_eq!(
+        (
+            after_scan.payment_request_id.as_str(),
+            after_scan.status.as_str()
+        ),
+        (first.payment_request_id.as_str(), "scanned")
+    );
+
+    let other_amount = pos
+        .client
+        .initiate(token, Millimes(3_300), "RETRY-1", "Menu")
+        .unwrap_err();
+    assert_eq!(other_amount.code(), Some("DUPLICATE_POS_REFERENCE"));
+    pos.client
+        .cancel_session(token, &first.payment_request_id)
+        .unwrap();
+    let after_cancel = pos
+        .client
+        .initiate(token, Millimes(3_250), "RETRY-1", "Menu")
+        .unwrap_err();
+    assert_eq!(after_cancel.code(), Some("DUPLICATE_POS_REFERENCE"));
+    assert_eq!(stack.balance_of(&employee.card.numero), 10_000);
+}
+
 #[test]
 fn expiry_by_alarm_and_the_expired_webhook() {
     let stack = Stack::shared();
