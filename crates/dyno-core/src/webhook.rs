@@ -282,15 +282,15 @@ mod tests {
     #[test]
     fn signatures_cover_the_exact_body() {
         let body = br#"{"event":"payment.confirmed"}"#;
-        let header = signature_header(b"sandbox_webhook_secret", body);
+        let header = signature_header(b"whsec_unit_test_secret", body);
         assert!(header.starts_with("sha256=") && header.len() == 7 + 64);
         assert!(verify_signature_header(
-            b"sandbox_webhook_secret",
+            b"whsec_unit_test_secret",
             body,
             &header
         ));
         assert!(!verify_signature_header(
-            b"sandbox_webhook_secret",
+            b"whsec_unit_test_secret",
             br#"{"event":"payment.confirmed" }"#,
             &header
         ));

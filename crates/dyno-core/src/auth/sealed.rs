@@ -57,9 +57,9 @@ mod tests {
 
     #[test]
     fn seals_and_opens() {
-        let sealed = seal(KEK, [9u8; 24], "sandbox_webhook_secret");
-        assert!(!sealed.contains("sandbox"));
-        assert_eq!(open(KEK, &sealed).unwrap(), "sandbox_webhook_secret");
+        let sealed = seal(KEK, [9u8; 24], "whsec_unit_test_secret");
+        assert!(!sealed.contains("whsec"));
+        assert_eq!(open(KEK, &sealed).unwrap(), "whsec_unit_test_secret");
     }
 
     #[test]
