@@ -1,21 +1,22 @@
 //! Typed CYNOD calls over the transport. The access token is cached per isolate until shortly before
-//! it expires, concurrent callers share one token request (its owner drives the I/O; the others wait
-//! for the value on a channel, since Workers forbid touching another request's I/O), and a 401
-//! refreshes it once. Reads are
-//! retried once; writes never are: a write whose answer is lost is resolved by its reference
-//! through `annuler-reference` (lookup-or-fence), so money is never moved twice nor lost from view.
+//! it expires, and concurrent callers share one token request. Its owner drives the I/O; the
+//! others poll the cache on their own timers. They are never woken by the owner: a task woken from
+//! another request runs inside that request's I/O context, which workerd refuses ("Cannot perform
+//! I/O on behalf of a different request"). A 401 refreshes the token once. Reads are retried once;
+//! writes never are: a write whose answer is lost is resolved by its reference through
+//! `annuler-reference` (lookup-or-fence), so money is never moved twice nor lost from view.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
 
 use dyno_core::cynod::{
     data_items, parse_envelope, AccessToken, BalanceItem, CardItem, CynodCode, CynodFailure,
     EnvelopeOutcome, MovementRequest, OperationItem, ValidityItem,
 };
 use dyno_core::{ErrorCode, Millis, Problem};
-use futures_channel::oneshot;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use worker::Env;
+use worker::{Delay, Env};
 
 use super::transport::{self, OutgoingRequest, TransportError};
 use crate::config::CynodConfig;
@@ -23,6 +24,8 @@ use crate::platform;
 
 /// Refresh this long before CYNOD's stated expiry, so a token never expires mid-flight.
 const TOKEN_EARLY_REFRESH_MS: i64 = 30_000;
+/// How often a caller waiting for another request's token fetch looks at the cache.
+const TOKEN_WAIT_STEP: Duration = Duration::from_millis(5);
 
 #[derive(Clone, Debug)]
 struct CachedToken {
@@ -30,30 +33,45 @@ struct CachedToken {
     expires_at: Millis,
 }
 
-type TokenWaiters = Vec<oneshot::Sender<Result<CachedToken, Problem>>>;
-
 thread_local! {
     static TOKEN: RefCell<Option<CachedToken>> = const { RefCell::new(None) };
-    /// Callers waiting for the token request in flight (`None`: no request in flight).
-    static WAITERS: RefCell<Option<TokenWaiters>> = const { RefCell::new(None) };
+    /// Whether a token request is in flight in this isolate.
+    static FETCHING: Cell<bool> = const { Cell::new(false) };
+    /// The last finished token request: its sequence number and its outcome (plain data, so any
+    /// request may read it).
+    static LAST_FETCH: RefCell<(u64, Option<Result<CachedToken, Problem>>)> =
+        const { RefCell::new((0, None)) };
 }
 
-/// Held by the caller that fetches the token. If that request is cancelled before it delivers,
-/// dropping the guard frees the waiters (they fetch for themselves) instead of leaving them hanging.
+/// Held by the caller that fetches the token. Dropping it, delivered or cancelled, ends the
+/// fetch in flight, so waiters whose owner was cancelled fetch for themselves.
 struct TokenFetchOwner;
 
 impl TokenFetchOwner {
-    fn deliver(self, result: &Result<CachedToken, Problem>) {
-        let waiters = WAITERS.with(|w| w.borrow_mut().take()).unwrap_or_default();
-        for waiter in waiters {
-            let _ = waiter.send(result.clone());
+    fn claim() -> Option<Self> {
+        // Not `then_some(Self)`: that builds (and on refusal drops) an owner either way, and the
+        // drop would clear the flag of the fetch in flight.
+        if FETCHING.with(|f| f.replace(true)) {
+            None
+        } else {
+            Some(Self)
         }
+    }
+
+    fn deliver(self, result: &Result<CachedToken, Problem>) {
+        if let Ok(token) = result {
+            TOKEN.with(|t| *t.borrow_mut() = Some(token.clone()));
+        }
+        LAST_FETCH.with(|last| {
+            let mut last = last.borrow_mut();
+            *last = (last.0 + 1, Some(result.clone()));
+        });
     }
 }
 
 impl Drop for TokenFetchOwner {
     fn drop(&mut self) {
-        WAITERS.with(|w| w.borrow_mut().take());
+        FETCHING.with(|f| f.set(false));
     }
 }
 
@@ -119,43 +137,33 @@ impl<'a> CynodClient<'a> {
 
     /// A valid access token: from the cache, or from the one token request in flight.
     pub async fn access_token(&self) -> Result<String, Problem> {
-        let now = platform::now();
-        if let Some(token) = TOKEN
-            .with(|t| t.borrow().clone())
-            .filter(|t| t.expires_at > now)
-        {
-            return Ok(token.value);
+        let waiting_since = LAST_FETCH.with(|last| last.borrow().0);
+        loop {
+            let now = platform::now();
+            if let Some(token) = TOKEN
+                .with(|t| t.borrow().clone())
+                .filter(|t| t.expires_at > now)
+            {
+                return Ok(token.value);
+            }
+            // A fetch that finished while this caller waited answers it, failure included: a
+            // down CYNOD costs one timeout per burst, not one per waiting request.
+            let finished = LAST_FETCH.with(|last| {
+                let last = last.borrow();
+                (last.0 > waiting_since).then(|| last.1.clone()).flatten()
+            });
+            if let Some(result) = finished {
+                return result.map(|token| token.value);
+            }
+            match TokenFetchOwner::claim() {
+                Some(owner) => {
+                    let result = fetch_token(self.env, self.config).await;
+                    owner.deliver(&result);
+                    return result.map(|token| token.value);
+                }
+                None => Delay::from(TOKEN_WAIT_STEP).await,
+            }
         }
-        let waiting = WAITERS.with(|w| {
-            let mut waiters = w.borrow_mut();
-            match waiters.as_mut() {
-                Some(list) => {
-                    let (sender, receiver) = oneshot::channel();
-                    list.push(sender);
-                    Some(receiver)
-                }
-                None => {
-                    *waiters = Some(Vec::new());
-                    None
-                }
-            }
-        });
-        let result = match waiting {
-            Some(receiver) => match receiver.await {
-                Ok(result) => result,
-                // The owner was cancelled: fetch without coalescing.
-                Err(_) => fetch_token(self.env, self.config).await,
-            },
-            None => {
-                let owner = TokenFetchOwner;
-                let result = fetch_token(self.env, self.config).await;
-                owner.deliver(&result);
-                result
-            }
-        };
-        let token = result?;
-        TOKEN.with(|t| *t.borrow_mut() = Some(token.clone()));
-        Ok(token.value)
     }
 
     /// Drops the cached token, unless another caller already replaced the one that failed.
