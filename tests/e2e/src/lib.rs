@@ -187,6 +187,26 @@ pub struct Stack {
     pub startup: Duration,
 }
 
+/// A free port and a fresh state directory named after it, with the D1 migrations of the
+/// wrangler environment `env` (`None`: the sandbox) already applied.
+fn migrated_state(root: &Path, label: &str, env: Option<&str>) -> (u16, PathBuf) {
+    ensure_setup(root);
+    let port = free_port();
+    let state_dir =
+        std::env::temp_dir().join(format!("dyno-{label}-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&state_dir).expect("state dir");
+    let env_flag = env.map(|e| format!(" --env {e}")).unwrap_or_default();
+    run_shell(
+        root,
+        &format!(
+            "wrangler d1 migrations apply DB --local{env_flag} --persist-to '{}' -c wrangler.toml",
+            state_dir.display()
+        ),
+        &state_dir.join("migrations.log"),
+    );
+    (port, state_dir)
+}
+
 impl Stack {
     /// The stack shared by all tests of one test binary.
     pub fn shared() -> &'static Stack {
@@ -196,19 +216,7 @@ impl Stack {
 
     pub fn start(options: StackOptions) -> Stack {
         let root = repo_root();
-        ensure_setup(&root);
-        let port = free_port();
-        let state_dir =
-            std::env::temp_dir().join(format!("dyno-e2e-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&state_dir).expect("state dir");
-        run_shell(
-            &root,
-            &format!(
-                "wrangler d1 migrations apply DB --local --persist-to '{}' -c wrangler.toml",
-                state_dir.display()
-            ),
-            &state_dir.join("migrations.log"),
-        );
+        let (port, state_dir) = migrated_state(&root, "e2e", None);
         let process = WranglerProcess::spawn(
             &["wrangler.toml", "crates/cynod-sim/wrangler.toml"],
             None,
@@ -348,19 +356,7 @@ impl Stack {
     /// is ready when its router answers, not when `/healthz` is green.
     pub fn start_production_gateway() -> (WranglerProcess, DynoClient) {
         let root = repo_root();
-        ensure_setup(&root);
-        let port = free_port();
-        let state_dir =
-            std::env::temp_dir().join(format!("dyno-e2e-prod-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&state_dir).expect("state dir");
-        run_shell(
-            &root,
-            &format!(
-                "wrangler d1 migrations apply DB --local --env production --persist-to '{}' -c wrangler.toml",
-                state_dir.display()
-            ),
-            &state_dir.join("migrations.log"),
-        );
+        let (port, state_dir) = migrated_state(&root, "e2e-prod", Some("production"));
         let process = WranglerProcess::spawn(
             &["wrangler.toml"],
             Some("production"),
