@@ -12,7 +12,7 @@ use worker::{Context, Delay, Env};
 use crate::http::RequestContext;
 use crate::platform;
 use crate::queues::{self, EventMessage};
-use crate::registry::AuditEntry;
+use dyno_core::records::AuditEntry;
 
 /// Audit retention (ISO 27001 readiness in the seed: logs kept 12 months).
 pub const RETENTION_MONTHS: u32 = 12;
@@ -73,20 +73,46 @@ pub fn record(
     }
 }
 
-/// Sends whatever the buffer holds as one batch.
+/// Entries kept in memory at most while the queue refuses them; beyond this the oldest are logged
+/// in full (the log keeps them) and dropped, so a long outage cannot exhaust the isolate.
+const BUFFER_CAP: usize = 10_000;
+
+/// Sends whatever the buffer holds as one batch, retrying a refused send twice; what still cannot
+/// be sent goes back to the buffer for the next flush.
 async fn flush(env: &Env) {
     let entries = BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
     if entries.is_empty() {
         return;
     }
-    let messages: Vec<EventMessage> = entries.into_iter().map(EventMessage::Audit).collect();
-    let sent = match env.queue(queues::EVENTS) {
-        Ok(queue) => queue.send_batch(messages).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = sent {
-        worker::console_error!("audit: could not enqueue a batch: {e}");
+    let mut last_error = String::new();
+    for delay_ms in [0, 200, 1_000] {
+        if delay_ms > 0 {
+            Delay::from(Duration::from_millis(delay_ms)).await;
+        }
+        let messages: Vec<EventMessage> =
+            entries.iter().cloned().map(EventMessage::Audit).collect();
+        let sent = match env.queue(queues::EVENTS) {
+            Ok(queue) => queue.send_batch(messages).await,
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(()) => return,
+            Err(e) => last_error = e.to_string(),
+        }
     }
+    worker::console_error!(
+        "audit: batch of {} kept for the next flush: {last_error}",
+        entries.len()
+    );
+    BUFFER.with(|b| {
+        let mut buffer = b.borrow_mut();
+        let newer = std::mem::replace(&mut *buffer, entries);
+        buffer.extend(newer);
+        let excess = buffer.len().saturating_sub(BUFFER_CAP);
+        for dropped in buffer.drain(..excess) {
+            worker::console_error!("audit: dropped after a long queue outage: {dropped:?}");
+        }
+    });
 }
 
 /// The instant before which audit entries are purged, for a purge running at `now`.

@@ -3,28 +3,29 @@
 //! Invariant: a request reaches a POS handler only with a valid, unrevoked token of this
 //! environment, within its rate limit and scope.
 
-use dyno_core::auth::credentials::constant_time_eq;
-use dyno_core::auth::jwt::{AccessClaims, Audience, VerifiedToken};
-use dyno_core::ErrorCode;
-use worker::{Env, Request, Stub};
-
-use crate::config::{Config, Environment};
 use std::rc::Rc;
 
+use dyno_core::auth::credentials::constant_time_eq;
+use dyno_core::auth::jwt::{AccessClaims, Audience, VerifiedToken};
+use dyno_core::gate::{
+    ClientProfile, IdempotencyCheck, IdempotencyResult, IndexEntry, LimitInfo, Lookup, PollOutcome,
+    Refusal, Reservation, ReservationResult, TokenRef,
+};
 use dyno_core::idempotency;
+use dyno_core::ids::{ClientId, PaymentId};
+use dyno_core::payment::view::PaymentView;
+use dyno_core::protocol::{AuthorizeOutcome, AuthorizeRequest};
 use dyno_core::routes::{RouteDef, RouteName};
 use dyno_core::sandbox::Scenario;
+use dyno_core::ErrorCode;
+use worker::{Env, Request};
 
-use crate::durable::client_gate::{
-    AuthorizeOutcome, AuthorizeRequest, ClientProfile, IdempotencyCheck, IdempotencyResult,
-    IndexEntry, LimitInfo, Lookup, PollOutcome, PollRequest, Reservation, ReservationResult,
-};
-use crate::durable::payment::PaymentView;
-use crate::durable::{self};
-use crate::error::{AppError, AppResult};
+use crate::config::{Config, Environment};
+use crate::error::{AppError, AppResult, Early, PosResult};
 use crate::http::{self, RequestContext};
 use crate::platform;
 use crate::registry;
+use crate::stubs::GateStub;
 
 pub const POS_REALM: &str = "dyno-pos";
 
@@ -33,6 +34,7 @@ pub const POS_REALM: &str = "dyno-pos";
 pub struct PosPrincipal {
     pub token: VerifiedToken,
     pub profile: ClientProfile,
+    client: ClientId,
 }
 
 impl PosPrincipal {
@@ -43,15 +45,10 @@ impl PosPrincipal {
     pub fn client_id(&self) -> &str {
         &self.token.claims.sub
     }
-}
 
-/// The stub of the gate named `name` (`client:<id>` or `ip:<addr>`).
-pub fn gate(env: &Env, name: &str) -> AppResult<Stub> {
-    Ok(env.durable_object("CLIENT_GATES")?.get_by_name(name)?)
-}
-
-pub fn client_gate(env: &Env, client_id: &str) -> AppResult<Stub> {
-    gate(env, &format!("client:{client_id}"))
+    pub fn client(&self) -> &ClientId {
+        &self.client
+    }
 }
 
 /// The token of an `Authorization: Bearer …` header, if there is one.
@@ -134,6 +131,7 @@ pub struct PosCall<'a> {
     /// The request body (read once, before authorization, so idempotency can fingerprint it).
     pub body: Vec<u8>,
     token: VerifiedToken,
+    client: ClientId,
     idempotency: Option<IdempotencyCheck>,
     counted: bool,
     scope: &'static str,
@@ -160,6 +158,8 @@ impl<'a> PosCall<'a> {
     ) -> AppResult<Self> {
         let config = Config::get(env)?;
         let token = verify_pos_token(&req, &config)?;
+        let client = ClientId::parse(&token.claims.sub)
+            .ok_or_else(|| invalid_token(POS_REALM, "unknown client", "client inconnu"))?;
         let method = req.method().to_string();
         let body = if method == "GET" || method == "HEAD" {
             Vec::new()
@@ -184,15 +184,12 @@ impl<'a> PosCall<'a> {
             req,
             body,
             token,
+            client,
             simulate,
             idempotency,
             counted: route.name != RouteName::PosPaymentStatus,
             scope: route.scope.unwrap_or("payments"),
         })
-    }
-
-    pub fn has_idempotency_key(&self) -> bool {
-        self.idempotency.is_some()
     }
 
     /// Whether the request asks for a sandbox simulation (checked by [`Self::authorize`]).
@@ -201,129 +198,95 @@ impl<'a> PosCall<'a> {
     }
 
     /// The client the token was issued to (signature verified; revocation not yet checked).
-    pub fn client_id(&self) -> &str {
-        &self.token.claims.sub
+    pub fn client(&self) -> &ClientId {
+        &self.client
+    }
+
+    fn token_ref(&self) -> TokenRef {
+        TokenRef {
+            jti: self.token.claims.jti.clone(),
+            generation: self.token.claims.gen,
+        }
+    }
+
+    fn gate(&self) -> AppResult<GateStub> {
+        GateStub::client(self.env, self.client.as_str())
     }
 
     /// A status poll in one gate round trip: revocation, the poll ceiling, the request's own
     /// allowance and its published status. `Ok(None)`: the gate does not track that request.
-    pub async fn poll(
-        &self,
-        payment_request_id: &str,
-    ) -> AppResult<Option<(PaymentView, LimitInfo)>> {
-        let token = &self.token;
-        let outcome: PollOutcome = durable::call(
-            &client_gate(self.env, &token.claims.sub)?,
-            "poll",
-            &PollRequest {
-                client_id: token.claims.sub.clone(),
-                jti: token.claims.jti.clone(),
-                generation: token.claims.gen,
-                payment_request_id: payment_request_id.to_string(),
-            },
-        )
-        .await?;
+    pub async fn poll(&self, payment: &PaymentId) -> PosResult<Option<(PaymentView, LimitInfo)>> {
+        let outcome = self
+            .gate()?
+            .poll(self.client.clone(), self.token_ref(), payment.clone())
+            .await?;
         let result = match outcome {
-            PollOutcome::Status { view, limit } => Some((view, limit)),
+            PollOutcome::Status { view, limit } => Some((*view, limit)),
             PollOutcome::Untracked => None,
-            PollOutcome::Limited { limit } => {
-                return Err(rate_limited(
-                    &limit,
-                    "Trop d'interrogations de statut: 1 par seconde suffit.".into(),
-                ))
-            }
-            PollOutcome::Revoked => {
-                return Err(invalid_token(POS_REALM, "token revoked", "jeton révoqué"))
-            }
-            PollOutcome::UnknownClient => {
-                return Err(invalid_token(POS_REALM, "unknown client", "client inconnu"))
-            }
+            PollOutcome::Refused(refusal) => return Err(refused(refusal).into()),
         };
-        self.rc.set_client(&token.claims.sub);
-        if !token.claims.has_scope(self.scope) {
-            return Err(AppError::new(
-                ErrorCode::InsufficientScope,
-                format!("Cette opération requiert le scope « {} ».", self.scope),
-            ));
-        }
+        self.rc.set_client(self.client.as_str());
+        self.check_scope()?;
         self.rc.mark_authorized();
         Ok(result)
     }
 
+    fn check_scope(&self) -> AppResult<()> {
+        if self.token.claims.has_scope(self.scope) {
+            return Ok(());
+        }
+        Err(AppError::new(
+            ErrorCode::InsufficientScope,
+            format!("Cette opération requiert le scope « {} ».", self.scope),
+        )
+        .with_header(
+            "WWW-Authenticate",
+            challenge(
+                POS_REALM,
+                Some(("insufficient_scope", "missing scope")),
+                Some(self.scope),
+            ),
+        ))
+    }
+
     /// Revocation, rate limit, idempotency and the route's needs, in one gate round trip; then
-    /// the scope.
-    pub async fn authorize(&self, needs: GateNeeds) -> AppResult<Authorized> {
-        let token = &self.token;
-        let stub = client_gate(self.env, &token.claims.sub)?;
-        let outcome: AuthorizeOutcome = durable::call(
-            &stub,
-            "authorize",
-            &AuthorizeRequest {
-                client_id: token.claims.sub.clone(),
-                jti: token.claims.jti.clone(),
-                generation: token.claims.gen,
+    /// the scope. A replayed `Idempotency-Key` ends the call early with the stored answer.
+    pub async fn authorize(&self, needs: GateNeeds) -> PosResult<Authorized> {
+        let outcome = self
+            .gate()?
+            .authorize(AuthorizeRequest {
+                client: self.client.clone(),
+                token: self.token_ref(),
                 counted: self.counted,
                 idempotency: self.idempotency.clone(),
                 reserve: needs.reserve,
                 lookup: needs.lookup,
-            },
-        )
-        .await?;
-        let (profile, limit, idempotency, reservation, found) = match outcome {
-            AuthorizeOutcome::Granted {
-                profile,
-                limit,
-                idempotency,
-                reservation,
-                found,
-            } => (profile, limit, idempotency, reservation, found),
-            AuthorizeOutcome::Limited { limit } => {
-                return Err(rate_limited(
-                    &limit,
-                    format!(
-                        "Limite de {} requêtes par minute atteinte pour ce client.",
-                        limit.limit
-                    ),
-                ))
-            }
-            AuthorizeOutcome::Revoked => {
-                return Err(invalid_token(POS_REALM, "token revoked", "jeton révoqué"))
-            }
-            AuthorizeOutcome::UnknownClient => {
-                return Err(invalid_token(POS_REALM, "unknown client", "client inconnu"))
-            }
+            })
+            .await?;
+        let granted = match outcome {
+            AuthorizeOutcome::Granted(granted) => *granted,
+            AuthorizeOutcome::Refused(refusal) => return Err(refused(refusal).into()),
         };
-        self.rc.set_client(&token.claims.sub);
-        self.rc.set_limit(limit.clone());
-        if !token.claims.has_scope(self.scope) {
-            return Err(AppError::new(
-                ErrorCode::InsufficientScope,
-                format!("Cette opération requiert le scope « {} ».", self.scope),
-            )
-            .with_header(
-                "WWW-Authenticate",
-                challenge(
-                    POS_REALM,
-                    Some(("insufficient_scope", "missing scope")),
-                    Some(self.scope),
-                ),
-            ));
-        }
-        match idempotency {
+        self.rc.set_client(self.client.as_str());
+        self.rc.set_limit(granted.limit.clone());
+        self.check_scope()?;
+        match granted.idempotency {
             Some(IdempotencyResult::Replay { status, body }) => {
-                return Err(AppError::Replayed { status, body })
+                return Err(Early::Replay { status, body })
             }
             Some(IdempotencyResult::InProgress) => {
                 return Err(AppError::new(
                     ErrorCode::IdempotencyKeyInProgress,
                     "Une requête avec cette Idempotency-Key est en cours de traitement.",
-                ))
+                )
+                .into())
             }
             Some(IdempotencyResult::Mismatch) => {
                 return Err(AppError::new(
                     ErrorCode::IdempotencyKeyReused,
                     "Cette Idempotency-Key a déjà servi pour une requête différente.",
-                ))
+                )
+                .into())
             }
             Some(IdempotencyResult::Fresh) => {
                 if let Some(check) = &self.idempotency {
@@ -335,11 +298,15 @@ impl<'a> PosCall<'a> {
         // Simulation is honoured on sandbox tokens only; a production token asking for it is refused.
         let simulate = match &self.simulate {
             None => None,
-            Some(_) if !token.claims.sandbox || self.config.environment != Environment::Sandbox => {
+            Some(_)
+                if !self.token.claims.sandbox
+                    || self.config.environment != Environment::Sandbox =>
+            {
                 return Err(AppError::new(
                     ErrorCode::SimulationNotAllowed,
                     "X-Dyno-Simulate n'est accepté qu'avec des identifiants sandbox.",
-                ))
+                )
+                .into())
             }
             Some(value) => Some(Scenario::parse(value)?),
         };
@@ -347,12 +314,44 @@ impl<'a> PosCall<'a> {
         Ok(Authorized {
             simulate,
             principal: PosPrincipal {
-                token: token.clone(),
-                profile,
+                token: self.token.clone(),
+                profile: granted.profile,
+                client: self.client.clone(),
             },
-            reservation,
-            found,
+            reservation: granted.reservation,
+            found: granted.found,
         })
+    }
+
+    /// Refuses an invalid request, after authentication and the rate limit (which still come
+    /// first); the refused request claims nothing.
+    pub async fn refuse<T>(&self, error: AppError) -> PosResult<T> {
+        self.authorize(GateNeeds::default()).await?;
+        Err(error.into())
+    }
+
+    /// The `Idempotency-Key` of this call, if any.
+    pub fn idempotency_key(&self) -> Option<&str> {
+        self.idempotency.as_ref().map(|check| check.key.as_str())
+    }
+}
+
+/// Why the gate did not admit a call, as the API says it.
+fn refused(refusal: Refusal) -> AppError {
+    match refusal {
+        Refusal::Limited(limit) if limit.name.starts_with("poll") => rate_limited(
+            &limit,
+            "Trop d'interrogations de statut: 1 par seconde suffit.".into(),
+        ),
+        Refusal::Limited(limit) => rate_limited(
+            &limit,
+            format!(
+                "Limite de {} requêtes par minute atteinte pour ce client.",
+                limit.limit
+            ),
+        ),
+        Refusal::Revoked => invalid_token(POS_REALM, "token revoked", "jeton révoqué"),
+        Refusal::UnknownClient => invalid_token(POS_REALM, "unknown client", "client inconnu"),
     }
 }
 

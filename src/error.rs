@@ -13,8 +13,6 @@ pub enum AppError {
         problem: Problem,
         headers: Vec<(&'static str, String)>,
     },
-    /// The stored response of an earlier request with the same `Idempotency-Key`.
-    Replayed { status: u16, body: String },
     /// An OAuth2 token-endpoint error (RFC 6749 §5.2).
     OAuth {
         status: u16,
@@ -36,21 +34,30 @@ impl AppError {
             AppError::Api { headers, .. } | AppError::OAuth { headers, .. } => {
                 headers.push((name, value.into()))
             }
-            AppError::Replayed { .. } => {}
         }
         self
     }
 
-    /// An unexpected platform failure: logged with its cause, answered as a bare 500.
+    /// A programming error: logged with its cause, answered as a bare 500.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         worker::console_error!("internal error: {cause}");
         Self::new(ErrorCode::InternalError, "Une erreur interne est survenue.")
     }
 
+    /// A failure of the platform (storage, an object, a queue, D1): logged with its cause,
+    /// answered as a clean 503 so the caller retries; nothing was half-done.
+    pub fn platform(cause: impl std::fmt::Display) -> Self {
+        worker::console_error!("platform failure: {cause}");
+        Self::new(
+            ErrorCode::ServiceUnavailable,
+            "Service momentanément indisponible: réessayez dans quelques secondes.",
+        )
+    }
+
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             AppError::Api { problem, .. } => Some(problem.code),
-            AppError::OAuth { .. } | AppError::Replayed { .. } => None,
+            AppError::OAuth { .. } => None,
         }
     }
 
@@ -81,19 +88,6 @@ impl AppError {
                     "application/problem+json",
                     body,
                     headers,
-                )
-            }
-            AppError::Replayed { status, body } => {
-                let content_type = if status >= 400 {
-                    "application/problem+json"
-                } else {
-                    "application/json"
-                };
-                (
-                    status,
-                    content_type,
-                    Ok(body.into_bytes()),
-                    vec![("Idempotent-Replayed", "true".to_string())],
                 )
             }
             AppError::OAuth {
@@ -138,12 +132,59 @@ impl From<Problem> for AppError {
 
 impl From<worker::Error> for AppError {
     fn from(e: worker::Error) -> Self {
-        AppError::internal(e)
+        AppError::platform(e)
     }
 }
 
 impl From<serde_json::Error> for AppError {
     fn from(e: serde_json::Error) -> Self {
         AppError::internal(e)
+    }
+}
+
+/// How a POS handler ends early: with an error, or with the stored answer of an earlier request
+/// that carried the same `Idempotency-Key` — a replay, which is a success, not an error.
+#[derive(Debug)]
+pub enum Early {
+    Error(AppError),
+    Replay { status: u16, body: String },
+}
+
+/// What a POS handler returns: its response, or an early end.
+pub type PosResult<T = Response> = Result<T, Early>;
+
+/// Everything that converts into an `AppError` ends a POS handler with that error.
+macro_rules! early_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Early {
+            fn from(e: $t) -> Self {
+                Early::Error(e.into())
+            }
+        }
+    )*};
+}
+early_from!(AppError, Problem, worker::Error, serde_json::Error);
+
+impl Early {
+    /// The response: a replay is the stored response, marked as such; an error is rendered.
+    pub fn into_response(self, request_id: &str) -> Response {
+        match self {
+            Early::Error(error) => error.into_response(request_id),
+            Early::Replay { status, body } => {
+                let headers = Headers::new();
+                let content_type = if status >= 400 {
+                    "application/problem+json"
+                } else {
+                    "application/json"
+                };
+                let _ = headers.set("Content-Type", content_type);
+                let _ = headers.set("Cache-Control", "no-store");
+                let _ = headers.set("Idempotent-Replayed", "true");
+                Response::builder()
+                    .with_status(status)
+                    .with_headers(headers)
+                    .fixed(body.into_bytes())
+            }
+        }
     }
 }

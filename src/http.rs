@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{Headers, Request, Response};
 
-use crate::durable::client_gate::LimitInfo;
 use crate::error::{AppError, AppResult};
+use dyno_core::gate::LimitInfo;
 
 /// Largest request body accepted anywhere. Payment requests are a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

@@ -14,6 +14,7 @@ mod registry;
 mod router;
 mod routes;
 mod sandbox;
+mod stubs;
 
 use worker::{
     event, Context, Env, MessageBatch, Request, Response, ScheduleContext, ScheduledEvent,

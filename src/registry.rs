@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
+pub use dyno_core::records::{AuditEntry, TransactionRow};
+
 use crate::error::{AppError, AppResult};
 
 pub fn db(env: &Env) -> AppResult<D1Database> {
@@ -244,21 +246,6 @@ pub async fn webhook_endpoint(
         .await?)
 }
 
-/// One row of the audit log (ISO 27001: kept 12 months).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AuditEntry {
-    pub event_id: String,
-    pub client_id: Option<String>,
-    pub actor: String,
-    pub action: String,
-    pub resource: Option<String>,
-    pub outcome: String,
-    pub status: i64,
-    pub request_id: String,
-    pub ip: Option<String>,
-    pub at_ms: i64,
-}
-
 /// Writes audit entries idempotently (a redelivered event is ignored by its id).
 pub async fn insert_audit(db: &D1Database, entries: &[AuditEntry]) -> AppResult<()> {
     if entries.is_empty() {
@@ -359,10 +346,7 @@ pub async fn upsert_wallet(
 }
 
 /// Writes money movements idempotently (a redelivered event is ignored by its movement id).
-pub async fn insert_transactions(
-    db: &D1Database,
-    rows: &[crate::queues::TransactionRow],
-) -> AppResult<()> {
+pub async fn insert_transactions(db: &D1Database, rows: &[TransactionRow]) -> AppResult<()> {
     if rows.is_empty() {
         return Ok(());
     }

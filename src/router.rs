@@ -10,8 +10,9 @@ use worker::{Context, Env, Request, Response};
 use crate::audit;
 use crate::auth::{self, GateNeeds, PosCall};
 use crate::config::Config;
-use crate::durable::{self, client_gate::StoreResponse};
-use crate::error::{AppError, AppResult};
+use dyno_core::payment::machine::DriveAction;
+
+use crate::error::{AppError, AppResult, Early, PosResult};
 use crate::http::RequestContext;
 use crate::routes::cards::{self, Direction};
 use crate::routes::{
@@ -19,6 +20,7 @@ use crate::routes::{
     wallet, webhooks,
 };
 use crate::sandbox;
+use crate::stubs::GateStub;
 
 /// Handles a request end to end; errors are already rendered.
 pub async fn dispatch(req: Request, env: &Env, ctx: &Context, rc: &RequestContext) -> Response {
@@ -42,16 +44,20 @@ pub async fn dispatch(req: Request, env: &Env, ctx: &Context, rc: &RequestContex
         }
     };
     let def = matched.def();
-    let result = handle(req, env, rc, &matched).await;
+    let result = match def.audience {
+        Audience::Pos => handle_pos(req, env, rc, &matched).await,
+        _ => handle(req, env, rc, &matched).await.map_err(Early::Error),
+    };
     let result = match result {
-        Ok(_) if def.audience == Audience::Pos && !rc.is_authorized() => Err(AppError::internal(
-            format!("{:?} answered without authorizing", def.name),
+        Ok(_) if def.audience == Audience::Pos && !rc.is_authorized() => Err(Early::Error(
+            AppError::internal(format!("{:?} answered without authorizing", def.name)),
         )),
         other => other,
     };
     let mut response = match result {
         Ok(response) => response,
-        Err(error) => error.into_response(&rc.request_id),
+        // A replay is the first answer again; an error is rendered here, in one place.
+        Err(early) => early.into_response(&rc.request_id),
     };
     finish(env, ctx, rc, &mut response).await;
     if def.audience != Audience::Public {
@@ -85,14 +91,12 @@ async fn finish(env: &Env, ctx: &Context, rc: &RequestContext, response: &mut Re
     };
     let env = env.clone();
     ctx.wait_until(async move {
-        let store = StoreResponse {
-            key,
-            response: stored,
-        };
-        let result = match auth::client_gate(&env, &client_id) {
-            Ok(stub) => durable::call::<_, ()>(&stub, "store_response", &store).await,
+        let result = match GateStub::client(&env, &client_id) {
+            Ok(gate) => gate.store_response(key, stored).await,
             Err(e) => Err(e),
         };
+        // The key then stays "in progress" until it expires (a minute): a retry is told to wait,
+        // never run twice.
         if let Err(e) = result {
             worker::console_error!("idempotency: response not stored: {e:?}");
         }
@@ -134,6 +138,7 @@ async fn handle(
                 RouteName::AdminEnrollWallet => admin::enroll_wallet(req, env, matched).await,
                 RouteName::AdminDemoSeed => demo_seed::seed(&req, env).await,
                 RouteName::AdminCynodSim => cynod_sim_control::forward(req, env).await,
+                RouteName::AdminSandboxFaults => sandbox::inject_faults(req, env).await,
                 other => Err(unrouted(other)),
             }
         }
@@ -153,47 +158,50 @@ async fn handle(
                 other => Err(unrouted(other)),
             }
         }
-        Audience::Pos => {
-            let call = PosCall::open(req, env, rc, def).await?;
-            match def.name {
-                RouteName::PosPaymentScan => payments::scan(&call).await,
-                RouteName::PosPaymentGet => payments::get(&call, matched).await,
-                RouteName::PosPaymentList => payments::list(&call).await,
-                RouteName::PosPaymentInitiate => sessions::initiate(&call).await,
-                RouteName::PosPaymentStatus => sessions::status(&call, matched).await,
-                RouteName::PosPaymentCancel => sessions::cancel(&call, matched).await,
-                RouteName::PosPaymentRefund => payments::refund(&call, matched).await,
-                RouteName::PosReconciliation => reports::reconciliation(&call).await,
-                RouteName::PosWebhookDeliveries => webhooks::deliveries(&call).await,
-                RouteName::PosSandboxScan => sandbox::drive(&call, matched, "scan").await,
-                RouteName::PosSandboxConfirm => sandbox::drive(&call, matched, "confirm").await,
-                RouteName::PosSandboxFail => sandbox::drive(&call, matched, "fail").await,
-                RouteName::PosSandboxCancel => sandbox::drive(&call, matched, "cancel").await,
+        Audience::Pos => Err(unrouted(def.name)),
+    }
+}
+
+async fn handle_pos(req: Request, env: &Env, rc: &RequestContext, matched: &Matched) -> PosResult {
+    let def = matched.def();
+    let call = PosCall::open(req, env, rc, def).await?;
+    match def.name {
+        RouteName::PosPaymentScan => payments::scan(&call).await,
+        RouteName::PosPaymentGet => payments::get(&call, matched).await,
+        RouteName::PosPaymentList => payments::list(&call).await,
+        RouteName::PosPaymentInitiate => sessions::initiate(&call).await,
+        RouteName::PosPaymentStatus => sessions::status(&call, matched).await,
+        RouteName::PosPaymentCancel => sessions::cancel(&call, matched).await,
+        RouteName::PosPaymentRefund => payments::refund(&call, matched).await,
+        RouteName::PosSandboxScan => sandbox::drive(&call, matched, DriveAction::Scan).await,
+        RouteName::PosSandboxConfirm => sandbox::drive(&call, matched, DriveAction::Confirm).await,
+        RouteName::PosSandboxFail => sandbox::drive(&call, matched, DriveAction::Fail).await,
+        RouteName::PosSandboxCancel => sandbox::drive(&call, matched, DriveAction::Cancel).await,
+        name => {
+            // Routes without gate needs: authorize here, then run.
+            let authorized = call.authorize(GateNeeds::default()).await?;
+            let principal = &authorized.principal;
+            Ok(match name {
+                RouteName::PosRevoke => oauth::revoke(&call, principal).await,
+                RouteName::PosWhoami => pos::whoami(principal),
+                RouteName::PosReconciliation => reports::reconciliation(&call, principal).await,
+                RouteName::PosWebhookDeliveries => webhooks::deliveries(&call, principal).await,
                 RouteName::PosWebhookRedeliver => {
-                    webhooks::redeliver(&call, matched.param("delivery_id").unwrap_or_default())
-                        .await
+                    let id = matched.param("delivery_id").unwrap_or_default();
+                    webhooks::redeliver(&call, principal, id).await
                 }
                 RouteName::PosCardCredit => {
-                    cards::movement(&call, matched, Direction::Credit).await
+                    cards::movement(&call, principal, matched, Direction::Credit).await
                 }
-                RouteName::PosCardDebit => cards::movement(&call, matched, Direction::Debit).await,
-                name => {
-                    // Routes without gate needs: authorize here, then run.
-                    let authorized = call.authorize(GateNeeds::default()).await?;
-                    let principal = &authorized.principal;
-                    match name {
-                        RouteName::PosRevoke => oauth::revoke(&call, principal).await,
-                        RouteName::PosWhoami => pos::whoami(principal),
-                        RouteName::PosCardBalance => cards::balance(&call, matched).await,
-                        RouteName::PosCardValidity => cards::validity(&call, matched).await,
-                        RouteName::PosMemberCards => cards::member_cards(&call, matched).await,
-                        RouteName::PosMemberCardValidity => {
-                            cards::member_validity(&call, matched).await
-                        }
-                        other => Err(unrouted(other)),
-                    }
+                RouteName::PosCardDebit => {
+                    cards::movement(&call, principal, matched, Direction::Debit).await
                 }
-            }
+                RouteName::PosCardBalance => cards::balance(&call, matched).await,
+                RouteName::PosCardValidity => cards::validity(&call, matched).await,
+                RouteName::PosMemberCards => cards::member_cards(&call, matched).await,
+                RouteName::PosMemberCardValidity => cards::member_validity(&call, matched).await,
+                other => Err(unrouted(other)),
+            }?)
         }
     }
 }

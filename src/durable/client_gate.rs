@@ -1,261 +1,36 @@
-//! `ClientGate`: one Durable Object per POS client_id (and one per source IP for token throttling),
-//! the single place where a client's per-request state lives: its rate windows, revoked tokens,
-//! token generation and a cached registry profile. Invariant: every authenticated call makes exactly
-//! one round trip here, and the limit check-and-count runs with no await in between, so it is
-//! exact under any concurrency.
+//! `ClientGate`: one Durable Object per POS client (and one per source address for the token
+//! endpoint's throttle), a shell around `dyno_core::gate`: it stores the gate's state — windows,
+//! revoked tokens, token generation, the cached registry profile, published PPM requests, the
+//! `pos_reference` index and idempotency keys — and answers every authenticated call in one round
+//! trip. Invariants: each check-and-count runs with no await in between, so limits are exact under
+//! any concurrency; state that cannot be read or decoded answers 503 and is never taken for empty,
+//! so a revoked token can never work again because storage failed.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
-use dyno_core::payment::Status;
-use dyno_core::ratelimit::{
-    Decision, Policy, SlidingWindow, CLIENT_POLICY, POLL_CLIENT_POLICY, TOKEN_PER_CLIENT_POLICY,
-    TOKEN_PER_IP_POLICY,
+use dyno_core::gate::{
+    self, ClientProfile, GateState, IdempotencyCheck, IdempotencyResult, IndexEntry, LimitInfo,
+    Lookup, Reservation, ReservationResult, StoredKey, Tracked,
 };
-use dyno_core::ratelimit::{TokenBucket, POLL_POLICY};
-use dyno_core::{ErrorCode, Problem};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorage, State};
+use dyno_core::ids::{ClientId, PaymentId, TransactionId};
+use dyno_core::payment::view::PaymentView;
+use dyno_core::protocol::{
+    AuthorizeOutcome, AuthorizeRequest, GateCall, Granted, ThrottleOutcome, ThrottlePolicy,
+};
+use dyno_core::ratelimit::{Policy, SlidingWindow, TOKEN_PER_CLIENT_POLICY, TOKEN_PER_IP_POLICY};
+use dyno_core::{ErrorCode, Millis, Problem};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use worker::{
+    durable_object, DurableObject, Env, Request, Response, SqlStorage, SqlStorageValue, State,
+};
 
-use super::{probe_storage, read_call, reply};
-use crate::durable::payment::PaymentView;
+use super::{probe_storage, read_call, reply, unavailable};
+use crate::config::{Config, Environment};
 use crate::platform;
 use crate::registry;
 
-/// What the gate knows of its client, cached from the D1 registry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ClientProfile {
-    pub client_id: String,
-    pub merchant_id: String,
-    pub merchant_name: String,
-    /// False when the merchant is not affiliated or deactivated (seed: MERCHANT_NOT_FOUND).
-    pub merchant_accepts_payments: bool,
-    pub sandbox: bool,
-    pub read_only: bool,
-    pub scopes: String,
-}
-
-/// A rate-limit decision on the wire, with everything the response headers need.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LimitInfo {
-    pub name: String,
-    pub limit: u32,
-    pub window_secs: i64,
-    pub remaining: u32,
-    pub reset_secs: i64,
-    pub allowed: bool,
-}
-
-impl From<&Decision> for LimitInfo {
-    fn from(d: &Decision) -> Self {
-        Self {
-            name: d.policy.name.to_string(),
-            limit: d.policy.limit,
-            window_secs: d.policy.window_ms / 1000,
-            remaining: d.remaining,
-            reset_secs: d.reset_secs,
-            allowed: d.allowed,
-        }
-    }
-}
-
-impl LimitInfo {
-    pub fn policy_header(&self) -> String {
-        format!("\"{}\";q={};w={}", self.name, self.limit, self.window_secs)
-    }
-
-    pub fn limit_header(&self) -> String {
-        format!(
-            "\"{}\";r={};t={}",
-            self.name, self.remaining, self.reset_secs
-        )
-    }
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct AuthorizeRequest {
-    pub client_id: String,
-    pub jti: String,
-    pub generation: u64,
-    /// Whether this call counts against the 60/min client window (status polls do not).
-    pub counted: bool,
-    /// `Idempotency-Key` of a POST, with a fingerprint of its method, path and body.
-    #[serde(default)]
-    pub idempotency: Option<IdempotencyCheck>,
-    /// A new payment claims this `pos_reference` (unique per client).
-    #[serde(default)]
-    pub reserve: Option<Reservation>,
-    /// Resolve a `pos_reference`, transaction id or payment id to its payment.
-    #[serde(default)]
-    pub lookup: Option<Lookup>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct IdempotencyCheck {
-    pub key: String,
-    pub fingerprint: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Reservation {
-    pub pos_reference: String,
-    /// The PaymentDO that will hold the payment.
-    pub payment_key: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "by", content = "value", rename_all = "snake_case")]
-pub enum Lookup {
-    PosReference(String),
-    /// A transaction id or a payment (request) id.
-    Id(String),
-}
-
-/// A payment of this client, as the gate indexes it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct IndexEntry {
-    pub pos_reference: String,
-    pub payment_key: String,
-    pub transaction_id: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum ReservationResult {
-    /// Claimed (or claimed again by the same payment): the transaction id to use.
-    Reserved { transaction_id: String },
-    /// Another payment of this client already uses the reference.
-    Conflict,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum IdempotencyResult {
-    /// First use of the key: run the request, then store its response.
-    Fresh,
-    /// The stored response of the first request.
-    Replay { status: u16, body: String },
-    /// The first request with this key is still running.
-    InProgress,
-    /// The key was used with a different request.
-    Mismatch,
-}
-
-/// A status poll, answered by the gate alone from the statuses its sessions publish.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct PollRequest {
-    pub client_id: String,
-    pub jti: String,
-    pub generation: u64,
-    pub payment_request_id: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum PollOutcome {
-    Status {
-        view: PaymentView,
-        limit: LimitInfo,
-    },
-    /// The session's own allowance (bursts of 5, 2 per second) or the client's poll ceiling.
-    Limited {
-        limit: LimitInfo,
-    },
-    Revoked,
-    UnknownClient,
-    /// The gate holds no copy of this request (never this client's, or older than a day): the
-    /// caller asks the request's own PaymentDO.
-    Untracked,
-}
-
-/// A PPM request's current view, published by its PaymentDO on every transition.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct TrackSession {
-    pub view: PaymentView,
-}
-
-/// How long the gate keeps a published request (polling lasts 90 s; later polls fall back).
-const SESSION_TTL_MS: i64 = 86_400_000;
-
-/// Statuses only move forward: a late publish never replaces a later state.
-fn progress(status: Status) -> u8 {
-    match status {
-        Status::Issued | Status::Pending => 0,
-        Status::Scanned | Status::Processing | Status::Unresolved => 1,
-        _ => 2,
-    }
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct StoreResponse {
-    pub key: String,
-    /// `None` forgets the key (the request failed in a way worth retrying).
-    pub response: Option<(u16, String)>,
-}
-
-/// How long an idempotency key and its response are kept.
-const IDEMPOTENCY_TTL_MS: i64 = 24 * 3_600_000;
-/// A key whose first request never stored a response (the isolate died) frees up after this.
-const IN_PROGRESS_TTL_MS: i64 = 60_000;
-/// Index entries older than this are dropped; D1 `transactions` keeps the history.
-const INDEX_TTL_MS: i64 = 35 * 86_400_000;
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum AuthorizeOutcome {
-    Granted {
-        profile: ClientProfile,
-        limit: Option<LimitInfo>,
-        #[serde(default)]
-        idempotency: Option<IdempotencyResult>,
-        #[serde(default)]
-        reservation: Option<ReservationResult>,
-        #[serde(default)]
-        found: Option<IndexEntry>,
-    },
-    Limited {
-        limit: LimitInfo,
-    },
-    Revoked,
-    UnknownClient,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ThrottleRequest {
-    /// `token-client` or `token-ip`.
-    pub policy: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ThrottleOutcome {
-    pub limit: LimitInfo,
-    /// The client's current token generation, stamped into new tokens.
-    pub generation: u64,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct RevokeRequest {
-    pub jti: String,
-    pub expires_at_ms: i64,
-}
-
-#[derive(Default)]
-struct Memory {
-    /// Published PPM requests and each one's poll bucket.
-    sessions: HashMap<String, (PaymentView, Option<TokenBucket>)>,
-    profile: Option<ClientProfile>,
-    generation: u64,
-    windows: HashMap<String, SlidingWindow>,
-    revoked: HashMap<String, i64>,
-}
-
-#[durable_object]
-pub struct ClientGate {
-    state: State,
-    env: Env,
-    memory: RefCell<Memory>,
-}
+const OBJECT: &str = "ClientGate";
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS gate_kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
@@ -263,13 +38,97 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS payment_index (pos_reference TEXT PRIMARY KEY, payment_key TEXT NOT NULL, transaction_id TEXT NOT NULL, created_at_ms INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS payment_index_by_tx ON payment_index (transaction_id)",
     "CREATE INDEX IF NOT EXISTS payment_index_by_key ON payment_index (payment_key)",
+    "CREATE INDEX IF NOT EXISTS payment_index_by_age ON payment_index (created_at_ms)",
     "CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER, body TEXT, created_at_ms INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (created_at_ms)",
     "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, view TEXT NOT NULL, updated_at_ms INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS sessions_by_age ON sessions (updated_at_ms)",
 ];
 
-fn load(sql: &SqlStorage) -> worker::Result<Memory> {
+#[durable_object]
+pub struct ClientGate {
+    state: State,
+    env: Env,
+    /// `None` until storage was read successfully (and again after a sandbox corruption).
+    gate: RefCell<Option<GateState>>,
+}
+
+impl DurableObject for ClientGate {
+    fn new(state: State, env: Env) -> Self {
+        Self {
+            state,
+            env,
+            gate: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let call = match read_call::<GateCall>(OBJECT, &mut req).await {
+            Ok(call) => call,
+            Err(problem) => return reply::<()>(Err(problem)),
+        };
+        if let GateCall::Health = call {
+            return reply(probe_storage(OBJECT, &self.sql()));
+        }
+        if let Err(problem) = self.ensure_loaded() {
+            return reply::<()>(Err(problem));
+        }
+        let now = platform::now();
+        match call {
+            GateCall::Authorize(request) => reply(self.authorize(request, now).await),
+            GateCall::Poll {
+                client,
+                token,
+                payment,
+            } => reply(match self.profile(&client).await {
+                Ok(_) => self.with(|g| g.poll(&token, &payment, self.scale(), now)),
+                Err(problem) => Err(problem),
+            }),
+            GateCall::Throttle(policy) => reply(self.throttle(policy, now)),
+            GateCall::Revoke { jti, expires_at_ms } => reply(self.revoke(jti, expires_at_ms, now)),
+            GateCall::RevokeAll => reply(self.revoke_all()),
+            GateCall::Release(reservation) => reply(self.exec(
+                "DELETE FROM payment_index WHERE pos_reference = ? AND payment_key = ?",
+                vec![
+                    reservation.pos_reference.as_str().into(),
+                    reservation.payment.as_str().into(),
+                ],
+            )),
+            GateCall::StoreResponse { key, response } => reply(match response {
+                Some((status, body)) => self.exec(
+                    "UPDATE idempotency SET status = ?, body = ? WHERE key = ?",
+                    vec![i64::from(status).into(), body.into(), key.into()],
+                ),
+                None => self.exec("DELETE FROM idempotency WHERE key = ?", vec![key.into()]),
+            }),
+            GateCall::Track(view) => reply(self.track(view, now)),
+            GateCall::Invalidate => reply(self.invalidate()),
+            GateCall::Reset => reply(self.reset()),
+            GateCall::CorruptState => reply(self.corrupt()),
+            GateCall::Health => reply(probe_storage(OBJECT, &self.sql())),
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, String> {
+    serde_json::from_str(text).map_err(|e| format!("{what}: {e}"))
+}
+
+fn rows<T: DeserializeOwned>(
+    sql: &SqlStorage,
+    query: &str,
+    args: Vec<SqlStorageValue>,
+) -> Result<Vec<T>, String> {
+    let bindings = if args.is_empty() { None } else { Some(args) };
+    sql.exec(query, bindings)
+        .and_then(|c| c.to_array())
+        .map_err(|e| e.to_string())
+}
+
+/// Reads the whole gate; any row that does not decode is an error, never a default.
+fn load(sql: &SqlStorage) -> Result<GateState, String> {
     for statement in SCHEMA {
-        sql.exec(statement, None)?;
+        sql.exec(statement, None).map_err(|e| e.to_string())?;
     }
     #[derive(Deserialize)]
     struct Kv {
@@ -281,116 +140,31 @@ fn load(sql: &SqlStorage) -> worker::Result<Memory> {
         jti: String,
         expires_at_ms: i64,
     }
-    let mut memory = Memory::default();
-    for Kv { k, v } in sql
-        .exec("SELECT k, v FROM gate_kv", None)?
-        .to_array::<Kv>()?
-    {
-        if k == "profile" {
-            memory.profile = serde_json::from_str(&v).ok();
-        } else if k == "generation" {
-            memory.generation = v.parse().unwrap_or(0);
-        } else if let Some(name) = k.strip_prefix("window:") {
-            memory
-                .windows
-                .insert(name.to_string(), SlidingWindow::decode(&v));
-        }
-    }
-    for r in sql
-        .exec("SELECT jti, expires_at_ms FROM revoked", None)?
-        .to_array::<Revoked>()?
-    {
-        memory.revoked.insert(r.jti, r.expires_at_ms);
-    }
     #[derive(Deserialize)]
     struct Session {
         id: String,
         view: String,
     }
-    for row in sql
-        .exec("SELECT id, view FROM sessions", None)?
-        .to_array::<Session>()?
-    {
-        if let Ok(view) = serde_json::from_str(&row.view) {
-            memory.sessions.insert(row.id, (view, None));
+    let mut gate = GateState::default();
+    for Kv { k, v } in rows::<Kv>(sql, "SELECT k, v FROM gate_kv", vec![])? {
+        if k == "profile" {
+            gate.profile = Some(decode("profile", &v)?);
+        } else if k == "generation" {
+            gate.generation = v.parse().map_err(|_| format!("generation: {v:?}"))?;
+        } else if let Some(name) = k.strip_prefix("window:") {
+            let window = SlidingWindow::parse(&v).ok_or_else(|| format!("window {name}: {v:?}"))?;
+            gate.windows.insert(name.to_string(), window);
         }
     }
-    Ok(memory)
-}
-
-impl DurableObject for ClientGate {
-    fn new(state: State, env: Env) -> Self {
-        let memory = load(&state.storage().sql()).unwrap_or_else(|e| {
-            worker::console_error!("ClientGate: cannot load state: {e}");
-            Memory::default()
-        });
-        Self {
-            state,
-            env,
-            memory: RefCell::new(memory),
-        }
+    for r in rows::<Revoked>(sql, "SELECT jti, expires_at_ms FROM revoked", vec![])? {
+        gate.revoked.insert(r.jti, r.expires_at_ms);
     }
-
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let (op, body) = match read_call::<Value>(&mut req).await {
-            Ok(call) => call,
-            Err(problem) => return reply::<()>(Err(problem)),
-        };
-        match op.as_str() {
-            "authorize" => reply(match serde_json::from_value(body) {
-                Ok(request) => self.authorize(request).await,
-                Err(e) => Err(bad_call(e)),
-            }),
-            "throttle" => reply(
-                serde_json::from_value(body)
-                    .map_err(bad_call)
-                    .and_then(|r| self.throttle(r)),
-            ),
-            "revoke" => reply(
-                serde_json::from_value(body)
-                    .map_err(bad_call)
-                    .and_then(|r| self.revoke(r)),
-            ),
-            "revoke_all" => reply(self.revoke_all()),
-            "release" => reply(
-                serde_json::from_value(body)
-                    .map_err(bad_call)
-                    .and_then(|r| self.release(r)),
-            ),
-            "store_response" => reply(
-                serde_json::from_value(body)
-                    .map_err(bad_call)
-                    .and_then(|r| self.store_response(r)),
-            ),
-            "invalidate" => reply(self.invalidate()),
-            "reset" => reply(self.reset()),
-            "poll" => match serde_json::from_value(body) {
-                Ok(request) => reply(self.poll(request).await),
-                Err(e) => reply::<()>(Err(bad_call(e))),
-            },
-            "track_session" => reply(
-                serde_json::from_value(body)
-                    .map_err(bad_call)
-                    .and_then(|r| self.track_session(r)),
-            ),
-            "health" => reply(probe_storage(&self.state.storage().sql())),
-            other => reply::<()>(Err(Problem::new(
-                ErrorCode::InternalError,
-                format!("ClientGate: unknown operation {other}"),
-            ))),
-        }
+    for row in rows::<Session>(sql, "SELECT id, view FROM sessions", vec![])? {
+        let id = PaymentId::parse(&row.id).ok_or_else(|| format!("session id {:?}", row.id))?;
+        let view: PaymentView = decode("session", &row.view)?;
+        gate.sessions.insert(id, Tracked { view, polls: None });
     }
-}
-
-fn bad_call(e: serde_json::Error) -> Problem {
-    Problem::new(
-        ErrorCode::InternalError,
-        format!("ClientGate: bad request: {e}"),
-    )
-}
-
-fn storage_error(e: worker::Error) -> Problem {
-    Problem::new(ErrorCode::InternalError, format!("ClientGate storage: {e}"))
+    Ok(gate)
 }
 
 impl ClientGate {
@@ -398,45 +172,51 @@ impl ClientGate {
         self.state.storage().sql()
     }
 
-    fn put(&self, key: &str, value: &str) -> Result<(), Problem> {
-        self.sql()
-            .exec(
-                "INSERT OR REPLACE INTO gate_kv (k, v) VALUES (?, ?)",
-                vec![key.into(), value.into()],
-            )
-            .map(|_| ())
-            .map_err(storage_error)
-    }
-
-    /// Counts one request in `policy`'s window and persists it, atomically with the check.
-    fn admit(&self, policy: Policy) -> Result<Decision, Problem> {
-        let scale = crate::config::Config::get(&self.env)
-            .map(|c| c.rate_limit_scale)
-            .unwrap_or(1);
-        let policy = policy.scaled(scale);
-        let now = platform::now().0;
-        let (decision, encoded) = {
-            let mut memory = self.memory.borrow_mut();
-            let window = memory.windows.entry(policy.name.to_string()).or_default();
-            let decision = window.admit(now, policy);
-            (decision, window.encode())
-        };
-        // The poll ceiling only guards against abuse: kept in memory, it costs no write per poll.
-        if decision.allowed && policy.name != POLL_CLIENT_POLICY.name {
-            self.put(&format!("window:{}", policy.name), &encoded)?;
+    fn ensure_loaded(&self) -> Result<(), Problem> {
+        if self.gate.borrow().is_none() {
+            let gate = load(&self.sql())
+                .map_err(|e| unavailable(OBJECT, format!("cannot load state: {e}")))?;
+            *self.gate.borrow_mut() = Some(gate);
         }
-        Ok(decision)
+        Ok(())
     }
 
-    async fn profile(&self, client_id: &str) -> Result<Option<ClientProfile>, Problem> {
-        if let Some(profile) = self.memory.borrow().profile.clone() {
+    /// Runs `f` on the loaded gate; never on a default one.
+    fn with<T>(&self, f: impl FnOnce(&mut GateState) -> T) -> Result<T, Problem> {
+        match self.gate.borrow_mut().as_mut() {
+            Some(gate) => Ok(f(gate)),
+            None => Err(unavailable(OBJECT, "state not loaded")),
+        }
+    }
+
+    fn exec(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<(), Problem> {
+        let bindings = if args.is_empty() { None } else { Some(args) };
+        self.sql()
+            .exec(query, bindings)
+            .map(|_| ())
+            .map_err(|e| unavailable(OBJECT, e))
+    }
+
+    fn put(&self, key: &str, value: &str) -> Result<(), Problem> {
+        self.exec(
+            "INSERT OR REPLACE INTO gate_kv (k, v) VALUES (?, ?)",
+            vec![key.into(), value.into()],
+        )
+    }
+
+    fn scale(&self) -> u32 {
+        Config::get(&self.env).map_or(1, |c| c.rate_limit_scale)
+    }
+
+    /// The client's profile: cached here, else read from the D1 registry.
+    async fn profile(&self, client: &ClientId) -> Result<Option<ClientProfile>, Problem> {
+        if let Some(profile) = self.with(|g| g.profile.clone())? {
             return Ok(Some(profile));
         }
-        let db = registry::db(&self.env)
-            .map_err(|_| Problem::new(ErrorCode::InternalError, "D1 indisponible"))?;
-        let record = registry::find_client(&db, client_id).await.map_err(|_| {
-            Problem::new(ErrorCode::InternalError, "lecture du registre impossible")
-        })?;
+        let db = registry::db(&self.env).map_err(|e| unavailable(OBJECT, format!("{e:?}")))?;
+        let record = registry::find_client(&db, client.as_str())
+            .await
+            .map_err(|e| unavailable(OBJECT, format!("registry: {e:?}")))?;
         let Some(record) = record else {
             return Ok(None);
         };
@@ -449,346 +229,262 @@ impl ClientGate {
             read_only: record.read_only == 1,
             scopes: record.scopes,
         };
-        self.put(
-            "profile",
-            &serde_json::to_string(&profile).unwrap_or_default(),
-        )?;
-        self.memory.borrow_mut().profile = Some(profile.clone());
+        let text = serde_json::to_string(&profile).map_err(|e| unavailable(OBJECT, e))?;
+        self.put("profile", &text)?;
+        self.with(|g| g.profile = Some(profile.clone()))?;
         Ok(Some(profile))
     }
 
-    async fn authorize(&self, request: AuthorizeRequest) -> Result<AuthorizeOutcome, Problem> {
-        let Some(profile) = self.profile(&request.client_id).await? else {
-            return Ok(AuthorizeOutcome::UnknownClient);
+    /// Persists a window after a count (the poll ceiling only guards against abuse: kept in
+    /// memory, it costs no write per poll).
+    fn persist_window(&self, policy: &str) -> Result<(), Problem> {
+        if policy == dyno_core::ratelimit::POLL_CLIENT_POLICY.name {
+            return Ok(());
+        }
+        let encoded = self.with(|g| g.windows.get(policy).map(SlidingWindow::encode))?;
+        match encoded {
+            Some(encoded) => self.put(&format!("window:{policy}"), &encoded),
+            None => Ok(()),
+        }
+    }
+
+    async fn authorize(
+        &self,
+        request: AuthorizeRequest,
+        now: Millis,
+    ) -> Result<AuthorizeOutcome, Problem> {
+        self.profile(&request.client).await?;
+        let scale = self.scale();
+        let admitted = self.with(|g| g.admission(&request.token, request.counted, scale, now))?;
+        let (profile, decision) = match admitted {
+            Ok(admitted) => admitted,
+            Err(refusal) => return Ok(AuthorizeOutcome::Refused(refusal)),
         };
-        {
-            let memory = self.memory.borrow();
-            if request.generation < memory.generation || memory.revoked.contains_key(&request.jti) {
-                return Ok(AuthorizeOutcome::Revoked);
-            }
-        }
-        // Status polls do not count against the 60/min window; they have their own ceiling.
-        let decision = self.admit(if request.counted {
-            CLIENT_POLICY
-        } else {
-            POLL_CLIENT_POLICY
-        })?;
-        if !decision.allowed {
-            return Ok(AuthorizeOutcome::Limited {
-                limit: LimitInfo::from(&decision),
-            });
-        }
-        let limit = request.counted.then(|| LimitInfo::from(&decision));
-        let now = platform::now().0;
+        self.persist_window(decision.policy.name)?;
         let idempotency = match &request.idempotency {
             Some(check) => Some(self.check_idempotency(check, now)?),
             None => None,
         };
-        // A replayed or refused idempotent request claims nothing.
+        // A replayed or refused idempotent request claims nothing; nor does a merchant that cannot
+        // take payments (MERCHANT_NOT_FOUND).
         let fresh = matches!(idempotency, None | Some(IdempotencyResult::Fresh));
-        // Nothing is reserved for a merchant that cannot take payments (MERCHANT_NOT_FOUND).
-        let reservation = match (&request.reserve, fresh && profile.merchant_accepts_payments) {
-            (Some(reserve), true) => Some(self.reserve(reserve, now)?),
+        let reservation = match &request.reserve {
+            Some(reserve) if fresh && profile.merchant_accepts_payments => {
+                Some(self.reserve(reserve, now)?)
+            }
             _ => None,
         };
         let found = match &request.lookup {
             Some(lookup) => self.lookup(lookup)?,
             None => None,
         };
-        Ok(AuthorizeOutcome::Granted {
+        Ok(AuthorizeOutcome::Granted(Box::new(Granted {
             profile,
-            limit,
+            limit: request.counted.then(|| LimitInfo::from(&decision)),
             idempotency,
             reservation,
             found,
-        })
+        })))
     }
 
     fn check_idempotency(
         &self,
         check: &IdempotencyCheck,
-        now: i64,
+        now: Millis,
     ) -> Result<IdempotencyResult, Problem> {
         #[derive(Deserialize)]
         struct Row {
             fingerprint: String,
             status: Option<i64>,
             body: Option<String>,
+            created_at_ms: i64,
         }
-        let sql = self.sql();
-        sql.exec(
-            "DELETE FROM idempotency WHERE created_at_ms < ? OR (status IS NULL AND created_at_ms < ?)",
-            vec![(now - IDEMPOTENCY_TTL_MS).into(), (now - IN_PROGRESS_TTL_MS).into()],
+        let existing = rows::<Row>(
+            &self.sql(),
+            "SELECT fingerprint, status, body, created_at_ms FROM idempotency WHERE key = ?",
+            vec![check.key.as_str().into()],
         )
-        .map_err(storage_error)?;
-        let existing: Option<Row> = sql
-            .exec(
-                "SELECT fingerprint, status, body FROM idempotency WHERE key = ?",
-                vec![check.key.as_str().into()],
-            )
-            .and_then(|c| c.to_array())
-            .map_err(storage_error)?
-            .into_iter()
-            .next();
-        Ok(match existing {
-            None => {
-                sql.exec(
-                    "INSERT INTO idempotency (key, fingerprint, created_at_ms) VALUES (?, ?, ?)",
-                    vec![
-                        check.key.as_str().into(),
-                        check.fingerprint.as_str().into(),
-                        now.into(),
-                    ],
-                )
-                .map_err(storage_error)?;
-                IdempotencyResult::Fresh
-            }
-            Some(row) if row.fingerprint != check.fingerprint => IdempotencyResult::Mismatch,
-            Some(Row {
-                status: Some(status),
-                body,
-                ..
-            }) => IdempotencyResult::Replay {
-                status: u16::try_from(status).unwrap_or(500),
-                body: body.unwrap_or_default(),
-            },
-            Some(_) => IdempotencyResult::InProgress,
+        .map_err(|e| unavailable(OBJECT, e))?
+        .into_iter()
+        .next()
+        .map(|row| StoredKey {
+            fingerprint: row.fingerprint,
+            response: row
+                .status
+                .and_then(|s| u16::try_from(s).ok())
+                .map(|status| (status, row.body.unwrap_or_default())),
+            created_at: Millis(row.created_at_ms),
+        });
+        let result = gate::idempotency(existing.as_ref(), check, now);
+        if result == IdempotencyResult::Fresh {
+            self.exec(
+                "DELETE FROM idempotency WHERE created_at_ms < ?",
+                vec![(now.0 - gate::IDEMPOTENCY_TTL_MS).into()],
+            )?;
+            self.exec(
+                "INSERT OR REPLACE INTO idempotency (key, fingerprint, created_at_ms) VALUES (?, ?, ?)",
+                vec![check.key.as_str().into(), check.fingerprint.as_str().into(), now.0.into()],
+            )?;
+        }
+        Ok(result)
+    }
+
+    fn index_row(&self, column: &str, value: &str) -> Result<Option<IndexEntry>, Problem> {
+        #[derive(Deserialize)]
+        struct Row {
+            pos_reference: String,
+            payment_key: String,
+            transaction_id: String,
+        }
+        let row = rows::<Row>(
+            &self.sql(),
+            &format!("SELECT pos_reference, payment_key, transaction_id FROM payment_index WHERE {column} = ?"),
+            vec![value.into()],
+        )
+        .map_err(|e| unavailable(OBJECT, e))?
+        .into_iter()
+        .next();
+        row.map(|row| {
+            Ok(IndexEntry {
+                pos_reference: dyno_core::ids::PosReference::parse(&row.pos_reference)
+                    .map_err(|_| unavailable(OBJECT, "index: bad reference"))?,
+                payment: PaymentId::parse(&row.payment_key)
+                    .ok_or_else(|| unavailable(OBJECT, "index: bad payment id"))?,
+                transaction_id: TransactionId::parse(&row.transaction_id)
+                    .ok_or_else(|| unavailable(OBJECT, "index: bad transaction id"))?,
+            })
         })
+        .transpose()
     }
 
-    fn store_response(&self, request: StoreResponse) -> Result<(), Problem> {
-        let sql = self.sql();
-        match request.response {
-            Some((status, body)) => sql.exec(
-                "UPDATE idempotency SET status = ?, body = ? WHERE key = ?",
-                vec![i64::from(status).into(), body.into(), request.key.into()],
-            ),
-            None => sql.exec(
-                "DELETE FROM idempotency WHERE key = ?",
-                vec![request.key.into()],
-            ),
-        }
-        .map(|_| ())
-        .map_err(storage_error)
-    }
-
-    fn index_rows(&self, query: &str, value: &str) -> Result<Option<IndexEntry>, Problem> {
-        Ok(self
-            .sql()
-            .exec(query, vec![value.into()])
-            .and_then(|c| c.to_array::<IndexEntry>())
-            .map_err(storage_error)?
-            .into_iter()
-            .next())
-    }
-
-    /// Claims `pos_reference` for a payment; the same payment may claim it again (a retry).
-    fn reserve(&self, reserve: &Reservation, now: i64) -> Result<ReservationResult, Problem> {
-        let existing = self.index_rows(
-            "SELECT pos_reference, payment_key, transaction_id FROM payment_index WHERE pos_reference = ?",
-            &reserve.pos_reference,
-        )?;
-        match existing {
-            Some(entry) if entry.payment_key == reserve.payment_key => {
-                Ok(ReservationResult::Reserved {
-                    transaction_id: entry.transaction_id,
-                })
-            }
-            Some(_) => Ok(ReservationResult::Conflict),
-            None => {
-                let transaction_id = platform::new_uuid();
-                let sql = self.sql();
-                sql.exec(
-                    "DELETE FROM payment_index WHERE created_at_ms < ?",
-                    vec![(now - INDEX_TTL_MS).into()],
-                )
-                .map_err(storage_error)?;
-                sql.exec(
-                    "INSERT INTO payment_index (pos_reference, payment_key, transaction_id, created_at_ms) VALUES (?, ?, ?, ?)",
-                    vec![
-                        reserve.pos_reference.as_str().into(),
-                        reserve.payment_key.as_str().into(),
-                        transaction_id.as_str().into(),
-                        now.into(),
-                    ],
-                )
-                .map_err(storage_error)?;
-                Ok(ReservationResult::Reserved { transaction_id })
-            }
-        }
-    }
-
-    /// Frees a reference whose payment failed without moving money, so the sale can be retried.
-    fn release(&self, reservation: Reservation) -> Result<(), Problem> {
-        self.sql()
-            .exec(
-                "DELETE FROM payment_index WHERE pos_reference = ? AND payment_key = ?",
+    fn reserve(
+        &self,
+        reservation: &Reservation,
+        now: Millis,
+    ) -> Result<ReservationResult, Problem> {
+        let existing = self.index_row("pos_reference", reservation.pos_reference.as_str())?;
+        let fresh = TransactionId::from_random(platform::random_bytes());
+        let (result, insert) = gate::reserve(existing.as_ref(), reservation, fresh);
+        if let Some(entry) = insert {
+            self.exec(
+                "DELETE FROM payment_index WHERE created_at_ms < ?",
+                vec![(now.0 - gate::INDEX_TTL_MS).into()],
+            )?;
+            self.exec(
+                "INSERT INTO payment_index (pos_reference, payment_key, transaction_id, created_at_ms) VALUES (?, ?, ?, ?)",
                 vec![
-                    reservation.pos_reference.into(),
-                    reservation.payment_key.into(),
+                    entry.pos_reference.as_str().into(),
+                    entry.payment.as_str().into(),
+                    entry.transaction_id.as_str().into(),
+                    now.0.into(),
                 ],
-            )
-            .map(|_| ())
-            .map_err(storage_error)
+            )?;
+        }
+        Ok(result)
     }
 
     fn lookup(&self, lookup: &Lookup) -> Result<Option<IndexEntry>, Problem> {
-        const COLUMNS: &str =
-            "SELECT pos_reference, payment_key, transaction_id FROM payment_index";
         match lookup {
-            Lookup::PosReference(reference) => {
-                self.index_rows(&format!("{COLUMNS} WHERE pos_reference = ?"), reference)
-            }
-            Lookup::Id(id) => {
-                match self.index_rows(&format!("{COLUMNS} WHERE transaction_id = ?"), id)? {
-                    Some(entry) => Ok(Some(entry)),
-                    None => self.index_rows(&format!("{COLUMNS} WHERE payment_key = ?"), id),
-                }
-            }
+            Lookup::PosReference(reference) => self.index_row("pos_reference", reference.as_str()),
+            Lookup::Id(id) => match self.index_row("transaction_id", id)? {
+                Some(entry) => Ok(Some(entry)),
+                None => self.index_row("payment_key", id),
+            },
         }
     }
 
-    fn throttle(&self, request: ThrottleRequest) -> Result<ThrottleOutcome, Problem> {
-        let policy = match request.policy.as_str() {
-            "token-client" => TOKEN_PER_CLIENT_POLICY,
-            "token-ip" => TOKEN_PER_IP_POLICY,
-            other => {
-                return Err(Problem::new(
-                    ErrorCode::InternalError,
-                    format!("unknown policy {other}"),
-                ))
-            }
+    fn throttle(&self, policy: ThrottlePolicy, now: Millis) -> Result<ThrottleOutcome, Problem> {
+        let policy: Policy = match policy {
+            ThrottlePolicy::TokenClient => TOKEN_PER_CLIENT_POLICY,
+            ThrottlePolicy::TokenIp => TOKEN_PER_IP_POLICY,
         };
-        let decision = self.admit(policy)?;
+        let scale = self.scale();
+        let decision = self.with(|g| g.admit(policy.scaled(scale), now))?;
+        if decision.allowed {
+            self.persist_window(policy.name)?;
+        }
         Ok(ThrottleOutcome {
             limit: LimitInfo::from(&decision),
-            generation: self.memory.borrow().generation,
+            generation: self.with(|g| g.generation)?,
         })
     }
 
-    fn revoke(&self, request: RevokeRequest) -> Result<(), Problem> {
-        let now = platform::now().0;
-        let sql = self.sql();
-        sql.exec(
+    fn revoke(&self, jti: String, expires_at_ms: i64, now: Millis) -> Result<(), Problem> {
+        self.exec(
             "DELETE FROM revoked WHERE expires_at_ms < ?",
-            vec![now.into()],
-        )
-        .map_err(storage_error)?;
-        sql.exec(
+            vec![now.0.into()],
+        )?;
+        self.exec(
             "INSERT OR REPLACE INTO revoked (jti, expires_at_ms) VALUES (?, ?)",
-            vec![request.jti.as_str().into(), request.expires_at_ms.into()],
-        )
-        .map_err(storage_error)?;
-        let mut memory = self.memory.borrow_mut();
-        memory.revoked.retain(|_, exp| *exp >= now);
-        memory.revoked.insert(request.jti, request.expires_at_ms);
+            vec![jti.as_str().into(), expires_at_ms.into()],
+        )?;
+        self.with(|g| g.revoke(jti, expires_at_ms, now))?;
         Ok(())
     }
 
     /// Invalidates every token issued so far: they all carry an older generation.
     fn revoke_all(&self) -> Result<u64, Problem> {
-        let generation = self.memory.borrow().generation + 1;
+        let generation = self.with(|g| g.generation)? + 1;
         self.put("generation", &generation.to_string())?;
-        self.memory.borrow_mut().generation = generation;
+        self.with(|g| g.generation = generation)?;
         Ok(generation)
     }
 
-    /// A status poll: revocation, the client's poll ceiling, the session's allowance and its
-    /// status, all here — one round trip.
-    async fn poll(&self, request: PollRequest) -> Result<PollOutcome, Problem> {
-        if self.profile(&request.client_id).await?.is_none() {
-            return Ok(PollOutcome::UnknownClient);
+    /// Records a request's published view, unless it would move its status backwards.
+    fn track(&self, view: PaymentView, now: Millis) -> Result<(), Problem> {
+        let id = view.payment_id.clone();
+        let text = serde_json::to_string(&view).map_err(|e| unavailable(OBJECT, e))?;
+        if !self.with(|g| g.accepts(&view))? {
+            return Ok(());
         }
-        {
-            let memory = self.memory.borrow();
-            if request.generation < memory.generation || memory.revoked.contains_key(&request.jti) {
-                return Ok(PollOutcome::Revoked);
-            }
-        }
-        let ceiling = self.admit(POLL_CLIENT_POLICY)?;
-        if !ceiling.allowed {
-            return Ok(PollOutcome::Limited {
-                limit: LimitInfo::from(&ceiling),
-            });
-        }
-        let now = platform::now().0;
-        let mut memory = self.memory.borrow_mut();
-        let Some((view, bucket)) = memory.sessions.get_mut(&request.payment_request_id) else {
-            return Ok(PollOutcome::Untracked);
-        };
-        let decision = bucket
-            .get_or_insert_with(|| TokenBucket::full(POLL_POLICY, now))
-            .take(now, POLL_POLICY);
-        let limit = LimitInfo::from(&decision);
-        Ok(if decision.allowed {
-            PollOutcome::Status {
-                view: view.clone(),
-                limit,
-            }
-        } else {
-            PollOutcome::Limited { limit }
-        })
+        self.exec(
+            "DELETE FROM sessions WHERE updated_at_ms < ?",
+            vec![(now.0 - gate::SESSION_TTL_MS).into()],
+        )?;
+        self.exec(
+            "INSERT OR REPLACE INTO sessions (id, view, updated_at_ms) VALUES (?, ?, ?)",
+            vec![id.as_str().into(), text.into(), now.0.into()],
+        )?;
+        self.with(|g| g.track(view))?;
+        Ok(())
     }
 
-    /// Records a request's published view, unless it would move its status backwards.
-    fn track_session(&self, request: TrackSession) -> Result<(), Problem> {
-        let now = platform::now().0;
-        let id = request.view.payment_id.clone();
-        {
-            let memory = self.memory.borrow();
-            if let Some((current, _)) = memory.sessions.get(&id) {
-                if progress(request.view.status) < progress(current.status) {
-                    return Ok(());
-                }
-            }
-        }
-        let sql = self.sql();
-        sql.exec(
-            "DELETE FROM sessions WHERE updated_at_ms < ?",
-            vec![(now - SESSION_TTL_MS).into()],
-        )
-        .map_err(storage_error)?;
-        sql.exec(
-            "INSERT OR REPLACE INTO sessions (id, view, updated_at_ms) VALUES (?, ?, ?)",
-            vec![
-                id.as_str().into(),
-                serde_json::to_string(&request.view)
-                    .map_err(|e| storage_error(worker::Error::from(e)))?
-                    .into(),
-                now.into(),
-            ],
-        )
-        .map_err(storage_error)?;
-        let mut memory = self.memory.borrow_mut();
-        let bucket = memory.sessions.remove(&id).and_then(|(_, bucket)| bucket);
-        memory.sessions.insert(id, (request.view, bucket));
+    /// Drops the cached profile so the next call reloads it from D1 (after an admin change).
+    fn invalidate(&self) -> Result<(), Problem> {
+        self.exec("DELETE FROM gate_kv WHERE k = 'profile'", vec![])?;
+        self.with(|g| g.profile = None)?;
         Ok(())
     }
 
     /// Sandbox daily reset: empty windows, payment index and idempotency keys, fresh profile.
     fn reset(&self) -> Result<(), Problem> {
-        let sql = self.sql();
         for statement in [
             "DELETE FROM gate_kv WHERE k != 'generation'",
             "DELETE FROM payment_index",
             "DELETE FROM idempotency",
             "DELETE FROM sessions",
         ] {
-            sql.exec(statement, None).map_err(storage_error)?;
+            self.exec(statement, vec![])?;
         }
-        let mut memory = self.memory.borrow_mut();
-        memory.windows.clear();
-        memory.sessions.clear();
-        memory.profile = None;
-        Ok(())
+        self.with(|g| {
+            g.windows.clear();
+            g.sessions.clear();
+            g.profile = None;
+        })
     }
 
-    /// Drops the cached profile so the next call reloads it from D1 (after an admin change).
-    fn invalidate(&self) -> Result<(), Problem> {
-        self.sql()
-            .exec("DELETE FROM gate_kv WHERE k = 'profile'", None)
-            .map_err(storage_error)?;
-        self.memory.borrow_mut().profile = None;
+    /// Sandbox fault switch: the stored generation becomes unreadable and memory is dropped, so
+    /// the next call must read storage, fail, and answer 503.
+    fn corrupt(&self) -> Result<(), Problem> {
+        let sandbox = Config::get(&self.env).map(|c| c.environment == Environment::Sandbox);
+        if sandbox != Ok(true) {
+            return Err(Problem::new(
+                ErrorCode::Forbidden,
+                "Les pannes simulées n'existent qu'en sandbox.",
+            ));
+        }
+        self.put("generation", "not-a-number")?;
+        *self.gate.borrow_mut() = None;
         Ok(())
     }
 }

@@ -103,6 +103,14 @@ async fn deliver(env: &Env, job: &WebhookJob) -> crate::error::AppResult<Outcome
     let Some(endpoint) = registry::webhook_endpoint(&db, client_id).await? else {
         return Ok(Outcome::Dropped);
     };
+    // A job sent again (its first send's answer was lost) for a delivery already made: done.
+    if *first_attempt == 1
+        && registry::find_delivery(&db, delivery_id)
+            .await?
+            .is_some_and(|d| d.status == "delivered")
+    {
+        return Ok(Outcome::Dropped);
+    }
     let now = platform::now();
     registry::ensure_delivery(
         &db,

@@ -13,13 +13,12 @@ use dyno_core::{ErrorCode, Millis};
 use serde::{Deserialize, Serialize};
 use worker::{Env, Request, Response};
 
-use crate::auth;
 use crate::config::{Config, Environment};
-use crate::durable;
 use crate::error::{AppError, AppResult};
 use crate::http::{self, json_response};
 use crate::platform;
 use crate::registry::{self, Merchant, NewClient};
+use crate::stubs::GateStub;
 
 fn path_param<'a>(matched: &'a Matched, name: &str) -> AppResult<&'a str> {
     matched
@@ -46,7 +45,7 @@ fn validate_id(kind: &str, id: &str) -> AppResult<()> {
 /// Tells every gate of a merchant's clients to reload the registry on their next call.
 async fn invalidate_gates(env: &Env, client_ids: &[String]) -> AppResult<()> {
     for client_id in client_ids {
-        durable::call::<_, ()>(&auth::client_gate(env, client_id)?, "invalidate", &()).await?;
+        GateStub::client(env, client_id)?.invalidate().await?;
     }
     Ok(())
 }
@@ -342,8 +341,7 @@ pub async fn revoke_all_tokens(env: &Env, matched: &Matched) -> AppResult<Respon
             format!("Client {client_id} introuvable."),
         ));
     }
-    let generation: u64 =
-        durable::call(&auth::client_gate(env, client_id)?, "revoke_all", &()).await?;
+    let generation = GateStub::client(env, client_id)?.revoke_all().await?;
     json_response(
         200,
         &TokensRevoked {

@@ -14,7 +14,7 @@ use dyno_core::{Currency, ErrorCode, Problem};
 use serde::{Deserialize, Serialize};
 use worker::{Request, Response};
 
-use crate::auth::{GateNeeds, PosCall};
+use crate::auth::{PosCall, PosPrincipal};
 use crate::cynod::client::WriteOutcome;
 use crate::cynod::CynodClient;
 use crate::error::{AppError, AppResult};
@@ -250,10 +250,10 @@ pub enum Direction {
 /// `POST /api/v1/pos/cards/{card_number}/credit` and `…/debit`.
 pub async fn movement(
     call: &PosCall<'_>,
+    principal: &PosPrincipal,
     matched: &Matched,
     direction: Direction,
 ) -> AppResult<Response> {
-    let principal = call.authorize(GateNeeds::default()).await?.principal;
     let (env, config) = (call.env, &call.config);
     let numero = card_number(matched)?.to_string();
     let body: MovementBody = http::json_body(call.req.headers(), &call.body)?;

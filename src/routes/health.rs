@@ -8,11 +8,11 @@ use worker::{Env, Response};
 
 use crate::config::Config;
 use crate::cynod::CynodClient;
-use crate::durable::{self, StorageProbe};
 use crate::error::AppResult;
 use crate::http::{json_response, RequestContext};
 use crate::platform;
 use crate::queues::{self, EventMessage, WebhookJob};
+use crate::stubs::{GateStub, PaymentStub};
 
 #[derive(Serialize)]
 struct Check {
@@ -133,13 +133,21 @@ async fn check_d1(env: &Env) -> Result<String, String> {
 }
 
 async fn check_durable_object(env: &Env, binding: &str) -> Result<String, String> {
-    let stub = env
-        .durable_object(binding)
-        .and_then(|ns| ns.get_by_name("healthz"))
-        .map_err(|e| e.to_string())?;
-    let probe: StorageProbe = durable::call(&stub, "health", &())
-        .await
-        .map_err(|e| format!("{e:?}"))?;
+    let probe = match binding {
+        "PAYMENTS" => {
+            PaymentStub::probe(env)
+                .map_err(|e| format!("{e:?}"))?
+                .health()
+                .await
+        }
+        _ => {
+            GateStub::client(env, "healthz")
+                .map_err(|e| format!("{e:?}"))?
+                .health()
+                .await
+        }
+    }
+    .map_err(|e| format!("{e:?}"))?;
     Ok(format!("sqlite: {} tables", probe.sqlite_tables))
 }
 

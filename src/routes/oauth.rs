@@ -9,14 +9,14 @@ use dyno_core::ErrorCode;
 use serde::{Deserialize, Serialize};
 use worker::{Env, Request, Response};
 
-use crate::auth::{self, PosCall, PosPrincipal};
+use crate::auth::{PosCall, PosPrincipal};
 use crate::config::Config;
-use crate::durable::client_gate::{RevokeRequest, ThrottleOutcome, ThrottleRequest};
-use crate::durable::{self};
 use crate::error::{AppError, AppResult};
 use crate::http::{self, RequestContext};
 use crate::platform;
 use crate::registry;
+use crate::stubs::GateStub;
+use dyno_core::protocol::ThrottlePolicy;
 
 impl From<OAuthError> for AppError {
     fn from(e: OAuthError) -> Self {
@@ -58,17 +58,11 @@ pub async fn token(mut req: Request, env: &Env, rc: &RequestContext) -> AppResul
     rc.set_client(&request.client_id);
 
     // Both throttles in one concurrent hop: per source IP and per client_id.
-    let ip_gate = auth::gate(env, &format!("ip:{}", rc.client_ip))?;
-    let client_gate = auth::client_gate(env, &request.client_id)?;
-    let ip_policy = ThrottleRequest {
-        policy: "token-ip".into(),
-    };
-    let client_policy = ThrottleRequest {
-        policy: "token-client".into(),
-    };
+    let ip_gate = GateStub::ip(env, &rc.client_ip)?;
+    let client_gate = GateStub::client(env, &request.client_id)?;
     let (by_ip, by_client) = futures_util::join!(
-        durable::call::<_, ThrottleOutcome>(&ip_gate, "throttle", &ip_policy),
-        durable::call::<_, ThrottleOutcome>(&client_gate, "throttle", &client_policy),
+        ip_gate.throttle(ThrottlePolicy::TokenIp),
+        client_gate.throttle(ThrottlePolicy::TokenClient),
     );
     let (by_ip, by_client) = (by_ip?, by_client?);
     for outcome in [&by_ip, &by_client] {
@@ -187,16 +181,9 @@ pub async fn revoke(call: &PosCall<'_>, principal: &PosPrincipal) -> AppResult<R
         platform::now(),
     ) {
         if verified.claims.sub == principal.client_id() {
-            let stub = auth::client_gate(env, principal.client_id())?;
-            durable::call::<_, ()>(
-                &stub,
-                "revoke",
-                &RevokeRequest {
-                    jti: verified.claims.jti,
-                    expires_at_ms: verified.expires_at.0,
-                },
-            )
-            .await?;
+            GateStub::client(env, principal.client_id())?
+                .revoke(verified.claims.jti, verified.expires_at.0)
+                .await?;
         }
     }
     Ok(http::bytes_response(

@@ -1,33 +1,32 @@
-//! POS payment routes: the EPM scan (`POST /api/v1/pos/payments/scan`, the seed's Flux A) and the
-//! look-ups by transaction id, payment id or `pos_reference`. Invariant: a scan changes nothing
-//! unless it debits; a client only ever sees its own payments (others' ids answer 404).
+//! POS payment routes: the EPM scan (`POST /api/v1/pos/payments/scan`, the seed's Flux A), the
+//! look-ups by transaction id, payment id or `pos_reference`, the listing and refunds.
+//! Invariant: a scan changes nothing unless it debits; a client only ever sees its own payments
+//! (others' ids answer 404).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use dyno_core::money::DecimalNumber;
-use dyno_core::payment::{
-    validate_channel, validate_pos_reference, Flow, Order, RefundStatus, Status,
-};
+use dyno_core::api::{LedgerPayment, PaymentResource, RefundCreated, ScanSucceeded};
+use dyno_core::gate::{IndexEntry, Lookup, Reservation, ReservationResult};
+use dyno_core::ids::{PaymentId, PosReference, RefundId};
+use dyno_core::money::Minor;
+use dyno_core::payment::machine::{Answer, Request};
+use dyno_core::payment::view::PaymentView;
+use dyno_core::payment::{Channel, Flow, Order, RefundStatus};
 use dyno_core::qr::EpmQr;
 use dyno_core::routes::Matched;
 use dyno_core::sandbox::{Scenario, SANDBOX_CONFIRMATION_CODE};
 use dyno_core::text::optional_text_within;
-use dyno_core::Millis;
-use dyno_core::{Amount, Currency, ErrorCode};
+use dyno_core::{Amount, Currency, ErrorCode, Millis};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use worker::Response;
 
-use crate::auth::{self, Authorized, GateNeeds, PosCall};
-use crate::durable::client_gate::{IndexEntry, Lookup, Reservation, ReservationResult};
-use crate::durable::payment::{
-    self, GetRequest, PaymentView, RefundReply, RefundRequest, ScanReply, ScanRequest,
-};
-use crate::durable::{self};
-use crate::error::{AppError, AppResult};
+use crate::auth::{Authorized, GateNeeds, PosCall, PosPrincipal};
+use crate::error::{AppError, AppResult, PosResult};
 use crate::http::{self, json_response};
 use crate::platform;
 use crate::registry;
+use crate::stubs::{unexpected, PaymentStub};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,165 +38,147 @@ struct ScanBody {
     channel: String,
 }
 
-/// The seed's 200 body, field for field.
-#[derive(Serialize)]
-struct ScanSucceeded {
-    transaction_id: String,
-    status: &'static str,
-    amount: DecimalNumber,
-    currency: &'static str,
-    wallet_type: String,
-    confirmation_code: String,
-    transaction_date: String,
+/// An amount sent by the POS, parsed exactly.
+pub fn amount(text: &RawValue, max_minor: i64) -> AppResult<Minor> {
+    Amount::parse_request(text.get(), Currency::Tnd, max_minor)
+        .map(Minor::from)
+        .map_err(|e| AppError::new(ErrorCode::InvalidAmount, e.to_string()))
 }
 
 /// Everything checkable before the gate: the body, the amount and the QR's signature.
 struct ValidScan {
     /// Absent when simulating: in the sandbox, integrators test without a phone.
     qr: Option<EpmQr>,
-    amount_minor: i64,
-    pos_reference: String,
-    channel: String,
+    amount: Minor,
+    pos_reference: PosReference,
+    channel: Channel,
 }
 
-fn validate_scan(call: &PosCall<'_>, simulating: bool) -> AppResult<ValidScan> {
+fn validate_scan(call: &PosCall<'_>) -> AppResult<ValidScan> {
     let body: ScanBody = http::json_body(call.req.headers(), &call.body)?;
-    let amount = Amount::parse_request(
-        body.amount.get(),
-        Currency::Tnd,
-        call.config.max_amount_minor,
-    )
-    .map_err(|e| AppError::new(ErrorCode::InvalidAmount, e.to_string()))?;
-    validate_pos_reference(&body.pos_reference)?;
-    validate_channel(&body.channel)?;
-    if simulating {
+    let amount = amount(&body.amount, call.config.max_amount_minor)?;
+    let pos_reference = PosReference::parse(&body.pos_reference)?;
+    let channel = Channel::parse(&body.channel)?;
+    let qr = if call.wants_simulation() {
         if body.qr_payload.trim().is_empty() {
             return Err(AppError::new(ErrorCode::InvalidQr, "qr_payload vide."));
         }
-        return Ok(ValidScan {
-            qr: None,
-            amount_minor: amount.minor(),
-            pos_reference: body.pos_reference,
-            channel: body.channel,
-        });
-    }
-    let qr = EpmQr::decode(&call.config.qr_secret, &body.qr_payload)
-        .map_err(|e| AppError::new(ErrorCode::InvalidQr, e.to_string()))?;
-    if qr.is_expired(platform::now()) {
-        return Err(AppError::new(
-            ErrorCode::QrExpired,
-            "QR code scanné après 30 secondes: demandez un nouveau QR code à l'employé.",
-        ));
-    }
-    let qr = Some(qr);
+        None
+    } else {
+        let qr = EpmQr::decode(&call.config.qr_secret, &body.qr_payload)
+            .map_err(|e| AppError::new(ErrorCode::InvalidQr, e.to_string()))?;
+        if qr.is_expired(platform::now()) {
+            return Err(AppError::new(
+                ErrorCode::QrExpired,
+                "QR code scanné après 30 secondes: demandez un nouveau QR code à l'employé.",
+            ));
+        }
+        Some(qr)
+    };
     Ok(ValidScan {
         qr,
-        amount_minor: amount.minor(),
-        pos_reference: body.pos_reference,
-        channel: body.channel,
+        amount,
+        pos_reference,
+        channel,
     })
 }
 
-/// `POST /api/v1/pos/payments/scan`.
-pub async fn scan(call: &PosCall<'_>) -> AppResult<Response> {
-    let scan = match validate_scan(call, call.wants_simulation()) {
-        Ok(scan) => scan,
-        Err(error) => {
-            // Authentication and the rate limit still come first; the invalid request claims nothing.
-            call.authorize(GateNeeds::default()).await?;
-            return Err(error);
-        }
-    };
-    let Some(qr) = scan.qr else {
-        let authorized = call.authorize(GateNeeds::default()).await?;
-        return simulated_scan(authorized.simulate, scan.amount_minor);
-    };
-    let reservation = Reservation {
-        pos_reference: scan.pos_reference.clone(),
-        payment_key: qr.nonce.clone(),
-    };
-    let Authorized {
-        principal,
-        reservation: reserved,
-        ..
-    } = call
-        .authorize(GateNeeds {
-            reserve: Some(reservation.clone()),
-            lookup: None,
-        })
-        .await?;
+/// The order a POS places: its sale, for its merchant, under the transaction id the gate gave it.
+pub fn order_for(
+    principal: &PosPrincipal,
+    call: &PosCall<'_>,
+    pos_reference: PosReference,
+    amount: Minor,
+    channel: Channel,
+    reserved: Option<ReservationResult>,
+    description: Option<String>,
+) -> AppResult<Order> {
     let transaction_id = match reserved {
         Some(ReservationResult::Reserved { transaction_id }) => transaction_id,
-        Some(ReservationResult::Conflict) => {
-            return Err(AppError::new(
-                ErrorCode::DuplicatePosReference,
-                format!(
-                    "La pos_reference {} est déjà utilisée par un autre paiement de ce client.",
-                    scan.pos_reference
-                ),
-            ))
-        }
+        Some(ReservationResult::Conflict) => return Err(duplicate_reference(&pos_reference)),
         // The gate reserves nothing for a merchant that cannot take payments.
         None => return Err(merchant_not_found()),
     };
-    let order = Order {
-        client_id: principal.client_id().to_string(),
+    Ok(Order {
+        client_id: principal.client().clone(),
         merchant_id: principal.profile.merchant_id.clone(),
         merchant_name: principal.profile.merchant_name.clone(),
-        pos_reference: scan.pos_reference,
-        amount_minor: scan.amount_minor,
-        channel: scan.channel,
+        pos_reference,
+        amount,
+        channel,
         transaction_id,
-        description: None,
-    };
-    let reply: ScanReply = durable::call(
-        &payment::stub(call.env, &qr.nonce)?,
-        "scan",
-        &ScanRequest { order },
-    )
-    .await?;
-    if reply.release {
-        durable::call::<_, ()>(
-            &auth::client_gate(call.env, principal.client_id())?,
-            "release",
-            &reservation,
-        )
-        .await?;
-    }
-    let view = reply.result?;
-    json_response(
-        200,
-        &ScanSucceeded {
-            transaction_id: view.transaction_id,
-            status: "succeeded",
-            amount: DecimalNumber::from_minor(view.amount_minor, Currency::Tnd),
-            currency: Currency::Tnd.code(),
-            wallet_type: view.wallet_type.unwrap_or_default(),
-            confirmation_code: view.confirmation_code.unwrap_or_default(),
-            transaction_date: view
-                .transaction_date
-                .unwrap_or(view.created_at)
-                .to_rfc3339(),
-        },
+        description,
+        sandbox: call.config.environment == crate::config::Environment::Sandbox,
+    })
+}
+
+pub fn duplicate_reference(reference: &PosReference) -> AppError {
+    AppError::new(
+        ErrorCode::DuplicatePosReference,
+        format!(
+            "La pos_reference {reference} est déjà utilisée par un autre paiement de ce client."
+        ),
     )
 }
 
+/// `POST /api/v1/pos/payments/scan`.
+pub async fn scan(call: &PosCall<'_>) -> PosResult {
+    let scan = match validate_scan(call) {
+        Ok(scan) => scan,
+        // Authentication and the rate limit still come first; the invalid request claims nothing.
+        Err(error) => return call.refuse(error).await,
+    };
+    let Some(qr) = scan.qr else {
+        let authorized = call.authorize(GateNeeds::default()).await?;
+        return Ok(simulated_scan(authorized.simulate, scan.amount)?);
+    };
+    let id = PaymentId::parse(&qr.nonce)
+        .ok_or_else(|| AppError::new(ErrorCode::InvalidQr, "QR code invalide."))?;
+    let Authorized {
+        principal,
+        reservation,
+        ..
+    } = call
+        .authorize(GateNeeds {
+            reserve: Some(Reservation {
+                pos_reference: scan.pos_reference.clone(),
+                payment: id.clone(),
+            }),
+            lookup: None,
+        })
+        .await?;
+    let order = order_for(
+        &principal,
+        call,
+        scan.pos_reference,
+        scan.amount,
+        scan.channel,
+        reservation,
+        None,
+    )?;
+    let view = PaymentStub::of(call.env, &id)?
+        .view(Request::Scan { id, order })
+        .await?;
+    Ok(json_response(200, &ScanSucceeded::of(&view))?)
+}
+
 /// A sandbox scan: the scenario's answer, and never a call to CYNOD.
-fn simulated_scan(scenario: Option<Scenario>, amount_minor: i64) -> AppResult<Response> {
+fn simulated_scan(scenario: Option<Scenario>, amount: Minor) -> AppResult<Response> {
     let scenario = scenario.unwrap_or(Scenario::Success);
     if let Some(problem) = scenario.scan_error() {
         return Err(problem.into());
     }
+    let now = platform::now();
     json_response(
         200,
         &ScanSucceeded {
             transaction_id: platform::new_uuid(),
             status: "succeeded",
-            amount: DecimalNumber::from_minor(amount_minor, Currency::Tnd),
+            amount: amount.number(Currency::Tnd),
             currency: Currency::Tnd.code(),
             wallet_type: "TicketResto".into(),
             confirmation_code: SANDBOX_CONFIRMATION_CODE.into(),
-            transaction_date: platform::now().to_rfc3339(),
+            transaction_date: now.to_rfc3339(),
         },
     )
 }
@@ -209,80 +190,6 @@ pub fn merchant_not_found() -> AppError {
     )
 }
 
-/// A payment as the look-up routes return it.
-#[derive(Serialize)]
-pub struct PaymentResource {
-    transaction_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    payment_request_id: Option<String>,
-    flow: Flow,
-    status: &'static str,
-    amount: DecimalNumber,
-    currency: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    refunded_amount: Option<DecimalNumber>,
-    pos_reference: String,
-    channel: String,
-    wallet_type: Option<String>,
-    card_last4: Option<String>,
-    confirmation_code: Option<String>,
-    transaction_date: Option<String>,
-    created_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    failure_reason: Option<String>,
-}
-
-/// The status word a POS sees: the seed's for PPM sessions, `succeeded`/`processing`/`failed` for EPM.
-pub fn status_word(flow: Flow, status: Status) -> &'static str {
-    match (flow, status) {
-        (Flow::Epm, Status::Succeeded) => "succeeded",
-        (Flow::Epm, Status::Processing | Status::Unresolved) => "processing",
-        (Flow::Epm, _) => "failed",
-        (Flow::Ppm, Status::Pending | Status::Issued) => "pending",
-        (Flow::Ppm, Status::Scanned | Status::Processing | Status::Unresolved) => "scanned",
-        (Flow::Ppm, Status::Succeeded) => "confirmed",
-        (Flow::Ppm, Status::Failed) => "failed",
-        (Flow::Ppm, Status::Expired) => "expired",
-        (Flow::Ppm, Status::Cancelled) => "cancelled",
-    }
-}
-
-impl From<PaymentView> for PaymentResource {
-    fn from(v: PaymentView) -> Self {
-        Self {
-            transaction_id: v.transaction_id,
-            payment_request_id: (v.flow == Flow::Ppm).then(|| v.payment_id.clone()),
-            flow: v.flow,
-            status: v
-                .refund_state
-                .as_deref()
-                .map(refund_word)
-                .unwrap_or_else(|| status_word(v.flow, v.status)),
-            amount: DecimalNumber::from_minor(v.amount_minor, Currency::Tnd),
-            currency: Currency::Tnd.code(),
-            refunded_amount: (v.refunded_minor > 0)
-                .then(|| DecimalNumber::from_minor(v.refunded_minor, Currency::Tnd)),
-            pos_reference: v.pos_reference,
-            channel: v.channel,
-            wallet_type: v.wallet_type,
-            card_last4: v.card_last4,
-            confirmation_code: v.confirmation_code,
-            transaction_date: v.transaction_date.map(|t| t.to_rfc3339()),
-            created_at: v.created_at.to_rfc3339(),
-            failure_reason: v.failure_reason,
-        }
-    }
-}
-
-/// The static word of a refund state.
-pub fn refund_word(state: &str) -> &'static str {
-    if state == "refunded" {
-        "refunded"
-    } else {
-        "partially_refunded"
-    }
-}
-
 fn not_found() -> AppError {
     AppError::new(ErrorCode::NotFound, "Paiement introuvable.")
 }
@@ -290,34 +197,33 @@ fn not_found() -> AppError {
 /// The payment an index entry points at, as this client sees it.
 pub async fn fetch_payment(
     call: &PosCall<'_>,
-    client_id: &str,
     entry: Option<IndexEntry>,
 ) -> AppResult<PaymentView> {
     let entry = entry.ok_or_else(not_found)?;
-    let result: Result<PaymentView, AppError> = durable::call(
-        &payment::stub(call.env, &entry.payment_key)?,
-        "get",
-        &GetRequest {
-            client_id: client_id.to_string(),
-        },
-    )
-    .await;
-    result.map_err(|e| match e.code() {
-        Some(ErrorCode::NotFound) => not_found(),
-        _ => e,
-    })
+    PaymentStub::of(call.env, &entry.payment)?
+        .view(Request::Get {
+            client: call.client().clone(),
+        })
+        .await
+}
+
+/// A payment id, a transaction id or a payment request id from the path, as the index knows it.
+fn id_lookup(matched: &Matched) -> Option<Lookup> {
+    matched
+        .param("id")
+        .and_then(PaymentId::parse)
+        .map(|id| Lookup::Id(id.into_string()))
 }
 
 /// `GET /api/v1/pos/payments/{id}`: by transaction id or payment request id.
-pub async fn get(call: &PosCall<'_>, matched: &Matched) -> AppResult<Response> {
-    let id = matched.param("id").unwrap_or_default().to_string();
+pub async fn get(call: &PosCall<'_>, matched: &Matched) -> PosResult {
     let needs = GateNeeds {
         reserve: None,
-        lookup: dyno_core::ids::is_uuid(&id).then(|| Lookup::Id(id.to_ascii_lowercase())),
+        lookup: id_lookup(matched),
     };
     let authorized = call.authorize(needs).await?;
-    let view = fetch_payment(call, authorized.principal.client_id(), authorized.found).await?;
-    json_response(200, &PaymentResource::from(view))
+    let view = fetch_payment(call, authorized.found).await?;
+    Ok(json_response(200, &PaymentResource::of(&view))?)
 }
 
 #[derive(Deserialize, Default)]
@@ -346,12 +252,13 @@ fn invalid(detail: impl Into<String>) -> AppError {
 /// index (consistent at once: how a POS that lost a scan's answer learns what happened, without
 /// ever paying twice). Otherwise the completed payments from D1, newest first, filtered by
 /// `from`/`to` (RFC 3339), `status` and `pos_reference`, with a keyset `cursor`.
-pub async fn list(call: &PosCall<'_>) -> AppResult<Response> {
+pub async fn list(call: &PosCall<'_>) -> PosResult {
     let query: ListQuery = match call.req.query() {
         Ok(query) => query,
         Err(e) => {
-            call.authorize(GateNeeds::default()).await?;
-            return Err(invalid(format!("paramètres invalides: {e}")));
+            return call
+                .refuse(invalid(format!("paramètres invalides: {e}")))
+                .await
         }
     };
     let only_reference = query.from.is_none()
@@ -360,24 +267,21 @@ pub async fn list(call: &PosCall<'_>) -> AppResult<Response> {
         && query.limit.is_none()
         && query.cursor.is_none();
     if let (Some(reference), true) = (&query.pos_reference, only_reference) {
-        if validate_pos_reference(reference).is_err() {
-            call.authorize(GateNeeds::default()).await?;
-            return Err(invalid("pos_reference invalide."));
-        }
+        let Ok(reference) = PosReference::parse(reference) else {
+            return call.refuse(invalid("pos_reference invalide.")).await;
+        };
         let authorized = call
             .authorize(GateNeeds {
                 reserve: None,
-                lookup: Some(Lookup::PosReference(reference.clone())),
+                lookup: Some(Lookup::PosReference(reference)),
             })
             .await?;
-        let view = fetch_payment(call, authorized.principal.client_id(), authorized.found).await?;
-        return json_response(
-            200,
-            &Page {
-                data: vec![PaymentResource::from(view)],
-                next_cursor: None,
-            },
-        );
+        let view = fetch_payment(call, authorized.found).await?;
+        let page = Page {
+            data: vec![PaymentResource::of(&view)],
+            next_cursor: None,
+        };
+        return Ok(json_response(200, &page)?);
     }
     let authorized = call.authorize(GateNeeds::default()).await?;
     let instant = |text: &Option<String>, name: &str, default: i64| -> AppResult<i64> {
@@ -396,12 +300,13 @@ pub async fn list(call: &PosCall<'_>) -> AppResult<Response> {
         Some(other) => {
             return Err(invalid(format!(
                 "status « {other} »: succeeded, partially_refunded ou refunded."
-            )))
+            ))
+            .into())
         }
     };
     let limit = query.limit.unwrap_or(25);
     if !(1..=100).contains(&limit) {
-        return Err(invalid("limit: entre 1 et 100."));
+        return Err(invalid("limit: entre 1 et 100.").into());
     }
     let before = match &query.cursor {
         Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| invalid("cursor invalide."))?),
@@ -431,41 +336,25 @@ pub async fn list(call: &PosCall<'_>) -> AppResult<Response> {
     let data = rows
         .into_iter()
         .map(|r| {
-            let state = match r.refunded_minor {
-                0 => None,
-                x if x >= r.amount_minor => Some("refunded"),
-                _ => Some("partially_refunded"),
-            };
-            let flow = if r.flow == "ppm" {
-                Flow::Ppm
-            } else {
-                Flow::Epm
-            };
-            PaymentResource {
+            PaymentResource::of_ledger(LedgerPayment {
                 transaction_id: r.transaction_id,
                 payment_request_id: r.payment_request_id,
-                flow,
-                status: state.unwrap_or(if flow == Flow::Ppm {
-                    "confirmed"
+                flow: if r.flow == "ppm" {
+                    Flow::Ppm
                 } else {
-                    "succeeded"
-                }),
-                amount: DecimalNumber::from_minor(r.amount_minor, Currency::Tnd),
-                currency: Currency::Tnd.code(),
-                refunded_amount: (r.refunded_minor > 0)
-                    .then(|| DecimalNumber::from_minor(r.refunded_minor, Currency::Tnd)),
+                    Flow::Epm
+                },
                 pos_reference: r.pos_reference,
-                channel: String::new(),
+                amount: Minor(r.amount_minor),
+                refunded: Minor(r.refunded_minor),
                 wallet_type: r.wallet_type,
                 card_last4: r.card_last4,
                 confirmation_code: r.confirmation_code,
-                transaction_date: Some(Millis(r.occurred_at_ms).to_rfc3339()),
-                created_at: Millis(r.occurred_at_ms).to_rfc3339(),
-                failure_reason: None,
-            }
+                occurred_at: Millis(r.occurred_at_ms),
+            })
         })
         .collect();
-    json_response(200, &Page { data, next_cursor })
+    Ok(json_response(200, &Page { data, next_cursor })?)
 }
 
 fn encode_cursor(at_ms: i64, movement_id: &str) -> String {
@@ -486,87 +375,57 @@ struct RefundBody {
     reason: Option<String>,
 }
 
-#[derive(Serialize)]
-struct RefundCreated {
-    refund_id: String,
-    transaction_id: String,
-    status: RefundStatus,
-    amount: DecimalNumber,
-    currency: &'static str,
-    payment_status: &'static str,
-    refunded_amount: DecimalNumber,
-    created_at: String,
-}
-
 /// `POST /api/v1/pos/payments/{id}/refunds`: a full or partial refund, `Idempotency-Key` required.
-pub async fn refund(call: &PosCall<'_>, matched: &Matched) -> AppResult<Response> {
-    let id = matched.param("id").unwrap_or_default().to_ascii_lowercase();
-    if !call.has_idempotency_key() {
-        call.authorize(GateNeeds::default()).await?;
-        return Err(AppError::new(
-            ErrorCode::IdempotencyKeyRequired,
-            "Un remboursement exige l'en-tête Idempotency-Key.",
-        ));
-    }
-    let body: Result<RefundBody, AppError> = if call.body.is_empty() {
+/// The refund's id is derived from the client and the key, so a retried request — even one whose
+/// key was freed — names the same refund and can never credit twice.
+pub async fn refund(call: &PosCall<'_>, matched: &Matched) -> PosResult {
+    let Some(key) = call.idempotency_key() else {
+        return call
+            .refuse(AppError::new(
+                ErrorCode::IdempotencyKeyRequired,
+                "Un remboursement exige l'en-tête Idempotency-Key.",
+            ))
+            .await;
+    };
+    let body: AppResult<RefundBody> = if call.body.is_empty() {
         Ok(RefundBody::default())
     } else {
         http::json_body(call.req.headers(), &call.body)
     };
     let body = match body {
         Ok(body) => body,
-        Err(e) => {
-            call.authorize(GateNeeds::default()).await?;
-            return Err(e);
-        }
+        Err(e) => return call.refuse(e).await,
     };
     let authorized = call
         .authorize(GateNeeds {
             reserve: None,
-            lookup: dyno_core::ids::is_uuid(&id).then(|| Lookup::Id(id.clone())),
+            lookup: id_lookup(matched),
         })
         .await?;
-    let amount_minor = match &body.amount {
-        Some(raw) => Some(
-            Amount::parse_request(raw.get(), Currency::Tnd, call.config.max_amount_minor)
-                .map_err(|e| AppError::new(ErrorCode::InvalidAmount, e.to_string()))?
-                .minor(),
-        ),
+    let amount = match &body.amount {
+        Some(raw) => Some(amount(raw, call.config.max_amount_minor)?),
         None => None,
     };
     optional_text_within("reason", body.reason.as_deref(), 140)?;
     let entry = authorized.found.ok_or_else(not_found)?;
-    let reply: RefundReply = durable::call(
-        &payment::stub(call.env, &entry.payment_key)?,
-        "refund",
-        &RefundRequest {
-            client_id: authorized.principal.client_id().to_string(),
-            refund_id: platform::new_uuid(),
-            amount_minor,
+    let answer = PaymentStub::of(call.env, &entry.payment)?
+        .run(Request::Refund {
+            client: call.client().clone(),
+            refund_id: RefundId::for_key(call.client(), key),
+            amount,
             reason: body.reason,
-        },
-    )
-    .await
-    .map_err(|e| match e.code() {
-        Some(ErrorCode::NotFound) => not_found(),
-        _ => e,
-    })?;
-    json_response(
-        201,
-        &RefundCreated {
-            refund_id: reply.refund.refund_id,
-            transaction_id: reply.payment.transaction_id,
-            status: reply.refund.status,
-            amount: DecimalNumber::from_minor(reply.refund.amount_minor, Currency::Tnd),
-            currency: Currency::Tnd.code(),
-            payment_status: reply
-                .payment
-                .refund_state
-                .as_deref()
-                .map(refund_word)
-                .unwrap_or("succeeded"),
-            refunded_amount: DecimalNumber::from_minor(reply.payment.refunded_minor, Currency::Tnd),
-            created_at: reply.refund.created_at.to_rfc3339(),
-        },
-    )
+        })
+        .await?;
+    let Answer::Refund { refund, payment } = answer else {
+        return Err(unexpected(answer).into());
+    };
+    let status = if refund.status == RefundStatus::Pending {
+        202
+    } else {
+        201
+    };
+    Ok(json_response(
+        status,
+        &RefundCreated::of(&refund, &payment),
+    )?)
 }

@@ -7,7 +7,7 @@ use dyno_core::ErrorCode;
 use serde::Deserialize;
 use worker::Response;
 
-use crate::auth::{GateNeeds, PosCall};
+use crate::auth::{PosCall, PosPrincipal};
 use crate::error::{AppError, AppResult};
 use crate::http::bytes_response;
 use crate::registry;
@@ -20,8 +20,7 @@ struct ReportQuery {
     time_zone: Option<String>,
 }
 
-pub async fn reconciliation(call: &PosCall<'_>) -> AppResult<Response> {
-    let authorized = call.authorize(GateNeeds::default()).await?;
+pub async fn reconciliation(call: &PosCall<'_>, principal: &PosPrincipal) -> AppResult<Response> {
     let query: ReportQuery = call.req.query().map_err(|e| {
         AppError::new(
             ErrorCode::InvalidRequest,
@@ -42,7 +41,7 @@ pub async fn reconciliation(call: &PosCall<'_>) -> AppResult<Response> {
         }
     };
     let day = report_day(&date, query.time_zone.as_deref())?;
-    let merchant_id = authorized.principal.profile.merchant_id.clone();
+    let merchant_id = principal.profile.merchant_id.clone();
     let movements =
         registry::merchant_movements(&registry::db(call.env)?, &merchant_id, day.from.0, day.to.0)
             .await?;

@@ -6,8 +6,10 @@ use dyno_core::auth::credentials::verify_secret;
 use dyno_core::auth::credentials::{validate_pin, validate_wallet_id};
 use dyno_core::auth::jwt::{AccessClaims, Audience, WALLET_TOKEN_TTL_SECONDS};
 use dyno_core::cynod::{card_last4, cynod_date_to_iso, CardItem};
+use dyno_core::ids::PaymentId;
 use dyno_core::money::DecimalNumber;
-use dyno_core::payment::{Payer, Payment};
+use dyno_core::payment::machine::Request as PaymentRequest;
+use dyno_core::payment::Payer;
 use dyno_core::qr::{EpmQr, EPM_QR_TTL_SECONDS};
 use dyno_core::{Currency, ErrorCode, Millis, Problem};
 use serde::{Deserialize, Serialize};
@@ -16,11 +18,11 @@ use worker::{Env, Request, Response};
 use crate::auth::WalletPrincipal;
 use crate::config::{Config, Environment};
 use crate::cynod::CynodClient;
-use crate::durable::{self, payment};
 use crate::error::{AppError, AppResult};
 use crate::http::{self, json_response, RequestContext};
 use crate::platform;
 use crate::registry;
+use crate::stubs::PaymentStub;
 
 /// Wrong PINs allowed before the wallet locks, and for how long.
 const MAX_PIN_FAILURES: i64 = 5;
@@ -281,29 +283,31 @@ pub async fn issue_qr(
     };
     let card = usable_card(env, &config, &principal.wallet_id, &body.card_number).await?;
     let now = platform::now();
-    let nonce = platform::new_uuid();
+    let nonce = PaymentId::from_random(platform::random_bytes());
     let qr = EpmQr::issue(
         &config.qr_secret,
-        &nonce,
+        nonce.as_str(),
         &principal.wallet_id,
         &card_last4(&card.numero_carte),
         now,
         ttl,
     );
-    let grant = Payment::issue_epm(
-        &nonce,
-        Payer {
-            wallet_id: principal.wallet_id.clone(),
-            card_number: card.numero_carte.clone(),
-            wallet_type: card
-                .type_wallet
-                .clone()
-                .unwrap_or_else(|| "TicketResto".into()),
-        },
-        now,
-        qr.expires_at(),
-    );
-    durable::call::<_, ()>(&payment::stub(env, &nonce)?, "issue_epm", &grant).await?;
+    let payer = Payer {
+        wallet_id: principal.wallet_id.clone(),
+        card_number: card.numero_carte.clone(),
+        wallet_type: card
+            .type_wallet
+            .clone()
+            .unwrap_or_else(|| "TicketResto".into()),
+    };
+    PaymentStub::of(env, &nonce)?
+        .run(PaymentRequest::IssueEpm {
+            id: nonce.clone(),
+            payer,
+            expires_at: qr.expires_at(),
+            max_amount: None,
+        })
+        .await?;
     json_response(
         200,
         &QrIssued {

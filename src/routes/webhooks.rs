@@ -7,7 +7,7 @@ use dyno_core::{ErrorCode, Millis};
 use serde::{Deserialize, Serialize};
 use worker::{Env, Request, Response};
 
-use crate::auth::{GateNeeds, PosCall};
+use crate::auth::{PosCall, PosPrincipal};
 use crate::config::{Config, Environment};
 use crate::error::{AppError, AppResult};
 use crate::http::{self, json_response};
@@ -43,8 +43,7 @@ struct ListQuery {
 }
 
 /// `GET /api/v1/pos/webhooks/deliveries`.
-pub async fn deliveries(call: &PosCall<'_>) -> AppResult<Response> {
-    let authorized = call.authorize(GateNeeds::default()).await?;
+pub async fn deliveries(call: &PosCall<'_>, principal: &PosPrincipal) -> AppResult<Response> {
     let query: ListQuery = call.req.query().map_err(|e| {
         AppError::new(
             ErrorCode::InvalidRequest,
@@ -58,12 +57,8 @@ pub async fn deliveries(call: &PosCall<'_>) -> AppResult<Response> {
             "limit: entre 1 et 100.",
         ));
     }
-    let rows = registry::list_deliveries(
-        &registry::db(call.env)?,
-        authorized.principal.client_id(),
-        limit,
-    )
-    .await?;
+    let rows =
+        registry::list_deliveries(&registry::db(call.env)?, principal.client_id(), limit).await?;
     #[derive(Serialize)]
     struct Page {
         data: Vec<DeliveryView>,
@@ -94,12 +89,15 @@ pub async fn deliveries(call: &PosCall<'_>) -> AppResult<Response> {
 }
 
 /// `POST /api/v1/pos/webhooks/deliveries/{delivery_id}/redeliver`: a new cycle of attempts.
-pub async fn redeliver(call: &PosCall<'_>, delivery_id: &str) -> AppResult<Response> {
-    let authorized = call.authorize(GateNeeds::default()).await?;
+pub async fn redeliver(
+    call: &PosCall<'_>,
+    principal: &PosPrincipal,
+    delivery_id: &str,
+) -> AppResult<Response> {
     let db = registry::db(call.env)?;
     let delivery = registry::find_delivery(&db, delivery_id)
         .await?
-        .filter(|d| d.client_id == authorized.principal.client_id())
+        .filter(|d| d.client_id == principal.client_id())
         .ok_or_else(|| AppError::new(ErrorCode::NotFound, "Livraison introuvable."))?;
     let next_attempt =
         u32::try_from(registry::attempts_made(&db, delivery_id).await? + 1).unwrap_or(u32::MAX);

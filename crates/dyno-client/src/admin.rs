@@ -209,6 +209,35 @@ impl AdminClient {
         })))
     }
 
+    /// Sandbox fault switch: one payment's next webhook sends, ledger-row sends and alarms fail
+    /// (`[webhooks, rows, alarms]` times).
+    pub fn payment_faults(
+        &self,
+        payment_id: &str,
+        [webhooks, rows, alarms]: [u32; 3],
+    ) -> Result<serde_json::Value, ApiError> {
+        self.client.call(
+            self.request("POST", "/api/v1/admin/sandbox/faults")
+                .json(&json!({
+                    "payment_id": payment_id,
+                    "webhook_send_failures": webhooks,
+                    "transaction_send_failures": rows,
+                    "alarm_failures": alarms,
+                })),
+        )
+    }
+
+    /// Sandbox fault switch: the client's gate storage becomes unreadable.
+    pub fn corrupt_gate(&self, client_id: &str) -> Result<serde_json::Value, ApiError> {
+        self.client.call(
+            self.request("POST", "/api/v1/admin/sandbox/faults")
+                .json(&json!({
+                    "client_id": client_id,
+                    "corrupt_gate_state": true,
+                })),
+        )
+    }
+
     pub fn sim_clear_faults(&self) -> Result<serde_json::Value, ApiError> {
         self.client
             .call(self.request("DELETE", "/api/v1/admin/cynod-sim/faults"))

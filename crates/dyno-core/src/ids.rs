@@ -1,5 +1,128 @@
-//! Identifiers built from platform-supplied random bytes: request ids, UUIDs, confirmation codes.
-//! Invariant: the domain never draws randomness itself; callers pass the bytes in.
+//! Identifiers: one type per kind of id (payment, client, sale reference, transaction, refund), each
+//! with a `parse` at the edge, plus request ids, UUIDs and confirmation codes built from
+//! platform-supplied random bytes. Invariant: the domain never draws randomness itself, and an id
+//! that exists as one of these types has passed its `parse`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::problem::{ErrorCode, Problem};
+
+/// Defines a string id newtype: transparent on the wire, comparable, displayable.
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A payment: the PPM payment request id, or the EPM QR's nonce. Always a lower-case UUID; it
+    /// names the payment's Durable Object.
+    PaymentId
+);
+string_id!(
+    /// A POS client (`client_id` of the OAuth2 credentials).
+    ClientId
+);
+string_id!(
+    /// The POS's own reference for a sale: unique per client.
+    PosReference
+);
+string_id!(
+    /// The transaction id a POS sees for a sale (a UUID assigned when its reference is reserved).
+    TransactionId
+);
+string_id!(
+    /// A refund of a payment; derived from the client and its `Idempotency-Key` when there is one,
+    /// so a retried refund is the same refund.
+    RefundId
+);
+
+impl PaymentId {
+    /// A canonical UUID, in either case; stored lower-case so one payment has one object.
+    pub fn parse(text: &str) -> Option<Self> {
+        parse_uuid(text).map(Self)
+    }
+
+    /// A fresh id from 16 random bytes.
+    pub fn from_random(bytes: [u8; 16]) -> Self {
+        Self(uuid_v4(bytes))
+    }
+}
+
+impl TransactionId {
+    pub fn parse(text: &str) -> Option<Self> {
+        parse_uuid(text).map(Self)
+    }
+
+    pub fn from_random(bytes: [u8; 16]) -> Self {
+        Self(uuid_v4(bytes))
+    }
+}
+
+impl RefundId {
+    pub fn from_random(bytes: [u8; 16]) -> Self {
+        Self(uuid_v4(bytes))
+    }
+
+    /// The refund an `Idempotency-Key` stands for: a name-based UUID of the client and the key, so
+    /// the same request retried (even after its key was freed) names the same refund.
+    pub fn for_key(client: &ClientId, key: &str) -> Self {
+        Self(name_uuid(&["refund", client.as_str(), key]))
+    }
+}
+
+impl ClientId {
+    /// Client ids are what the registry issued: 1–64 characters of `[A-Za-z0-9_.-]`.
+    pub fn parse(text: &str) -> Option<Self> {
+        ((1..=64).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
+        .then(|| Self(text.to_string()))
+    }
+}
+
+impl PosReference {
+    /// A sale's POS reference: 1 to 64 printable ASCII characters without spaces.
+    pub fn parse(text: &str) -> Result<Self, Problem> {
+        if (1..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic()) {
+            Ok(Self(text.to_string()))
+        } else {
+            Err(Problem::new(
+                ErrorCode::InvalidRequest,
+                "pos_reference: 1 à 64 caractères imprimables, sans espace.",
+            ))
+        }
+    }
+}
 
 /// A client-supplied `X-Request-Id` is echoed only if it is short and made of safe characters, so
 /// it cannot inject anything into logs or headers.
@@ -10,28 +133,45 @@ pub fn is_acceptable_request_id(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
-/// Formats 16 random bytes as a version-4 RFC 9562 UUID (lower-case, hyphenated).
-pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+/// 16 random bytes as a version-4 RFC 9562 UUID (lower-case, hyphenated).
+pub fn uuid_v4(bytes: [u8; 16]) -> String {
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+/// A name-based UUID: the same `parts` always give the same id, different parts (as a sequence)
+/// never collide in practice. Used for ids that a retry must find again.
+pub fn name_uuid(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&hasher.finalize()[..16]);
+    uuid::Builder::from_sha1_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+/// A canonical hyphenated UUID (either case), lower-cased; `None` for anything else, including
+/// the braced, URN and unhyphenated forms `Uuid::parse_str` would also take.
+fn parse_uuid(text: &str) -> Option<String> {
+    if text.len() != 36 {
+        return None;
+    }
+    Uuid::parse_str(text)
+        .ok()
+        .map(|u| u.hyphenated().to_string())
 }
 
 /// True for a canonical lower- or upper-case hyphenated UUID.
 pub fn is_uuid(value: &str) -> bool {
-    value.len() == 36
-        && value.char_indices().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => c == '-',
-            _ => c.is_ascii_hexdigit(),
-        })
+    parse_uuid(value).is_some()
 }
 
 /// An 8-character confirmation code over A–Z and 0–9, from 32 random bytes by rejection sampling
@@ -64,6 +204,41 @@ mod tests {
         assert_eq!(id, "ffffffff-ffff-4fff-bfff-ffffffffffff");
         assert!(is_uuid(&id));
         assert!(!is_uuid("ffffffff-ffff-4fff-bfff-fffffffffff"));
+        assert!(!is_uuid("{ffffffff-ffff-4fff-bfff-ffffffffffff}"));
+        assert!(!is_uuid("ffffffffffff4fffbfffffffffffffffffff"));
+    }
+
+    #[test]
+    fn payment_ids_are_lower_case_uuids() {
+        let id = PaymentId::parse("7C9E6679-7425-40DE-944B-E07FC1F90AE7").unwrap();
+        assert_eq!(id.as_str(), "7c9e6679-7425-40de-944b-e07fc1f90ae7");
+        assert!(PaymentId::parse("not-a-uuid").is_none());
+        assert!(PaymentId::parse("").is_none());
+    }
+
+    #[test]
+    fn refund_ids_follow_the_client_and_key() {
+        let a = ClientId::parse("pos_a").unwrap();
+        let b = ClientId::parse("pos_b").unwrap();
+        assert_eq!(RefundId::for_key(&a, "k1"), RefundId::for_key(&a, "k1"));
+        assert_ne!(RefundId::for_key(&a, "k1"), RefundId::for_key(&a, "k2"));
+        assert_ne!(RefundId::for_key(&a, "k1"), RefundId::for_key(&b, "k1"));
+        // No ambiguity from concatenation.
+        let ab = ClientId::parse("pos_ab").unwrap();
+        assert_ne!(RefundId::for_key(&a, "bk"), RefundId::for_key(&ab, "k"));
+        assert!(is_uuid(RefundId::for_key(&a, "k1").as_str()));
+    }
+
+    #[test]
+    fn client_ids_and_references_are_checked() {
+        assert!(ClientId::parse("pos_sandbox_demo").is_some());
+        assert!(ClientId::parse("").is_none());
+        assert!(ClientId::parse("a b").is_none());
+        assert!(ClientId::parse(&"x".repeat(65)).is_none());
+        assert!(PosReference::parse("CAISSE-01-TXN-20260604-001").is_ok());
+        assert!(PosReference::parse("").is_err());
+        assert!(PosReference::parse("has space").is_err());
+        assert!(PosReference::parse(&"x".repeat(65)).is_err());
     }
 
     #[test]

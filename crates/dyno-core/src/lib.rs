@@ -2,16 +2,21 @@
 //! Workers types, no clock and no randomness are reached from here, so every rule is natively
 //! testable and behaves the same on wasm32.
 
+pub mod api;
 pub mod auth;
 pub mod cynod;
+pub mod gate;
 pub mod idempotency;
 pub mod ids;
 pub mod money;
+pub mod outbox;
 pub mod payment;
 pub mod problem;
+pub mod protocol;
 pub mod qr;
 pub mod qr_png;
 pub mod ratelimit;
+pub mod records;
 pub mod report;
 pub mod routes;
 pub mod sandbox;
@@ -19,6 +24,6 @@ pub mod text;
 pub mod time;
 pub mod webhook;
 
-pub use money::{Amount, AmountError, Currency};
+pub use money::{Amount, AmountError, Currency, Minor};
 pub use problem::{ErrorCode, Problem};
 pub use time::Millis;

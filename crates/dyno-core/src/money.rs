@@ -124,6 +124,53 @@ pub fn minor_from_upstream_decimal(text: &str, currency: Currency) -> Result<i64
     Decimal::parse(text.trim())?.to_minor(currency.decimals())
 }
 
+/// A sum of money in minor units (millimes for TND): a payment's amount, a refund, a balance.
+/// It cannot be confused with any other integer, and it is never a float.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Minor(pub i64);
+
+impl Minor {
+    pub const ZERO: Minor = Minor(0);
+
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+
+    /// The amount as JSON number text with the currency's decimals.
+    pub fn number(self, currency: Currency) -> DecimalNumber {
+        DecimalNumber::from_minor(self.0, currency)
+    }
+}
+
+impl std::ops::Add for Minor {
+    type Output = Minor;
+    fn add(self, other: Minor) -> Minor {
+        Minor(self.0.saturating_add(other.0))
+    }
+}
+
+impl std::ops::Sub for Minor {
+    type Output = Minor;
+    fn sub(self, other: Minor) -> Minor {
+        Minor(self.0.saturating_sub(other.0))
+    }
+}
+
+impl std::iter::Sum for Minor {
+    fn sum<I: Iterator<Item = Minor>>(iter: I) -> Minor {
+        iter.fold(Minor::ZERO, |a, b| a + b)
+    }
+}
+
+impl From<Amount> for Minor {
+    fn from(amount: Amount) -> Minor {
+        Minor(amount.minor())
+    }
+}
+
 /// A JSON number carried as its exact text, both ways: written from minor units with the
 /// currency's decimals (`12.500`), and read without ever becoming an `f64`.
 #[derive(Debug, Clone)]

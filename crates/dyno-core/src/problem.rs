@@ -40,6 +40,7 @@ pub enum ErrorCode {
     IdempotencyKeyInProgress,
     IdempotencyKeyRequired,
     RefundExceedsPayment,
+    AmountAboveQrLimit,
     CardNotFound,
     CardExpired,
     CardBlocked,
@@ -87,6 +88,7 @@ impl ErrorCode {
         ErrorCode::IdempotencyKeyInProgress,
         ErrorCode::IdempotencyKeyRequired,
         ErrorCode::RefundExceedsPayment,
+        ErrorCode::AmountAboveQrLimit,
         ErrorCode::CardNotFound,
         ErrorCode::CardExpired,
         ErrorCode::CardBlocked,
@@ -128,7 +130,8 @@ impl ErrorCode {
             | ReferenceAlreadyUsed
             | InvalidState
             | IdempotencyKeyInProgress => 409,
-            IdempotencyKeyReused | RefundExceedsPayment | CardExpired | CardBlocked => 422,
+            IdempotencyKeyReused | RefundExceedsPayment | AmountAboveQrLimit | CardExpired
+            | CardBlocked => 422,
             WalletLocked => 423,
             UpstreamError => 502,
             UpstreamTimeout => 504,
@@ -169,6 +172,7 @@ impl ErrorCode {
             IdempotencyKeyInProgress => "IDEMPOTENCY_KEY_IN_PROGRESS",
             IdempotencyKeyRequired => "IDEMPOTENCY_KEY_REQUIRED",
             RefundExceedsPayment => "REFUND_EXCEEDS_PAYMENT",
+            AmountAboveQrLimit => "AMOUNT_ABOVE_QR_LIMIT",
             CardNotFound => "CARD_NOT_FOUND",
             CardExpired => "CARD_EXPIRED",
             CardBlocked => "CARD_BLOCKED",
@@ -216,6 +220,7 @@ impl ErrorCode {
             IdempotencyKeyInProgress => "Requête identique en cours de traitement",
             IdempotencyKeyRequired => "En-tête Idempotency-Key requis",
             RefundExceedsPayment => "Le remboursement dépasse le montant payé",
+            AmountAboveQrLimit => "Montant au-dessus du plafond du QR code",
             CardNotFound => "Carte introuvable",
             CardExpired => "Carte expirée",
             CardBlocked => "Carte bloquée",

@@ -139,15 +139,16 @@ impl SlidingWindow {
             .join(",")
     }
 
-    pub fn decode(text: &str) -> Self {
-        let mut stamps: Vec<i64> = text
-            .split(',')
-            .filter_map(|s| s.trim().parse().ok())
-            .collect();
-        stamps.sort_unstable();
-        Self {
-            stamps: stamps.into(),
+    /// The stored form back, strictly: `None` for anything that is not a list of timestamps.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut stamps = Vec::new();
+        for part in text.split(',').filter(|p| !p.is_empty()) {
+            stamps.push(part.trim().parse::<i64>().ok()?);
         }
+        stamps.sort_unstable();
+        Some(Self {
+            stamps: stamps.into(),
+        })
     }
 }
 
@@ -243,9 +244,9 @@ mod tests {
         for t in [1, 3, 5] {
             w.admit(t, CLIENT_POLICY);
         }
-        assert_eq!(SlidingWindow::decode(&w.encode()), w);
-        assert_eq!(SlidingWindow::decode(""), SlidingWindow::default());
-        assert_eq!(SlidingWindow::decode("x,2"), SlidingWindow::decode("2"));
+        assert_eq!(SlidingWindow::parse(&w.encode()), Some(w));
+        assert_eq!(SlidingWindow::parse(""), Some(SlidingWindow::default()));
+        assert_eq!(SlidingWindow::parse("x,2"), None, "unreadable is not empty");
         let mut stepped_back = SlidingWindow::default();
         stepped_back.admit(10_000, CLIENT_POLICY);
         stepped_back.admit(9_000, CLIENT_POLICY);

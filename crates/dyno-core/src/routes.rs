@@ -64,6 +64,7 @@ pub enum RouteName {
     AdminEnrollWallet,
     AdminDemoSeed,
     AdminCynodSim,
+    AdminSandboxFaults,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -165,6 +166,7 @@ pub const ROUTES: &[RouteDef] = &[
     route("DELETE", "/api/v1/admin/cynod-sim/faults", RouteName::AdminCynodSim, Audience::Admin),
     route("POST", "/api/v1/admin/cynod-sim/revoke-tokens", RouteName::AdminCynodSim, Audience::Admin),
     route("POST", "/api/v1/admin/cynod-sim/reset", RouteName::AdminCynodSim, Audience::Admin),
+    route("POST", "/api/v1/admin/sandbox/faults", RouteName::AdminSandboxFaults, Audience::Admin),
 ];
 
 /// A matched route with its path parameters, in pattern order.

@@ -13,7 +13,7 @@ use sha2::Sha256;
 use url::{Host, Url};
 
 use crate::auth::credentials::constant_time_eq;
-use crate::money::DecimalNumber;
+use crate::money::{DecimalNumber, Minor};
 use crate::payment::{Flow, Payment, Status};
 use crate::time::Millis;
 
@@ -66,37 +66,34 @@ pub fn event_for(payment: &Payment, now: Millis) -> Option<(&'static str, String
     };
     let body = EventBody {
         event,
-        payment_request_id: &payment.id,
-        transaction_id: &order.transaction_id,
-        amount: DecimalNumber::from_minor(order.amount_minor, payment.currency),
+        payment_request_id: payment.id.as_str(),
+        transaction_id: order.transaction_id.as_str(),
+        amount: order.amount.number(payment.currency),
         currency: payment.currency.code(),
         status,
         reason: (payment.status != Status::Succeeded)
             .then_some(payment.failure_reason.as_deref())
             .flatten(),
         refunded_amount: None,
-        pos_reference: &order.pos_reference,
+        pos_reference: order.pos_reference.as_str(),
         timestamp: now.to_rfc3339(),
     };
     Some((event, serde_json::to_string(&body).ok()?))
 }
 
 /// `payment.refunded`: the refund's amount, the total refunded so far, and the payment's state.
-pub fn refund_event(payment: &Payment, refund_minor: i64, now: Millis) -> Option<String> {
+pub fn refund_event(payment: &Payment, refund: Minor, now: Millis) -> Option<String> {
     let order = payment.order.as_ref()?;
     let body = EventBody {
         event: "payment.refunded",
-        payment_request_id: &payment.id,
-        transaction_id: &order.transaction_id,
-        amount: DecimalNumber::from_minor(refund_minor, payment.currency),
+        payment_request_id: payment.id.as_str(),
+        transaction_id: order.transaction_id.as_str(),
+        amount: refund.number(payment.currency),
         currency: payment.currency.code(),
         status: payment.refund_state()?,
         reason: None,
-        refunded_amount: Some(DecimalNumber::from_minor(
-            payment.refunded_minor(),
-            payment.currency,
-        )),
-        pos_reference: &order.pos_reference,
+        refunded_amount: Some(payment.refunded().number(payment.currency)),
+        pos_reference: order.pos_reference.as_str(),
         timestamp: now.to_rfc3339(),
     };
     serde_json::to_string(&body).ok()
@@ -228,7 +225,6 @@ fn refuse_private(ip: IpAddr) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payment::{Order, Receipt};
 
     #[test]
     fn international_hosts_are_taken_in_their_ascii_form_only() {
@@ -239,33 +235,7 @@ mod tests {
     }
 
     fn confirmed() -> Payment {
-        let order = Order {
-            client_id: "pos_client_abc123".into(),
-            merchant_id: "M".into(),
-            merchant_name: "Cafétéria".into(),
-            pos_reference: "CAISSE-01-SESS-007".into(),
-            amount_minor: 45_000,
-            channel: "qr".into(),
-            transaction_id: "3fa85f64-5717-4562-b3fc-2c963f66afa6".into(),
-            description: None,
-        };
-        let t = Millis::parse_rfc3339("2026-06-05T10:30:00Z").unwrap();
-        let mut p = Payment::initiate_ppm(
-            "7c9e6679-7425-40de-944b-e07fc1f90ae7",
-            order.clone(),
-            t,
-            t.plus_ms(60_000),
-        );
-        p.succeed(
-            Receipt {
-                transaction_id: order.transaction_id,
-                confirmation_code: "A1B2C3D4".into(),
-                transaction_date: t,
-                cynod_reference: "ppm:x:1".into(),
-            },
-            t,
-        );
-        p
+        crate::payment::fixtures::confirmed_ppm()
     }
 
     #[test]
