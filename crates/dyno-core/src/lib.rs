@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod cynod;
+pub mod edge;
 pub mod idempotency;
 pub mod ids;
 pub mod money;

@@ -54,6 +54,8 @@ pub enum ErrorCode {
     UpstreamTimeout,
     ServiceUnavailable,
     InternalError,
+    // Transport.
+    HttpsRequired,
 }
 
 impl ErrorCode {
@@ -99,6 +101,7 @@ impl ErrorCode {
         ErrorCode::UpstreamTimeout,
         ErrorCode::ServiceUnavailable,
         ErrorCode::InternalError,
+        ErrorCode::HttpsRequired,
     ];
 
     pub const fn status(self) -> u16 {
@@ -120,7 +123,7 @@ impl ErrorCode {
             | InvalidSimulation
             | IdempotencyKeyRequired => 400,
             UnsupportedMediaType => 415,
-            InsufficientScope | Forbidden | ReadOnlyCredentials => 403,
+            InsufficientScope | Forbidden | ReadOnlyCredentials | HttpsRequired => 403,
             MethodNotAllowed => 405,
             QrAlreadyUsed
             | AlreadyExists
@@ -181,6 +184,7 @@ impl ErrorCode {
             UpstreamTimeout => "UPSTREAM_TIMEOUT",
             ServiceUnavailable => "SERVICE_UNAVAILABLE",
             InternalError => "INTERNAL_ERROR",
+            HttpsRequired => "HTTPS_REQUIRED",
         }
     }
 
@@ -228,6 +232,7 @@ impl ErrorCode {
             UpstreamTimeout => "Le système de cartes ne répond pas",
             ServiceUnavailable => "Service indisponible",
             InternalError => "Erreur interne",
+            HttpsRequired => "HTTPS obligatoire",
         }
     }
 
