@@ -108,7 +108,7 @@ async fn handle(
     let def = matched.def();
     match def.audience {
         Audience::Public => match def.name {
-            RouteName::Health => health::healthz(env, rc).await,
+            RouteName::Health => health::healthz(),
             RouteName::OpenApi => contract::openapi(env).await,
             RouteName::SandboxWebhookReceiver => webhooks::sandbox_receiver(req, env).await,
             other => Err(unrouted(other)),
@@ -116,6 +116,7 @@ async fn handle(
         Audience::Token => match def.name {
             RouteName::PosToken => oauth::token(req, env, rc).await,
             RouteName::WalletToken => wallet::login(req, env, rc).await,
+            RouteName::PosRevoke => oauth::revoke(req, env, rc, def).await,
             other => Err(unrouted(other)),
         },
         Audience::Admin => {
@@ -134,6 +135,7 @@ async fn handle(
                 RouteName::AdminEnrollWallet => admin::enroll_wallet(req, env, matched).await,
                 RouteName::AdminDemoSeed => demo_seed::seed(&req, env).await,
                 RouteName::AdminCynodSim => cynod_sim_control::forward(req, env).await,
+                RouteName::AdminHealth => health::deep(env, rc).await,
                 other => Err(unrouted(other)),
             }
         }
@@ -182,7 +184,6 @@ async fn handle(
                     let authorized = call.authorize(GateNeeds::default()).await?;
                     let principal = &authorized.principal;
                     match name {
-                        RouteName::PosRevoke => oauth::revoke(&call, principal).await,
                         RouteName::PosWhoami => pos::whoami(principal),
                         RouteName::PosCardBalance => cards::balance(&call, matched).await,
                         RouteName::PosCardValidity => cards::validity(&call, matched).await,

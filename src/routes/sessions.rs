@@ -135,8 +135,13 @@ fn initiated(
     )
 }
 
+/// The origin of the PPM QR's wallet link: the configured `PUBLIC_BASE_URL` (https, and required
+/// in production), never the request's Host; local dev without it uses the request's origin.
 fn origin(call: &PosCall<'_>) -> AppResult<String> {
-    Ok(call.req.url()?.origin().ascii_serialization())
+    match &call.config.public_base_url {
+        Some(base_url) => Ok(base_url.clone()),
+        None => Ok(call.req.url()?.origin().ascii_serialization()),
+    }
 }
 
 /// `POST /api/v1/pos/payments/initiate`.
