@@ -57,12 +57,8 @@ struct TokenResponse {
 }
 
 pub async fn token(mut req: Request, env: &Env, rc: &RequestContext) -> AppResult<Response> {
-    let config = Config::get(env)?;
-    per_ip_throttle(env, &config, rc).await?;
-    let media_type = http::media_type(req.headers());
-    let authorization = req.headers().get("Authorization").ok().flatten();
-    let body = read_body(&mut req).await?;
-    let request = parse_token_request(media_type.as_deref(), &body, authorization.as_deref())?;
+    let (config, raw) = RawCredentials::read(&mut req, env, rc).await?;
+    let request = parse_token_request(raw.media_type(), &raw.body, raw.authorization())?;
     rc.set_client(&request.client_id);
     let record =
         authenticate_client(env, &config, &request.client_id, &request.client_secret).await?;
@@ -106,15 +102,43 @@ pub async fn token(mut req: Request, env: &Env, rc: &RequestContext) -> AppResul
     Ok(response)
 }
 
-/// The body of a token or revocation request, refused as the RFC 6749 error it is.
-async fn read_body(req: &mut Request) -> AppResult<Vec<u8>> {
-    http::read_body_bytes(req).await.map_err(|e| {
-        OAuthError::invalid_request(format!(
-            "corps refusé ({})",
-            e.code().map(|c| c.as_str()).unwrap_or("?")
-        ))
-        .into()
-    })
+/// A request to the token or revocation endpoint authenticated with client credentials, as read
+/// once it passed the per-IP count: its media type, `Authorization` and body.
+struct RawCredentials {
+    media_type: Option<String>,
+    authorization: Option<String>,
+    body: Vec<u8>,
+}
+
+impl RawCredentials {
+    async fn read(
+        req: &mut Request,
+        env: &Env,
+        rc: &RequestContext,
+    ) -> AppResult<(std::rc::Rc<Config>, Self)> {
+        let config = Config::get(env)?;
+        per_ip_throttle(env, &config, rc).await?;
+        let body = http::read_body_bytes(req).await.map_err(|e| {
+            AppError::from(OAuthError::invalid_request(format!(
+                "corps refusé ({})",
+                e.code().map(|c| c.as_str()).unwrap_or("?")
+            )))
+        })?;
+        let raw = Self {
+            media_type: http::media_type(req.headers()),
+            authorization: req.headers().get("Authorization").ok().flatten(),
+            body,
+        };
+        Ok((config, raw))
+    }
+
+    fn media_type(&self) -> Option<&str> {
+        self.media_type.as_deref()
+    }
+
+    fn authorization(&self) -> Option<&str> {
+        self.authorization.as_deref()
+    }
 }
 
 /// Token-endpoint requests per source address, counted by the Rate Limiting binding before
@@ -210,12 +234,8 @@ pub async fn revoke(
         let token = revocation_token(media_type.as_deref(), &call.body)?;
         return revoke_own(env, &call.config, authorized.principal.client_id(), &token).await;
     }
-    let config = Config::get(env)?;
-    per_ip_throttle(env, &config, rc).await?;
-    let media_type = http::media_type(req.headers());
-    let authorization = req.headers().get("Authorization").ok().flatten();
-    let body = read_body(&mut req).await?;
-    let request = parse_revocation_request(media_type.as_deref(), &body, authorization.as_deref())?;
+    let (config, raw) = RawCredentials::read(&mut req, env, rc).await?;
+    let request = parse_revocation_request(raw.media_type(), &raw.body, raw.authorization())?;
     rc.set_client(&request.client.client_id);
     let record = authenticate_client(
         env,

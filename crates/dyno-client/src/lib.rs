@@ -173,17 +173,7 @@ pub struct DynoClient {
 
 impl DynoClient {
     pub fn new(base_url: impl Into<String>) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .max_idle_connections_per_host(64)
-            .build()
-            .into();
-        Self {
-            base_url: base_url.into().trim_end_matches('/').to_string(),
-            agent,
-            default_headers: Vec::new(),
-        }
+        Self::with_tls(base_url, ureq::tls::TlsConfig::default())
     }
 
     /// A client of an HTTPS deployment whose certificate is self-signed (a local
@@ -193,6 +183,10 @@ impl DynoClient {
         let tls = ureq::tls::TlsConfig::builder()
             .disable_verification(true)
             .build();
+        Self::with_tls(base_url, tls)
+    }
+
+    fn with_tls(base_url: impl Into<String>, tls: ureq::tls::TlsConfig) -> Self {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
