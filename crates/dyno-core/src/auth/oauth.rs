@@ -232,6 +232,19 @@ fn validate_client_id(client_id: &str) -> Result<(), OAuthError> {
     Ok(())
 }
 
+/// The parameters both endpoints define (RFC 6749 §4.4 and §2.3.1, RFC 7009 §2.1); any other is
+/// ignored (RFC 6749 §3.2).
+const KNOWN_PARAMS: &[&str] = &[
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "scope",
+    "token",
+    "token_type_hint",
+];
+/// The known parameters that may be `null` in JSON, as if absent (the others must be strings).
+const NULLABLE_PARAMS: &[&str] = &["scope", "token_type_hint"];
+
 /// JSON object with string members; unknown members are ignored (RFC 6749 §3.2).
 fn json_params(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     let value: Value = serde_json::from_slice(body)
@@ -247,10 +260,8 @@ fn json_params(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
             Value::String(s) => {
                 params.insert(key, s);
             }
-            Value::Null => {}
-            _ if ["grant_type", "client_id", "client_secret", "scope", "token"]
-                .contains(&key.as_str()) =>
-            {
+            Value::Null if NULLABLE_PARAMS.contains(&key.as_str()) => {}
+            _ if KNOWN_PARAMS.contains(&key.as_str()) => {
                 return Err(OAuthError::invalid_request(format!(
                     "{key} doit être une chaîne"
                 )));
@@ -261,12 +272,16 @@ fn json_params(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     Ok(params)
 }
 
-/// Form parameters; a repeated parameter is an error (RFC 6749 §3.1).
+/// Form parameters; a known parameter given twice is an error (RFC 6749 §3.1), an unknown one is
+/// ignored like any unknown parameter.
 fn form_params(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|_| OAuthError::invalid_request("corps de formulaire invalide"))?;
     let mut params = HashMap::new();
     for (key, value) in pairs {
+        if !KNOWN_PARAMS.contains(&key.as_str()) {
+            continue;
+        }
         if params.insert(key.clone(), value).is_some() {
             return Err(OAuthError::invalid_request(format!(
                 "paramètre {key} répété"
@@ -424,6 +439,32 @@ mod tests {
         assert_eq!((e.status, e.error), (400, "invalid_request"));
         let e = err(JSON, br#"{"token":5}"#, Some(&basic("a", "b")));
         assert_eq!((e.status, e.error), (400, "invalid_request"));
+    }
+
+    #[test]
+    fn unknown_parameters_are_ignored_even_repeated_known_ones_are_typed() {
+        let request = parse_revocation_request(
+            FORM,
+            b"x=1&x=2&=3&=4&token=t&client_id=a&client_secret=b",
+            None,
+        )
+        .unwrap();
+        assert_eq!(request.token, "t");
+        // A known member must be a string; only scope and token_type_hint may be null.
+        let e = parse_revocation_request(
+            JSON,
+            br#"{"token":"t","client_id":"a","client_secret":null}"#,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!((e.status, e.error), (400, "invalid_request"));
+        let e = revocation_token(JSON, br#"{"token":"t","token_type_hint":5}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert_eq!(
+            revocation_token(JSON, br#"{"token":"t","token_type_hint":null,"extra":[1]}"#)
+                .as_deref(),
+            Ok("t")
+        );
     }
 
     #[test]
