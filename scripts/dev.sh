@@ -12,19 +12,20 @@ wrangler d1 migrations apply DB --local --persist-to "$STATE" -c wrangler.toml >
 wrangler dev -c wrangler.toml -c crates/cynod-sim/wrangler.toml --local --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" &
 wrangler_pid=$!
 trap 'kill -INT $wrangler_pid 2>/dev/null; wait $wrangler_pid 2>/dev/null' EXIT INT TERM
+ADMIN_API_KEY=$(sed -n 's/^ADMIN_API_KEY=//p' .dev.vars)
+# Ready when every dependency answers (the operators' report; /healthz only says the Worker runs).
 for _ in $(seq 1 600); do
-  if curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then break; fi
+  if curl -fsS -H "Authorization: Bearer $ADMIN_API_KEY" "http://127.0.0.1:$PORT/api/v1/admin/health" >/dev/null 2>&1; then break; fi
   if ! kill -0 $wrangler_pid 2>/dev/null; then echo "wrangler dev exited" >&2; exit 1; fi
   sleep 0.5
 done
-ADMIN_API_KEY=$(sed -n 's/^ADMIN_API_KEY=//p' .dev.vars)
 curl -fsS -X POST -H "Authorization: Bearer $ADMIN_API_KEY" "http://127.0.0.1:$PORT/api/v1/admin/demo/seed" >/dev/null 2>&1 \
   || echo "(demo seed not available yet)"
 cat <<MSG
 
   Dyno Edge is running on http://127.0.0.1:$PORT
         demo page     http://127.0.0.1:$PORT/   (POS /pos.html · wallet /wallet.html · console /console.html)
-    health        http://127.0.0.1:$PORT/healthz
+    health        http://127.0.0.1:$PORT/healthz   (dependencies: /api/v1/admin/health, admin key)
     POS sandbox   client_id=pos_sandbox_demo  client_secret=sandbox_secret_demo
                   webhook_secret=sandbox_webhook_secret
     not affiliated client_id=pos_sandbox_unaffiliated  client_secret=unaffiliated_secret_demo (MERCHANT_NOT_FOUND)

@@ -1,7 +1,9 @@
 //! The audit trail: every non-public call and every admin action becomes an `events` message after
 //! the response is sent, and the events consumer writes it to D1 `audit_log`.
-//! Invariant: auditing never delays or fails the request it records.
+//! Invariant: auditing never delays or fails the request it records, and never keeps a full card
+//! number (a card route's resource is masked to its last four digits).
 
+use dyno_core::cynod::audit_resource;
 use dyno_core::routes::RouteDef;
 use dyno_core::Millis;
 use std::cell::{Cell, RefCell};
@@ -43,7 +45,7 @@ pub fn record(
         client_id: rc.client_id(),
         actor: rc.actor(),
         action: format!("{} {}", route.method, route.pattern),
-        resource,
+        resource: resource.map(|value| audit_resource(route.pattern, &value)),
         outcome: match status {
             200..=299 => "success",
             401 | 403 | 429 => "denied",

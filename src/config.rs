@@ -1,10 +1,12 @@
 //! Configuration and secrets, read from the Worker environment once per isolate. Invariant: a
-//! missing or malformed secret is reported as a clear 503, never half-applied.
+//! missing or malformed secret is reported as a clear 503, never half-applied, and production
+//! never runs with a plain-http CYNOD or public origin.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use dyno_core::auth::jwt::KeyRing;
+use dyno_core::edge::configured_base_url;
 use dyno_core::{ErrorCode, Problem};
 use worker::Env;
 
@@ -15,6 +17,16 @@ pub enum Environment {
 }
 
 impl Environment {
+    /// The `ENVIRONMENT` variable alone, readable even when the rest of the configuration is not
+    /// (the HTTPS-only rule must hold before anything else is loaded).
+    pub fn of(env: &Env) -> Result<Self, Problem> {
+        match var(env, "ENVIRONMENT").as_deref() {
+            Some("production") => Ok(Environment::Production),
+            Some("sandbox") | None => Ok(Environment::Sandbox),
+            Some(other) => Err(misconfigured(&format!("ENVIRONMENT={other}"))),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Environment::Sandbox => "sandbox",
@@ -61,8 +73,13 @@ pub struct Config {
     /// Grace period during which a rotated client secret still works.
     pub secret_rotation_grace_seconds: i64,
     /// Multiplies every rate limit (1 in production; the bench raises it to measure throughput).
+    /// The Rate Limiting bindings' limits are fixed in wrangler.toml and cannot be scaled at run
+    /// time, so a scale above 1 lifts them instead.
     pub rate_limit_scale: u32,
     pub cynod: CynodConfig,
+    /// The origin of links people open (the PPM QR's wallet link), never taken from the request.
+    /// Required, and https, in production; unset in local dev, where the request's origin serves.
+    pub public_base_url: Option<String>,
 }
 
 thread_local! {
@@ -81,18 +98,18 @@ impl Config {
     }
 
     fn load(env: &Env) -> Result<Self, Problem> {
-        let environment = match var(env, "ENVIRONMENT").as_deref() {
-            Some("production") => Environment::Production,
-            Some("sandbox") | None => Environment::Sandbox,
-            Some(other) => return Err(misconfigured(&format!("ENVIRONMENT={other}"))),
+        let environment = Environment::of(env)?;
+        let production = environment == Environment::Production;
+        let base_url = |name: &str| {
+            configured_base_url(var(env, name).as_deref(), production)
+                .map_err(|e| misconfigured(&format!("{name}: {e}")))
         };
-        let route = match (var(env, "CYNOD_BASE_URL"), var(env, "CYNOD_BINDING")) {
-            (Some(base_url), _) => CynodRoute::Https {
-                base_url: base_url.trim_end_matches('/').to_string(),
-            },
+        let route = match (base_url("CYNOD_BASE_URL")?, var(env, "CYNOD_BINDING")) {
+            (Some(base_url), _) => CynodRoute::Https { base_url },
             (None, Some(binding)) => CynodRoute::ServiceBinding { binding },
             (None, None) => return Err(misconfigured("CYNOD_BASE_URL ou CYNOD_BINDING")),
         };
+        let public_base_url = base_url("PUBLIC_BASE_URL")?;
         let timeout_ms = number(env, "CYNOD_TIMEOUT_MS")?.unwrap_or(8_000);
         let jwt_keys = KeyRing::parse(&secret(env, "JWT_KEYS")?)
             .map_err(|e| misconfigured(&format!("JWT_KEYS: {e}")))?;
@@ -114,6 +131,7 @@ impl Config {
                 consumer_secret: secret(env, "CYNOD_CONSUMER_SECRET")?,
                 timeout_ms,
             },
+            public_base_url,
         })
     }
 }

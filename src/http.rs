@@ -4,16 +4,15 @@
 
 use std::cell::{Cell, RefCell};
 
+use dyno_core::edge::{self, CappedBody, MAX_BODY_BYTES};
 use dyno_core::ErrorCode;
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{Headers, Request, Response};
 
 use crate::error::{AppError, AppResult};
 use dyno_core::gate::LimitInfo;
-
-/// Largest request body accepted anywhere. Payment requests are a few hundred bytes.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// What every handler knows about the request it serves, and what the audit log will record.
 #[derive(Debug)]
@@ -102,32 +101,46 @@ impl RequestContext {
 }
 
 /// Reads the raw body, refusing anything over the limit with 400 BODY_TOO_LARGE (413 belongs to
-/// INSUFFICIENT_FUNDS in the seed). The declared length is checked first so a huge upload is not
-/// buffered.
+/// INSUFFICIENT_FUNDS in the seed). A declared length over the limit is refused before any byte
+/// is read; a body without one (chunked) is read chunk by chunk and dropped at the first chunk past
+/// the limit, so no upload is ever buffered whole before its size is known.
 pub async fn read_body_bytes(req: &mut Request) -> AppResult<Vec<u8>> {
-    let too_large = || {
+    let too_large = |_| {
         AppError::new(
             ErrorCode::BodyTooLarge,
             format!("Le corps de la requête dépasse {MAX_BODY_BYTES} octets."),
         )
     };
-    if let Some(declared) = req.headers().get("Content-Length").ok().flatten() {
-        if declared
-            .trim()
-            .parse::<usize>()
-            .map_or(true, |n| n > MAX_BODY_BYTES)
-        {
-            return Err(too_large());
-        }
+    let unreadable = |_| AppError::new(ErrorCode::InvalidRequest, "Corps de requête illisible.");
+    let declared = req.headers().get("Content-Length").ok().flatten();
+    edge::declared_length_fits(declared.as_deref()).map_err(too_large)?;
+    if req.inner().body().is_none() {
+        return Ok(Vec::new());
     }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|_| AppError::new(ErrorCode::InvalidRequest, "Corps de requête illisible."))?;
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(too_large());
+    let mut stream = req.stream().map_err(unreadable)?;
+    let mut body = CappedBody::default();
+    while let Some(chunk) = stream.next().await {
+        body.push(&chunk.map_err(unreadable)?).map_err(too_large)?;
     }
-    Ok(bytes)
+    Ok(body.into_bytes())
+}
+
+/// In production, an `/api/*` request that came over plain http: 403 HTTPS_REQUIRED, before
+/// anything else is read (see [`edge::plain_http_refusal`]).
+pub fn plain_http_refusal(req: &Request, production: bool) -> Option<AppError> {
+    let header = |name| req.headers().get(name).ok().flatten();
+    let scheme = req
+        .url()
+        .map(|u| u.scheme().to_string())
+        .unwrap_or_default();
+    edge::plain_http_refusal(
+        production,
+        &req.path(),
+        &scheme,
+        header("X-Forwarded-Proto").as_deref(),
+        header("CF-Visitor").as_deref(),
+    )
+    .map(AppError::from)
 }
 
 /// True when the request declares a JSON body (`application/json`, any parameters).

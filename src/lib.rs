@@ -1,5 +1,6 @@
 //! Dyno Edge gateway Worker: event entry points (fetch, queue, scheduled) and the Durable Object
-//! exports. Invariant: every HTTP response leaves through `fetch` below, with an `X-Request-Id`.
+//! exports. Invariant: every HTTP response leaves through `fetch` below, with an `X-Request-Id`
+//! (and HSTS in production), and no plain-http `/api/*` request of production reaches the router.
 
 mod audit;
 mod auth;
@@ -10,6 +11,7 @@ mod error;
 mod http;
 pub mod platform;
 mod queues;
+mod rate_limiter;
 mod registry;
 mod router;
 mod routes;
@@ -23,16 +25,26 @@ use worker::{
 pub use durable::client_gate::ClientGate;
 pub use durable::payment::PaymentDO;
 
+use crate::config::Environment;
 use crate::http::RequestContext;
 use crate::queues::QueueKind;
+use dyno_core::edge::STRICT_TRANSPORT_SECURITY;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let rc = RequestContext::from_request(&req);
-    let mut response = router::dispatch(req, &env, &ctx, &rc).await;
+    // An unreadable ENVIRONMENT gets the stricter rules; the router then answers its 503.
+    let production = Environment::of(&env).map_or(true, |e| e == Environment::Production);
+    let mut response = match http::plain_http_refusal(&req, production) {
+        Some(refusal) => refusal.into_response(&rc.request_id),
+        None => router::dispatch(req, &env, &ctx, &rc).await,
+    };
     let headers = response.headers_mut();
     let _ = headers.set("X-Request-Id", &rc.request_id);
     let _ = headers.set("X-Content-Type-Options", "nosniff");
+    if production {
+        let _ = headers.set("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY);
+    }
     Ok(response)
 }
 

@@ -112,7 +112,7 @@ async fn handle(
     let def = matched.def();
     match def.audience {
         Audience::Public => match def.name {
-            RouteName::Health => health::healthz(env, rc).await,
+            RouteName::Health => health::healthz(),
             RouteName::OpenApi => contract::openapi(env).await,
             RouteName::SandboxWebhookReceiver => webhooks::sandbox_receiver(req, env).await,
             other => Err(unrouted(other)),
@@ -120,6 +120,7 @@ async fn handle(
         Audience::Token => match def.name {
             RouteName::PosToken => oauth::token(req, env, rc).await,
             RouteName::WalletToken => wallet::login(req, env, rc).await,
+            RouteName::PosRevoke => oauth::revoke(req, env, rc, def).await,
             other => Err(unrouted(other)),
         },
         Audience::Admin => {
@@ -139,6 +140,7 @@ async fn handle(
                 RouteName::AdminDemoSeed => demo_seed::seed(&req, env).await,
                 RouteName::AdminCynodSim => cynod_sim_control::forward(req, env).await,
                 RouteName::AdminSandboxFaults => sandbox::inject_faults(req, env).await,
+                RouteName::AdminHealth => health::deep(env, rc).await,
                 other => Err(unrouted(other)),
             }
         }
@@ -182,7 +184,6 @@ async fn handle_pos(req: Request, env: &Env, rc: &RequestContext, matched: &Matc
             let authorized = call.authorize(GateNeeds::default()).await?;
             let principal = &authorized.principal;
             Ok(match name {
-                RouteName::PosRevoke => oauth::revoke(&call, principal).await,
                 RouteName::PosWhoami => pos::whoami(principal),
                 RouteName::PosReconciliation => reports::reconciliation(&call, principal).await,
                 RouteName::PosWebhookDeliveries => webhooks::deliveries(&call, principal).await,

@@ -88,17 +88,12 @@ pub fn unexpected(answer: Answer) -> AppError {
     AppError::internal(format!("unexpected payment answer: {answer:?}"))
 }
 
-/// A gate: one per POS client (`client:<id>`), or per source address (`ip:<addr>`) for the token
-/// endpoint's throttle.
+/// A POS client's gate (`client:<id>`).
 pub struct GateStub(Stub);
 
 impl GateStub {
     pub fn client(env: &Env, client_id: &str) -> AppResult<Self> {
         Self::named(env, &format!("client:{client_id}"))
-    }
-
-    pub fn ip(env: &Env, address: &str) -> AppResult<Self> {
-        Self::named(env, &format!("ip:{address}"))
     }
 
     fn named(env: &Env, name: &str) -> AppResult<Self> {

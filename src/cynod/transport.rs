@@ -1,6 +1,7 @@
 //! One outbound HTTP exchange bounded by an AbortSignal timeout: to CYNOD (the simulator's service
 //! binding or HTTPS) and to merchants' webhook endpoints. Invariant: a timeout is reported as such, distinct from other failures,
-//! because a write that timed out has an unknown outcome.
+//! because a write that timed out has an unknown outcome; and a redirect is never followed (its
+//! 3xx is the answer), so a request only ever reaches the URL that was checked.
 
 use wasm_bindgen::JsValue;
 use worker::{Env, Fetch, Fetcher, Request};
@@ -60,6 +61,9 @@ pub async fn fetch_with_timeout(
     let init = web_sys::RequestInit::new();
     init.set_method(request.method);
     init.set_signal(Some(&signal));
+    // A webhook endpoint answering 302 to an internal address must not get the signed body
+    // delivered there: the 3xx comes back as the answer, which is not a 2xx, so the attempt fails.
+    init.set_redirect(web_sys::RequestRedirect::Manual);
     let headers = web_sys::Headers::new().map_err(js_error)?;
     for (name, value) in &request.headers {
         headers.set(name, value).map_err(js_error)?;

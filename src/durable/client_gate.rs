@@ -1,5 +1,4 @@
-//! `ClientGate`: one Durable Object per POS client (and one per source address for the token
-//! endpoint's throttle), a shell around `dyno_core::gate`: it stores the gate's state — windows,
+//! `ClientGate`: one Durable Object per POS client, a shell around `dyno_core::gate`: it stores the gate's state — windows,
 //! revoked tokens, token generation, the cached registry profile, published PPM requests, the
 //! `pos_reference` index and idempotency keys — and answers every authenticated call in one round
 //! trip. Invariants: each check-and-count runs with no await in between, so limits are exact under
@@ -17,7 +16,7 @@ use dyno_core::payment::view::PaymentView;
 use dyno_core::protocol::{
     AuthorizeOutcome, AuthorizeRequest, GateCall, Granted, ThrottleOutcome, ThrottlePolicy,
 };
-use dyno_core::ratelimit::{Policy, SlidingWindow, TOKEN_PER_CLIENT_POLICY, TOKEN_PER_IP_POLICY};
+use dyno_core::ratelimit::{Policy, SlidingWindow, TOKEN_PER_CLIENT_POLICY};
 use dyno_core::{ErrorCode, Millis, Problem};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -396,7 +395,6 @@ impl ClientGate {
     fn throttle(&self, policy: ThrottlePolicy, now: Millis) -> Result<ThrottleOutcome, Problem> {
         let policy: Policy = match policy {
             ThrottlePolicy::TokenClient => TOKEN_PER_CLIENT_POLICY,
-            ThrottlePolicy::TokenIp => TOKEN_PER_IP_POLICY,
         };
         let scale = self.scale();
         let decision = self.with(|g| g.admit(policy.scaled(scale), now))?;

@@ -227,6 +227,9 @@ pub async fn create_client(mut req: Request, env: &Env) -> AppResult<Response> {
 #[serde(deny_unknown_fields)]
 struct RotateSecret {
     grace_seconds: Option<i64>,
+    /// The old secret leaked: it stops at once (no grace) and every token issued so far is revoked.
+    #[serde(default)]
+    compromised: bool,
 }
 
 #[derive(Serialize)]
@@ -234,9 +237,14 @@ struct SecretRotated {
     client_id: String,
     client_secret: String,
     previous_secret_valid_until: String,
+    /// After a compromised rotation: the generation every earlier token now falls below.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_generation: Option<u64>,
 }
 
-/// Issues a new secret; the previous one keeps working for the stated grace period.
+/// Issues a new secret; the previous one keeps working for the stated grace period. A
+/// `compromised` rotation has no grace and revokes every token the client holds, since whoever
+/// has the old secret may have minted some.
 pub async fn rotate_secret(mut req: Request, env: &Env, matched: &Matched) -> AppResult<Response> {
     let config = Config::get(env)?;
     let client_id = path_param(matched, "client_id")?;
@@ -246,9 +254,16 @@ pub async fn rotate_secret(mut req: Request, env: &Env, matched: &Matched) -> Ap
     } else {
         http::parse_json(&bytes)?
     };
-    let grace = body
-        .grace_seconds
-        .unwrap_or(config.secret_rotation_grace_seconds);
+    let grace = match (body.compromised, body.grace_seconds) {
+        (true, None | Some(0)) => 0,
+        (true, Some(_)) => {
+            return Err(AppError::new(
+                ErrorCode::InvalidRequest,
+                "grace_seconds: un secret compromis n'a pas de délai de grâce (0).",
+            ))
+        }
+        (false, grace) => grace.unwrap_or(config.secret_rotation_grace_seconds),
+    };
     if !(0..=30 * 86_400).contains(&grace) {
         return Err(AppError::new(
             ErrorCode::InvalidRequest,
@@ -266,12 +281,19 @@ pub async fn rotate_secret(mut req: Request, env: &Env, matched: &Matched) -> Ap
             format!("Client {client_id} introuvable."),
         ));
     }
+    // After the rotation, so a token minted with the old secret meanwhile is revoked as well.
+    let token_generation = if body.compromised {
+        Some(GateStub::client(env, client_id)?.revoke_all().await?)
+    } else {
+        None
+    };
     json_response(
         200,
         &SecretRotated {
             client_id: client_id.to_string(),
             client_secret: secret,
             previous_secret_valid_until: until.to_rfc3339(),
+            token_generation,
         },
     )
 }

@@ -1,6 +1,8 @@
-//! `GET /healthz`: version, environment, and a live check of every binding the gateway depends on
-//! (D1, both Durable Object classes, both queue producers, CYNOD). Invariant: 200 only when every
-//! check passed; otherwise 503 with the failing checks named.
+//! `GET /healthz`, public: `{"status":"ok"}` and nothing else, so it costs no I/O and tells a
+//! stranger nothing. `GET /api/v1/admin/health`, for operators: version, environment, and a live
+//! check of every binding the gateway depends on (D1, both Durable Object classes, both queue
+//! producers, CYNOD). Invariant: the deep report is 200 only when every check passed; otherwise
+//! 503 with the failing checks named.
 
 use dyno_core::Problem;
 use serde::Serialize;
@@ -74,7 +76,13 @@ async fn timed<F: std::future::Future<Output = Result<String, String>>>(probe: F
     }
 }
 
-pub async fn healthz(env: &Env, rc: &RequestContext) -> AppResult<Response> {
+/// Liveness: the Worker answers. No binding is touched and no internal is named.
+pub fn healthz() -> AppResult<Response> {
+    json_response(200, &serde_json::json!({ "status": "ok" }))
+}
+
+/// The operators' report: every dependency checked live.
+pub async fn deep(env: &Env, rc: &RequestContext) -> AppResult<Response> {
     let config = Config::get(env)?;
     let (d1, payment_do, client_gate_do, queue_events, queue_webhooks, cynod) = futures_util::join!(
         timed(check_d1(env)),

@@ -1,22 +1,33 @@
 //! `POST /api/v1/pos/oauth/token` (RFC 6749 client credentials, the seed's JSON as well as form and
 //! Basic) and `POST /api/v1/pos/oauth/revoke` (RFC 7009). Invariant: a token is only issued to a
-//! client whose secret verified in constant time, within the per-client and per-IP throttles.
+//! client whose secret verified in constant time, within the per-IP throttle; only failed secret
+//! checks are charged to a client_id, so a stranger can never lock the real client out.
 
-use dyno_core::auth::credentials::{hash_secret, verify_secret};
+use dyno_core::auth::credentials::{verify_client_secret, StoredSecrets};
 use dyno_core::auth::jwt::{AccessClaims, Audience, POS_TOKEN_TTL_SECONDS};
-use dyno_core::auth::oauth::{grant_scope, parse_token_request, OAuthError};
-use dyno_core::ErrorCode;
-use serde::{Deserialize, Serialize};
+use dyno_core::auth::oauth::{
+    grant_scope, parse_revocation_request, parse_token_request, revocation_token, OAuthError,
+};
+use dyno_core::ratelimit::{Policy, TOKEN_FAILURE_POLICY, TOKEN_PER_IP_POLICY};
+use dyno_core::routes::RouteDef;
+use serde::Serialize;
 use worker::{Env, Request, Response};
 
-use crate::auth::{PosCall, PosPrincipal};
+use crate::auth::{self, GateNeeds, PosCall};
 use crate::config::Config;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Early};
 use crate::http::{self, RequestContext};
 use crate::platform;
-use crate::registry;
+use crate::rate_limiter;
+use crate::registry::{self, ClientRecord};
 use crate::stubs::GateStub;
+use dyno_core::gate::LimitInfo;
 use dyno_core::protocol::ThrottlePolicy;
+
+/// The Rate Limiting bindings of wrangler.toml: per source address, and failed secret checks per
+/// client_id (their limits are `TOKEN_PER_IP_POLICY` and `TOKEN_FAILURE_POLICY`).
+const TOKEN_IP_LIMITER: &str = "TOKEN_IP_LIMITER";
+const TOKEN_FAILURE_LIMITER: &str = "TOKEN_FAILURE_LIMITER";
 
 impl From<OAuthError> for AppError {
     fn from(e: OAuthError) -> Self {
@@ -45,76 +56,22 @@ struct TokenResponse {
 }
 
 pub async fn token(mut req: Request, env: &Env, rc: &RequestContext) -> AppResult<Response> {
-    let config = Config::get(env)?;
-    let media_type = http::media_type(req.headers());
-    let authorization = req.headers().get("Authorization").ok().flatten();
-    let body = http::read_body_bytes(&mut req).await.map_err(|e| {
-        OAuthError::invalid_request(format!(
-            "corps refusé ({})",
-            e.code().map(|c| c.as_str()).unwrap_or("?")
-        ))
-    })?;
-    let request = parse_token_request(media_type.as_deref(), &body, authorization.as_deref())?;
+    let (config, raw) = RawCredentials::read(&mut req, env, rc).await?;
+    let request = parse_token_request(raw.media_type(), &raw.body, raw.authorization())?;
     rc.set_client(&request.client_id);
-
-    // Both throttles in one concurrent hop: per source IP and per client_id.
-    let ip_gate = GateStub::ip(env, &rc.client_ip)?;
-    let client_gate = GateStub::client(env, &request.client_id)?;
-    let (by_ip, by_client) = futures_util::join!(
-        ip_gate.throttle(ThrottlePolicy::TokenIp),
-        client_gate.throttle(ThrottlePolicy::TokenClient),
-    );
-    let (by_ip, by_client) = (by_ip?, by_client?);
-    for outcome in [&by_ip, &by_client] {
-        if !outcome.limit.allowed {
-            return Err(AppError::OAuth {
-                status: 429,
-                error: "temporarily_unavailable",
-                description: "Trop de demandes de jeton: réessayez plus tard.".into(),
-                headers: Vec::new(),
-            }
-            .with_header("Retry-After", outcome.limit.reset_secs.max(1).to_string())
-            .with_header("RateLimit-Policy", outcome.limit.policy_header())
-            .with_header("RateLimit", outcome.limit.limit_header()));
-        }
-    }
-
-    let db = registry::db(env)?;
-    let now = platform::now();
-    let record = registry::find_client(&db, &request.client_id).await?;
-    let authenticated = match &record {
-        Some(r) => {
-            verify_secret(
-                &config.secret_pepper,
-                &r.secret_salt,
-                &r.secret_hash,
-                &request.client_secret,
-            ) || match (
-                &r.previous_salt,
-                &r.previous_hash,
-                r.previous_valid_until_ms,
-            ) {
-                (Some(salt), Some(hash), Some(until)) if now.0 < until => {
-                    verify_secret(&config.secret_pepper, salt, hash, &request.client_secret)
-                }
-                _ => false,
-            }
-        }
-        None => {
-            // Same work for an unknown id, so timing does not reveal which ids exist.
-            let _ = hash_secret(&config.secret_pepper, "0000", &request.client_secret);
-            false
-        }
-    };
-    let record = match record {
-        Some(record) if authenticated => record,
-        _ => {
-            let error: AppError =
-                OAuthError::invalid_client("client_id ou client_secret invalide").into();
-            return Err(error);
-        }
-    };
+    let record =
+        authenticate_client(env, &config, &request.client_id, &request.client_secret).await?;
     let scope = grant_scope(request.scope.as_deref(), &record.scopes)?;
+
+    // Issuance is counted in the client's own gate, which also gives the generation to stamp:
+    // only a holder of the secret gets this far, so only the client itself can use it up.
+    let issuance = GateStub::client(env, &record.client_id)?
+        .throttle(ThrottlePolicy::TokenClient)
+        .await?;
+    if !issuance.limit.allowed {
+        return Err(throttled(&issuance.limit));
+    }
+    let now = platform::now();
     let claims = AccessClaims {
         iss: config.environment.issuer().to_string(),
         aud: Audience::Pos.as_str().to_string(),
@@ -123,7 +80,7 @@ pub async fn token(mut req: Request, env: &Env, rc: &RequestContext) -> AppResul
         scope: scope.clone(),
         sandbox: record.sandbox == 1,
         jti: platform::new_uuid(),
-        gen: by_client.generation,
+        gen: issuance.generation,
     };
     let access_token = config.jwt_keys.issue(claims, now, POS_TOKEN_TTL_SECONDS);
     let mut response = http::json_response(
@@ -139,56 +96,180 @@ pub async fn token(mut req: Request, env: &Env, rc: &RequestContext) -> AppResul
     Ok(response)
 }
 
-#[derive(Deserialize)]
-struct RevocationRequest {
-    token: Option<String>,
-    #[allow(dead_code)]
-    token_type_hint: Option<String>,
+/// A request to the token or revocation endpoint authenticated with client credentials, as read
+/// once it passed the per-IP count: its media type, `Authorization` and body.
+struct RawCredentials {
+    media_type: Option<String>,
+    authorization: Option<String>,
+    body: Vec<u8>,
 }
 
-/// RFC 7009: the caller revokes one of its own tokens (often the one it is using). Unknown,
-/// invalid or foreign tokens are answered 200 too, as §2.2 requires, so nothing can be probed.
-pub async fn revoke(call: &PosCall<'_>, principal: &PosPrincipal) -> AppResult<Response> {
-    let (env, config) = (call.env, &call.config);
-    if principal.profile.read_only {
-        return Err(AppError::new(
-            ErrorCode::ReadOnlyCredentials,
-            "Les identifiants de démonstration ne peuvent pas être révoqués par leur utilisateur.",
-        ));
+impl RawCredentials {
+    async fn read(
+        req: &mut Request,
+        env: &Env,
+        rc: &RequestContext,
+    ) -> AppResult<(std::rc::Rc<Config>, Self)> {
+        let config = Config::get(env)?;
+        per_ip_throttle(env, &config, rc).await?;
+        let body = http::read_body_bytes(req).await.map_err(|e| {
+            AppError::from(OAuthError::invalid_request(format!(
+                "corps refusé ({})",
+                e.code().map(|c| c.as_str()).unwrap_or("?")
+            )))
+        })?;
+        let raw = Self {
+            media_type: http::media_type(req.headers()),
+            authorization: req.headers().get("Authorization").ok().flatten(),
+            body,
+        };
+        Ok((config, raw))
     }
-    let media_type = http::media_type(call.req.headers());
-    let body = &call.body;
-    let request: RevocationRequest = match media_type.as_deref() {
-        Some("application/x-www-form-urlencoded") => serde_urlencoded::from_bytes(body)
-            .map_err(|e| AppError::new(ErrorCode::InvalidRequest, e.to_string()))?,
-        Some("application/json") => http::parse_json(body)?,
-        _ => {
-            return Err(AppError::new(
-                ErrorCode::UnsupportedMediaType,
-                "Content-Type doit être application/x-www-form-urlencoded ou application/json.",
-            ))
+
+    fn media_type(&self) -> Option<&str> {
+        self.media_type.as_deref()
+    }
+
+    fn authorization(&self) -> Option<&str> {
+        self.authorization.as_deref()
+    }
+}
+
+/// Token-endpoint requests per source address, counted by the Rate Limiting binding before
+/// anything is parsed: no Durable Object per address.
+async fn per_ip_throttle(env: &Env, config: &Config, rc: &RequestContext) -> AppResult<()> {
+    if counted(env, config, TOKEN_IP_LIMITER, &rc.client_ip).await? {
+        return Ok(());
+    }
+    Err(throttled(&refusal(TOKEN_PER_IP_POLICY)))
+}
+
+/// Verifies a client's secret (the current one, or the previous one within its grace period).
+/// Only a failure is charged, to the client_id's failure counter in the Rate Limiting binding
+/// (the same for ids that do not exist, which cost no Durable Object either): a stranger who
+/// knows a client_id can exhaust it, but a correct secret is never counted there nor refused by it.
+async fn authenticate_client(
+    env: &Env,
+    config: &Config,
+    client_id: &str,
+    secret: &str,
+) -> AppResult<ClientRecord> {
+    let record = registry::find_client(&registry::db(env)?, client_id).await?;
+    let stored = record.as_ref().map(|r| StoredSecrets {
+        salt: &r.secret_salt,
+        hash: &r.secret_hash,
+        previous: match (
+            &r.previous_salt,
+            &r.previous_hash,
+            r.previous_valid_until_ms,
+        ) {
+            (Some(salt), Some(hash), Some(until)) => Some((salt, hash, until)),
+            _ => None,
+        },
+    });
+    if verify_client_secret(&config.secret_pepper, stored, platform::now().0, secret) {
+        if let Some(record) = record {
+            return Ok(record);
         }
-    };
-    let token = request
-        .token
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| AppError::new(ErrorCode::InvalidRequest, "Paramètre token manquant."))?;
-    // Expired tokens need no revocation; only a token of this client with a valid signature counts.
+    }
+    if counted(env, config, TOKEN_FAILURE_LIMITER, client_id).await? {
+        Err(OAuthError::invalid_client("client_id ou client_secret invalide").into())
+    } else {
+        Err(throttled(&refusal(TOKEN_FAILURE_POLICY)))
+    }
+}
+
+/// Counts one request for `key` in a Rate Limiting binding; `RATE_LIMIT_SCALE` above 1 (bench,
+/// contract runs) lifts the bindings, whose limits cannot be scaled at run time.
+async fn counted(env: &Env, config: &Config, binding: &str, key: &str) -> AppResult<bool> {
+    Ok(config.rate_limit_scale > 1 || rate_limiter::allow(env, binding, key).await?)
+}
+
+/// A refusal by a Rate Limiting binding, which reports no count: the policy's own figures, and
+/// its whole period as the wait.
+fn refusal(policy: Policy) -> LimitInfo {
+    LimitInfo {
+        name: policy.name.to_string(),
+        limit: policy.limit,
+        window_secs: policy.window_ms / 1000,
+        remaining: 0,
+        reset_secs: policy.window_ms / 1000,
+        allowed: false,
+    }
+}
+
+/// RFC 6749's 429, with `Retry-After` and the IETF rate-limit headers.
+fn throttled(limit: &LimitInfo) -> AppError {
+    AppError::OAuth {
+        status: 429,
+        error: "temporarily_unavailable",
+        description: "Trop de demandes de jeton: réessayez plus tard.".into(),
+        headers: Vec::new(),
+    }
+    .with_header("Retry-After", limit.reset_secs.max(1).to_string())
+    .with_header("RateLimit-Policy", limit.policy_header())
+    .with_header("RateLimit", limit.limit_header())
+}
+
+/// RFC 7009: the client revokes one of its own tokens. It authenticates with its own credentials
+/// (HTTP Basic or in the form, §2.1), as stock OAuth libraries send them, or with a Bearer token
+/// of its own. Demo credentials may too: revoking one `jti` harms no one. Unknown, invalid or
+/// foreign tokens are answered 200 too, as §2.2 requires, so nothing can be probed.
+pub async fn revoke(
+    mut req: Request,
+    env: &Env,
+    rc: &RequestContext,
+    route: &RouteDef,
+) -> AppResult<Response> {
+    if auth::bearer_token(&req).is_some() {
+        let call = PosCall::open(req, env, rc, route).await?;
+        let authorized = match call.authorize(GateNeeds::default()).await {
+            Ok(authorized) => authorized,
+            Err(Early::Error(error)) => return Err(error),
+            // A revocation's answer is always the same empty success.
+            Err(Early::Replay { .. }) => return Ok(revoked()),
+        };
+        let media_type = http::media_type(call.req.headers());
+        let token = revocation_token(media_type.as_deref(), &call.body)?;
+        return revoke_own(env, &call.config, authorized.principal.client_id(), &token).await;
+    }
+    let (config, raw) = RawCredentials::read(&mut req, env, rc).await?;
+    let request = parse_revocation_request(raw.media_type(), &raw.body, raw.authorization())?;
+    rc.set_client(&request.client.client_id);
+    let record = authenticate_client(
+        env,
+        &config,
+        &request.client.client_id,
+        &request.client.client_secret,
+    )
+    .await?;
+    revoke_own(env, &config, &record.client_id, &request.token).await
+}
+
+/// Adds `token`'s `jti` to the client's denylist when it is a valid token of this client;
+/// anything else (expired, foreign, garbage) needs no revocation. Answers 200 `{}` either way.
+async fn revoke_own(
+    env: &Env,
+    config: &Config,
+    client_id: &str,
+    token: &str,
+) -> AppResult<Response> {
     if let Ok(verified) = config.jwt_keys.verify(
-        &token,
+        token,
         config.environment.issuer(),
         Audience::Pos,
         platform::now(),
     ) {
-        if verified.claims.sub == principal.client_id() {
-            GateStub::client(env, principal.client_id())?
+        if verified.claims.sub == client_id {
+            GateStub::client(env, client_id)?
                 .revoke(verified.claims.jti, verified.expires_at.0)
                 .await?;
         }
     }
-    Ok(http::bytes_response(
-        200,
-        "application/json",
-        b"{}".to_vec(),
-    ))
+    Ok(revoked())
+}
+
+/// RFC 7009 §2.2: the same 200 whatever the token was.
+fn revoked() -> Response {
+    http::bytes_response(200, "application/json", b"{}".to_vec())
 }

@@ -85,8 +85,11 @@ fn validate_initiate(call: &PosCall<'_>) -> AppResult<ValidInitiate> {
 
 /// The answer to `initiate` for a request: QR PNG of the signed wallet link, and the NFC payload.
 fn initiated(call: &PosCall<'_>, view: &PaymentView, merchant_name: &str) -> AppResult<Response> {
-    let origin = call.req.url()?.origin().ascii_serialization();
-    let link = ppm_wallet_link(&origin, &call.config.qr_secret, view.payment_id.as_str());
+    let link = ppm_wallet_link(
+        &origin(call)?,
+        &call.config.qr_secret,
+        view.payment_id.as_str(),
+    );
     let qr_payload = render_png_base64(&link).map_err(AppError::internal)?;
     let nfc = NfcPayload {
         session_id: view.payment_id.to_string(),
@@ -97,6 +100,15 @@ fn initiated(call: &PosCall<'_>, view: &PaymentView, merchant_name: &str) -> App
         url: link,
     };
     json_response(200, &Initiated::of(view, qr_payload, nfc.encode()))
+}
+
+/// The origin of the PPM QR's wallet link: the configured `PUBLIC_BASE_URL` (https, and required
+/// in production), never the request's Host; local dev without it uses the request's origin.
+fn origin(call: &PosCall<'_>) -> AppResult<String> {
+    match &call.config.public_base_url {
+        Some(base_url) => Ok(base_url.clone()),
+        None => Ok(call.req.url()?.origin().ascii_serialization()),
+    }
 }
 
 /// `POST /api/v1/pos/payments/initiate`.

@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use crate::{
-    ApiError, AuditPage, Auth, ClientCreated, DemoSeeded, DynoClient, Merchant, RawRequest,
-    SecretRotated, TokensRevoked, WebhookConfigured,
+    ApiError, AuditPage, Auth, ClientCreated, DemoSeeded, DynoClient, HealthReport, Merchant,
+    RawRequest, SecretRotated, TokensRevoked, WebhookConfigured,
 };
 
 /// The operator's view of a deployment.
@@ -81,6 +81,29 @@ impl AdminClient {
             )
             .json(&json!({ "grace_seconds": grace_seconds })),
         )
+    }
+
+    /// Rotation after a leak: no grace for the old secret, and every token revoked.
+    pub fn rotate_compromised_secret(&self, client_id: &str) -> Result<SecretRotated, ApiError> {
+        self.client.call(
+            self.request(
+                "POST",
+                format!("/api/v1/admin/clients/{client_id}/rotate-secret"),
+            )
+            .json(&json!({ "compromised": true })),
+        )
+    }
+
+    /// The dependency report (D1, Durable Objects, queues, CYNOD); a 503 still carries it.
+    pub fn health(&self) -> Result<HealthReport, ApiError> {
+        let response = self
+            .client
+            .send(self.request("GET", "/api/v1/admin/health"))?;
+        if response.status == 200 || response.status == 503 {
+            response.json()
+        } else {
+            Err(crate::status_error(response))
+        }
     }
 
     pub fn set_webhook(

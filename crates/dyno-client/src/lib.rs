@@ -173,10 +173,25 @@ pub struct DynoClient {
 
 impl DynoClient {
     pub fn new(base_url: impl Into<String>) -> Self {
+        Self::with_tls(base_url, ureq::tls::TlsConfig::default())
+    }
+
+    /// A client of an HTTPS deployment whose certificate is self-signed (a local
+    /// `wrangler dev --local-protocol https`): the connection is encrypted, the certificate is
+    /// not checked. For tests and local use only.
+    pub fn with_self_signed_tls(base_url: impl Into<String>) -> Self {
+        let tls = ureq::tls::TlsConfig::builder()
+            .disable_verification(true)
+            .build();
+        Self::with_tls(base_url, tls)
+    }
+
+    fn with_tls(base_url: impl Into<String>, tls: ureq::tls::TlsConfig) -> Self {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
             .max_idle_connections_per_host(64)
+            .tls_config(tls)
             .build()
             .into();
         Self {
@@ -678,14 +693,37 @@ impl DynoClient {
         )
     }
 
-    pub fn health(&self) -> Result<HealthReport, ApiError> {
-        let response = self.send(RawRequest::new("GET", "/healthz"))?;
-        // 503 still carries the report; only a non-JSON answer is an error here.
-        if response.status == 200 || response.status == 503 {
-            response.json()
+    /// The public liveness answer (`{"status":"ok"}`); the dependency report is the admin's.
+    pub fn health(&self) -> Result<HealthStatus, ApiError> {
+        self.call(RawRequest::new("GET", "/healthz"))
+    }
+
+    /// RFC 7009 revocation authenticated with the client's own credentials (§2.1): HTTP Basic,
+    /// or `client_id` and `client_secret` in the form, as stock OAuth libraries send them.
+    pub fn revoke_with_credentials(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        token_to_revoke: &str,
+        basic: bool,
+    ) -> Result<RawResponse, ApiError> {
+        let mut form = vec![
+            ("token", token_to_revoke),
+            ("token_type_hint", "access_token"),
+        ];
+        let mut request = RawRequest::new("POST", "/api/v1/pos/oauth/revoke");
+        if basic {
+            request = request.auth(Auth::Basic {
+                user: encode_query(client_id),
+                password: encode_query(client_secret),
+            });
         } else {
-            Err(status_error(response))
+            form.extend([("client_id", client_id), ("client_secret", client_secret)]);
         }
+        let body = serde_urlencoded_form(&form);
+        expect_success(
+            self.send(request.body("application/x-www-form-urlencoded", body.into_bytes()))?,
+        )
     }
 }
 

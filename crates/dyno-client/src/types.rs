@@ -33,6 +33,13 @@ pub struct HealthCheck {
     pub detail: Option<String>,
 }
 
+/// `GET /healthz`: liveness only.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HealthStatus {
+    pub status: String,
+}
+
+/// `GET /api/v1/admin/health`: every dependency, checked live.
 #[derive(Debug, Clone, Deserialize)]
 pub struct HealthReport {
     pub status: String,
@@ -83,6 +90,9 @@ pub struct SecretRotated {
     pub client_id: String,
     pub client_secret: String,
     pub previous_secret_valid_until: String,
+    /// Set by a compromised rotation (every earlier token revoked).
+    #[serde(default)]
+    pub token_generation: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

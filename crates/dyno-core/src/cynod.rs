@@ -262,6 +262,21 @@ pub fn mask_card_number(numero: &str) -> String {
     format!("************{}", card_last4(numero))
 }
 
+/// The first path parameter of a route, as the audit log keeps it (`pattern` is the route's
+/// `{param}` pattern): a card number (the `card_number` parameter, or any value shaped like one)
+/// is masked to its last four digits, so the log never holds a full card number.
+pub fn audit_resource(pattern: &str, value: &str) -> String {
+    let first_param = pattern
+        .split('{')
+        .nth(1)
+        .and_then(|rest| rest.split('}').next());
+    if first_param == Some("card_number") || is_valid_card_number(value) {
+        mask_card_number(value)
+    } else {
+        value.to_string()
+    }
+}
+
 /// `data` item of `get-solde-carte`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -464,6 +479,27 @@ mod tests {
         assert!(!is_valid_card_number("701980010000956"));
         assert!(!is_valid_card_number("70198001000095X9"));
         assert_eq!(mask_card_number("7019800100009569"), "************9569");
+        let card_route = "/api/v1/pos/cards/{card_number}/balance";
+        assert_eq!(
+            audit_resource(card_route, "7019800100009569"),
+            "************9569"
+        );
+        // Whatever a client put in a card route's parameter, only its last four characters stay.
+        assert_eq!(
+            audit_resource(card_route, "70198001000095691"),
+            "************5691"
+        );
+        // Other parameters stay readable, unless a card number was put there.
+        let member_route = "/api/v1/pos/members/{client_id}/cards";
+        assert_eq!(audit_resource(member_route, "CLT-0042"), "CLT-0042");
+        assert_eq!(
+            audit_resource(member_route, "7019800100009569"),
+            "************9569"
+        );
+        assert_eq!(
+            audit_resource("/api/v1/pos/payments/{id}", "TXN-1"),
+            "TXN-1"
+        );
         assert_eq!(card_last4("12"), "12");
         assert_eq!(
             cynod_datetime_to_rfc3339("23-08-2021 10:11:42").as_deref(),

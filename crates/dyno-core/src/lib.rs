@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod cynod;
+pub mod edge;
 pub mod gate;
 pub mod idempotency;
 pub mod ids;

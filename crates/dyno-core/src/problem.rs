@@ -55,6 +55,8 @@ pub enum ErrorCode {
     UpstreamTimeout,
     ServiceUnavailable,
     InternalError,
+    // Transport.
+    HttpsRequired,
 }
 
 impl ErrorCode {
@@ -101,6 +103,7 @@ impl ErrorCode {
         ErrorCode::UpstreamTimeout,
         ErrorCode::ServiceUnavailable,
         ErrorCode::InternalError,
+        ErrorCode::HttpsRequired,
     ];
 
     pub const fn status(self) -> u16 {
@@ -122,7 +125,7 @@ impl ErrorCode {
             | InvalidSimulation
             | IdempotencyKeyRequired => 400,
             UnsupportedMediaType => 415,
-            InsufficientScope | Forbidden | ReadOnlyCredentials => 403,
+            InsufficientScope | Forbidden | ReadOnlyCredentials | HttpsRequired => 403,
             MethodNotAllowed => 405,
             QrAlreadyUsed
             | AlreadyExists
@@ -185,6 +188,7 @@ impl ErrorCode {
             UpstreamTimeout => "UPSTREAM_TIMEOUT",
             ServiceUnavailable => "SERVICE_UNAVAILABLE",
             InternalError => "INTERNAL_ERROR",
+            HttpsRequired => "HTTPS_REQUIRED",
         }
     }
 
@@ -233,6 +237,7 @@ impl ErrorCode {
             UpstreamTimeout => "Le système de cartes ne répond pas",
             ServiceUnavailable => "Service indisponible",
             InternalError => "Erreur interne",
+            HttpsRequired => "HTTPS obligatoire",
         }
     }
 

@@ -115,12 +115,12 @@ pub struct Granted {
     pub found: Option<IndexEntry>,
 }
 
-/// The token endpoint's limits.
+/// The token endpoint's limit counted in the client's gate (per source address, the Rate
+/// Limiting binding counts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ThrottlePolicy {
     TokenClient,
-    TokenIp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

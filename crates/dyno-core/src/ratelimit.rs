@@ -18,17 +18,27 @@ pub const CLIENT_POLICY: Policy = Policy {
     limit: 60,
     window_ms: 60_000,
 };
-/// Token issuance per client_id: generous for a client that needs one token an hour, tight for
-/// anyone guessing its secret.
+/// Tokens issued per client_id, counted in the client's own gate only once its secret verified:
+/// generous for a client that needs one token an hour, and only a holder of the secret can use it
+/// up, so no stranger can lock a merchant out.
 pub const TOKEN_PER_CLIENT_POLICY: Policy = Policy {
     name: "token-client",
     limit: 20,
     window_ms: 60_000,
 };
-/// Token issuance per source IP, whatever the client_id (stops spraying ids).
+/// Token-endpoint requests per source IP, whatever the client_id (stops spraying ids and
+/// guessing secrets). Enforced by the `TOKEN_IP_LIMITER` Rate Limiting binding, whose
+/// wrangler.toml `simple` limit and period must equal these.
 pub const TOKEN_PER_IP_POLICY: Policy = Policy {
     name: "token-ip",
     limit: 60,
+    window_ms: 60_000,
+};
+/// Failed secret checks per client_id (known or not), by the `TOKEN_FAILURE_LIMITER` binding:
+/// past it, wrong secrets get 429 instead of 401. A correct secret is never counted here.
+pub const TOKEN_FAILURE_POLICY: Policy = Policy {
+    name: "token-failures",
+    limit: 20,
     window_ms: 60_000,
 };
 /// Status polls per client, across all its requests: a ceiling against abuse, far above what

@@ -7,7 +7,8 @@
 pub enum Audience {
     /// No authentication, not audited (health, contract).
     Public,
-    /// The token endpoint: client credentials in the request, audited.
+    /// The token and revocation endpoints: client credentials in the request (or, to revoke, a
+    /// POS Bearer), audited.
     Token,
     /// POS Bearer token, one ClientGate round trip, audited.
     Pos,
@@ -65,6 +66,7 @@ pub enum RouteName {
     AdminDemoSeed,
     AdminCynodSim,
     AdminSandboxFaults,
+    AdminHealth,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -118,7 +120,7 @@ pub const ROUTES: &[RouteDef] = &[
     route("GET", "/healthz", RouteName::Health, Audience::Public),
     route("GET", "/openapi.json", RouteName::OpenApi, Audience::Public),
     route("POST", "/api/v1/pos/oauth/token", RouteName::PosToken, Audience::Token),
-    route("POST", "/api/v1/pos/oauth/revoke", RouteName::PosRevoke, Audience::Pos),
+    route("POST", "/api/v1/pos/oauth/revoke", RouteName::PosRevoke, Audience::Token),
     route("GET", "/api/v1/pos/whoami", RouteName::PosWhoami, Audience::Pos),
     route("POST", "/api/v1/pos/payments/scan", RouteName::PosPaymentScan, Audience::Pos),
     route("GET", "/api/v1/pos/payments", RouteName::PosPaymentList, Audience::Pos),
@@ -167,6 +169,7 @@ pub const ROUTES: &[RouteDef] = &[
     route("POST", "/api/v1/admin/cynod-sim/revoke-tokens", RouteName::AdminCynodSim, Audience::Admin),
     route("POST", "/api/v1/admin/cynod-sim/reset", RouteName::AdminCynodSim, Audience::Admin),
     route("POST", "/api/v1/admin/sandbox/faults", RouteName::AdminSandboxFaults, Audience::Admin),
+    route("GET", "/api/v1/admin/health", RouteName::AdminHealth, Audience::Admin),
 ];
 
 /// A matched route with its path parameters, in pattern order.

@@ -198,20 +198,31 @@ pub fn validate_webhook_url(text: &str, production: bool) -> Result<Url, String>
 fn refuse_private(ip: IpAddr) -> Result<(), String> {
     let private = match ip {
         IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
                 || v4.is_documentation()
-                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]) // CGNAT 100.64/10
-                || v4.octets()[0] == 0
+                || v4.is_multicast() // 224.0.0.0/4
+                || a == 100 && (64..128).contains(&b) // CGNAT 100.64/10
+                || a == 198 && (b & 0xfe) == 18 // benchmarking 198.18/15
+                || a >= 240 // reserved 240/4
+                || a == 0
         }
         IpAddr::V6(v6) => {
+            let segments = v6.segments();
             v6.is_loopback()
                 || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local fe80::/10
+                || v6.is_multicast() // ff00::/8
+                || (segments[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (segments[0] & 0xffc0) == 0xfe80 // link local fe80::/10
+                // NAT64 (64:ff9b::/96, and the local-use 64:ff9b:1::/48) and 6to4 (2002::/16)
+                // reach IPv4 hosts through a translator, private ones included.
+                || segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+                || segments[..3] == [0x64, 0xff9b, 1]
+                || segments[0] == 0x2002
                 || v6.to_ipv4_mapped().is_some_and(|v4| refuse_private(IpAddr::V4(v4)).is_err())
         }
     };
@@ -303,6 +314,40 @@ mod tests {
             "not a url",
         ] {
             assert!(validate_webhook_url(bad, true).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn translated_multicast_benchmark_and_reserved_ranges_are_refused() {
+        for bad in [
+            "https://[64:ff9b::a00:1]/hooks",   // NAT64 of 10.0.0.1
+            "https://[64:ff9b::808:808]/hooks", // NAT64, even of a public address
+            "https://[64:ff9b:1::1]/hooks",     // local-use NAT64
+            "https://[2002:a00:1::1]/hooks",    // 6to4 of 10.0.0.1
+            "https://[2002:808:808::1]/hooks",  // 6to4, any
+            "https://[ff02::1]/hooks",          // IPv6 multicast
+            "https://[ff0e::1]/hooks",          // global-scope multicast
+            "https://224.0.0.1/hooks",          // IPv4 multicast
+            "https://239.255.255.250/hooks",    // SSDP
+            "https://198.18.0.1/hooks",         // benchmarking 198.18/15
+            "https://198.19.255.254/hooks",
+            "https://240.0.0.1/hooks", // reserved 240/4
+            "https://255.255.255.254/hooks",
+            "https://[::ffff:198.18.0.1]/hooks", // mapped benchmarking
+        ] {
+            assert!(validate_webhook_url(bad, true).is_err(), "{bad}");
+        }
+        // Their neighbours stay public.
+        for good in [
+            "https://198.17.255.1/hooks",
+            "https://198.20.0.1/hooks",
+            "https://223.255.255.1/hooks",
+            "https://[64:ff9a::1]/hooks",
+            "https://[2001:db9::1]/hooks",
+            "https://[2003::1]/hooks",
+            "https://[2a00:1450::1]/hooks",
+        ] {
+            assert!(validate_webhook_url(good, true).is_ok(), "{good}");
         }
     }
 

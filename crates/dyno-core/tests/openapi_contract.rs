@@ -131,3 +131,16 @@ fn every_reference_resolves() {
     }
     assert!(missing.is_empty(), "unresolved: {missing:?}");
 }
+
+#[test]
+fn the_documented_body_limit_is_the_enforced_one() {
+    let doc = document();
+    let description = doc["info"]["description"]
+        .as_str()
+        .expect("info.description");
+    let limit = dyno_core::edge::MAX_BODY_BYTES;
+    assert!(
+        description.contains(&format!("{} KiB ({limit} bytes)", limit / 1024)),
+        "docs/openapi.yaml must state the body limit the gateway enforces ({limit} bytes)"
+    );
+}

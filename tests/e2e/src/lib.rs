@@ -23,6 +23,9 @@ static ATEXIT_REGISTERED: AtomicI32 = AtomicI32::new(0);
 /// otherwise leave its D1, Durable Objects and logs behind), kept when one failed, for its logs.
 static STATE_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static A_TEST_PANICKED: AtomicBool = AtomicBool::new(false);
+/// Held while a stack starts: two `wrangler dev` starting at once in one process can race for the
+/// same internal port, so a test binary with several stacks starts them one after another.
+static STARTING: Mutex<()> = Mutex::new(());
 
 extern "C" fn stop_all_stacks() {
     let groups = STARTED_GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
@@ -76,6 +79,23 @@ pub struct StackOptions {
     pub optimized: bool,
 }
 
+/// How `wrangler dev` serves a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http,
+    /// With wrangler's self-signed certificate.
+    Https,
+}
+
+impl Protocol {
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Https => "https",
+        }
+    }
+}
+
 /// One `wrangler dev` process group, stopped when this test process exits.
 pub struct WranglerProcess {
     pub base_url: String,
@@ -93,6 +113,28 @@ impl WranglerProcess {
         vars: &[(String, String)],
         skip_opt: bool,
     ) -> Self {
+        Self::spawn_with(
+            configs,
+            env,
+            port,
+            state_dir,
+            vars,
+            skip_opt,
+            Protocol::Http,
+        )
+    }
+
+    /// [`Self::spawn`], served over `protocol` (`wrangler dev --local-protocol`; https with a
+    /// self-signed certificate).
+    pub fn spawn_with(
+        configs: &[&str],
+        env: Option<&str>,
+        port: u16,
+        state_dir: &Path,
+        vars: &[(String, String)],
+        skip_opt: bool,
+        protocol: Protocol,
+    ) -> Self {
         let root = repo_root();
         register_exit_handling();
         STATE_DIRS
@@ -108,8 +150,10 @@ impl WranglerProcess {
             command_line.push_str(&format!(" --env {env}"));
         }
         command_line.push_str(&format!(
-            " --local --ip 127.0.0.1 --port {port} --persist-to '{}' --log-level info",
-            state_dir.display()
+            " --local --ip 127.0.0.1 --port {port} --persist-to '{}' --log-level info \
+             --local-protocol {}",
+            state_dir.display(),
+            protocol.scheme()
         ));
         for (name, value) in vars {
             command_line.push_str(&format!(" --var '{name}:{value}'"));
@@ -153,9 +197,16 @@ impl WranglerProcess {
             .unwrap_or_else(|e| panic!("spawn wrangler dev: {e}"));
         STARTED_GROUPS.lock().expect("groups").push(pgid);
         Self {
-            base_url: format!("http://127.0.0.1:{port}"),
+            base_url: format!("{}://127.0.0.1:{port}", protocol.scheme()),
             log_path,
         }
+    }
+
+    /// The stack's state directory (its D1, Durable Objects and logs).
+    pub fn state_dir(&self) -> &Path {
+        self.log_path
+            .parent()
+            .expect("the log lives in the state directory")
     }
 
     /// Polls `ready` until it holds; panics with the log's tail after 240 s.
@@ -215,6 +266,7 @@ impl Stack {
     }
 
     pub fn start(options: StackOptions) -> Stack {
+        let _one_at_a_time = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         let root = repo_root();
         let (port, state_dir) = migrated_state(&root, "e2e", None);
         let process = WranglerProcess::spawn(
@@ -227,7 +279,9 @@ impl Stack {
         );
         let client = DynoClient::new(&process.base_url);
         let started = Instant::now();
-        process.wait_until(|| client.health().is_ok_and(|r| r.status == "ok"));
+        // Ready when every dependency answers (the operators' report; `/healthz` is liveness only).
+        let admin = AdminClient::new(client.clone(), dev_var(&root, "ADMIN_API_KEY"));
+        process.wait_until(|| admin.health().is_ok_and(|r| r.status == "ok"));
         let startup = started.elapsed();
         eprintln!(
             "[e2e] stack up on {} in {:.1} s (state {})",
@@ -351,25 +405,41 @@ impl Stack {
         (pos, token)
     }
 
-    /// The gateway alone in its production environment (`wrangler dev --env production`), with
-    /// its own state: its own D1, Durable Objects and queues. CYNOD is unreachable offline, so it
-    /// is ready when its router answers, not when `/healthz` is green.
+    /// The gateway alone in its production environment (`wrangler dev --env production`), served
+    /// over HTTPS as production is (self-signed), with its own state: its own D1, Durable Objects
+    /// and queues. CYNOD is unreachable offline, so it is ready when its router answers, not when
+    /// its dependencies are green.
     pub fn start_production_gateway() -> (WranglerProcess, DynoClient) {
+        Self::start_production_gateway_with(Protocol::Https, &[])
+    }
+
+    /// [`Self::start_production_gateway`] over `protocol`, with extra `--var`s.
+    pub fn start_production_gateway_with(
+        protocol: Protocol,
+        vars: &[(String, String)],
+    ) -> (WranglerProcess, DynoClient) {
+        let _one_at_a_time = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         let root = repo_root();
         let (port, state_dir) = migrated_state(&root, "e2e-prod", Some("production"));
-        let process = WranglerProcess::spawn(
+        let process = WranglerProcess::spawn_with(
             &["wrangler.toml"],
             Some("production"),
             port,
             &state_dir,
-            &[],
+            vars,
             true,
+            protocol,
         );
-        let client = DynoClient::new(&process.base_url);
+        let client = match protocol {
+            Protocol::Http => DynoClient::new(&process.base_url),
+            Protocol::Https => DynoClient::with_self_signed_tls(&process.base_url),
+        };
+        // Whatever it answers (401, 403 over plain http, 503 when misconfigured), the answer
+        // is the gateway's own once it carries a request id.
         process.wait_until(|| {
             client
                 .send(RawRequest::new("GET", "/api/v1/pos/whoami"))
-                .is_ok_and(|r| r.status == 401)
+                .is_ok_and(|r| r.header("X-Request-Id").is_some())
         });
         (process, client)
     }
@@ -459,6 +529,35 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+/// Rows of `sql` in the local D1 of the stack whose state is in `state_dir`, read from outside
+/// the gateway (what a test asserts did not happen, it reads here, not through the API).
+pub fn d1_rows(state_dir: &Path, env: Option<&str>, sql: &str) -> Vec<serde_json::Value> {
+    let root = repo_root();
+    let env_flag = env.map(|e| format!(" --env {e}")).unwrap_or_default();
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source scripts/env.sh && wrangler d1 execute DB --local{env_flag} --persist-to '{}' \
+             -c wrangler.toml --json --command \"$DYNO_SQL\"",
+            state_dir.display()
+        ))
+        .env("DYNO_SQL", sql)
+        .current_dir(&root)
+        .output()
+        .expect("wrangler d1 execute");
+    assert!(
+        output.status.success(),
+        "d1 execute failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("d1 execute --json output");
+    results[0]["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// A value from the generated `.dev.vars`.

@@ -1,5 +1,5 @@
 //! A real HTTP listener for webhook tests: records every request (headers, raw body, arrival time)
-//! and answers with a scripted status, on a free local port.
+//! and answers with a scripted status (and, for redirects, a `Location`), on a free local port.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,6 +32,18 @@ pub struct WebhookListener {
 impl WebhookListener {
     /// Starts a listener answering each request with `script(n)`.
     pub fn start(script: Script) -> Self {
+        Self::start_with_headers(script, Vec::new())
+    }
+
+    /// A listener answering every request `302 Found` with `Location: location`.
+    pub fn redirecting_to(location: &str) -> Self {
+        Self::start_with_headers(
+            Box::new(|_| 302),
+            vec![("Location".to_string(), location.to_string())],
+        )
+    }
+
+    fn start_with_headers(script: Script, answer_headers: Vec<(String, String)>) -> Self {
         let server = tiny_http::Server::http("127.0.0.1:0").expect("listen");
         let port = server.server_addr().to_ip().expect("ip address").port();
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
@@ -54,8 +66,16 @@ impl WebhookListener {
                     });
                     log.len() - 1
                 };
-                let _ = request
-                    .respond(tiny_http::Response::from_string("ok").with_status_code(script(n)));
+                let mut response =
+                    tiny_http::Response::from_string("ok").with_status_code(script(n));
+                for (name, value) in &answer_headers {
+                    if let Ok(header) =
+                        tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
+                    {
+                        response.add_header(header);
+                    }
+                }
+                let _ = request.respond(response);
             }
         });
         Self {

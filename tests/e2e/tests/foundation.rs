@@ -7,7 +7,24 @@ use dyno_e2e::Stack;
 #[test]
 fn healthz_reports_every_binding_reachable() {
     let stack = Stack::shared();
-    let report = stack.client.health().expect("health");
+    // Public liveness: exactly `{"status":"ok"}`, no version, environment or dependency named.
+    let public = stack
+        .fresh_client()
+        .send(RawRequest::new("GET", "/healthz"))
+        .unwrap();
+    assert_eq!(public.status, 200);
+    assert_eq!(
+        public.json::<serde_json::Value>().unwrap(),
+        serde_json::json!({"status": "ok"})
+    );
+    // The dependency report is the operators': refused without the admin key.
+    let anonymous = stack
+        .fresh_client()
+        .send(RawRequest::new("GET", "/api/v1/admin/health"))
+        .unwrap();
+    assert_eq!(anonymous.status, 401);
+    assert!(!anonymous.text().contains("d1"), "{}", anonymous.text());
+    let report = stack.admin().health().expect("health");
     assert_eq!(report.status, "ok");
     assert_eq!(report.environment, "sandbox");
     assert_eq!(report.version, "0.1.0");

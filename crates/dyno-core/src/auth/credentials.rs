@@ -24,6 +24,34 @@ pub fn verify_secret(pepper: &[u8], salt_hex: &str, stored_hash_hex: &str, secre
     constant_time_eq(candidate.as_bytes(), stored_hash_hex.as_bytes())
 }
 
+/// A client's stored secrets: the current one, and the one it replaced while its grace lasts.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredSecrets<'a> {
+    pub salt: &'a str,
+    pub hash: &'a str,
+    /// Salt, hash and the instant (ms) until which the previous secret is still accepted.
+    pub previous: Option<(&'a str, &'a str, i64)>,
+}
+
+/// Whether `secret` is the client's current secret, or its previous one before `now_ms` passes
+/// the end of its grace. `None` (an unknown client) costs the same hashing and is never accepted,
+/// so timing does not tell which ids exist.
+pub fn verify_client_secret(
+    pepper: &[u8],
+    stored: Option<StoredSecrets<'_>>,
+    now_ms: i64,
+    secret: &str,
+) -> bool {
+    let Some(stored) = stored else {
+        let _ = hash_secret(pepper, "0000", secret);
+        return false;
+    };
+    verify_secret(pepper, stored.salt, stored.hash, secret)
+        || stored.previous.is_some_and(|(salt, hash, until_ms)| {
+            now_ms < until_ms && verify_secret(pepper, salt, hash, secret)
+        })
+}
+
 /// Equality in time independent of where the inputs differ (lengths are not secret here).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
@@ -63,6 +91,26 @@ pub fn validate_pin(pin: &str) -> Result<(), crate::Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_previous_secret_verifies_only_within_its_grace() {
+        let pepper = b"pepper";
+        let (current, previous) = (
+            hash_secret(pepper, "aa", "new"),
+            hash_secret(pepper, "bb", "old"),
+        );
+        let stored = StoredSecrets {
+            salt: "aa",
+            hash: &current,
+            previous: Some(("bb", &previous, 1_000)),
+        };
+        assert!(verify_client_secret(pepper, Some(stored), 999, "new"));
+        assert!(verify_client_secret(pepper, Some(stored), 5_000, "new"));
+        assert!(verify_client_secret(pepper, Some(stored), 999, "old"));
+        assert!(!verify_client_secret(pepper, Some(stored), 1_000, "old"));
+        assert!(!verify_client_secret(pepper, Some(stored), 0, "guess"));
+        assert!(!verify_client_secret(pepper, None, 0, "new"));
+    }
 
     #[test]
     fn hashes_verify_only_the_right_secret_salt_and_pepper() {

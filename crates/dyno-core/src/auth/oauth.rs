@@ -8,6 +8,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::Value;
 
+use crate::{ErrorCode, Problem};
+
 /// Longest client_id accepted; registry ids are far shorter.
 pub const MAX_CLIENT_ID_LEN: usize = 128;
 pub const MAX_SECRET_LEN: usize = 256;
@@ -61,13 +63,6 @@ impl OAuthError {
     }
 }
 
-/// How the body was sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyFormat {
-    Json,
-    Form,
-}
-
 /// A well-formed client-credentials request, not yet authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRequest {
@@ -85,26 +80,41 @@ pub fn parse_token_request(
     body: &[u8],
     authorization: Option<&str>,
 ) -> Result<TokenRequest, OAuthError> {
-    let format = match media_type {
-        Some("application/json") => BodyFormat::Json,
-        Some("application/x-www-form-urlencoded") => BodyFormat::Form,
-        Some(other) => {
-            return Err(OAuthError::invalid_request(format!(
-                "Content-Type {other} non pris en charge: application/json ou application/x-www-form-urlencoded"
-            )))
-        }
-        None => return Err(OAuthError::invalid_request("Content-Type manquant")),
-    };
-    let params = match format {
-        BodyFormat::Json => json_params(body)?,
-        BodyFormat::Form => form_params(body)?,
-    };
+    let params = body_params(media_type, body)?;
     let grant = params
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type manquant"))?;
     if grant != "client_credentials" {
         return Err(OAuthError::unsupported_grant_type(grant));
     }
+    let credentials = client_credentials(&params, authorization)?;
+    let scope = params
+        .get("scope")
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    Ok(TokenRequest {
+        client_id: credentials.client_id,
+        client_secret: credentials.client_secret,
+        scope,
+        used_basic: credentials.used_basic,
+    })
+}
+
+/// A client's own credentials (RFC 6749 §2.3.1), well formed but not yet verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Whether they came in HTTP Basic (the 401 then names that scheme).
+    pub used_basic: bool,
+}
+
+/// The client authentication of a request to the token or the revocation endpoint: HTTP Basic, or
+/// `client_id` and `client_secret` in the body, never both.
+fn client_credentials(
+    params: &HashMap<String, String>,
+    authorization: Option<&str>,
+) -> Result<ClientCredentials, OAuthError> {
     let basic = authorization
         .map(|h| h.trim())
         .filter(|h| h.len() > 6 && h[..6].eq_ignore_ascii_case("basic "))
@@ -136,16 +146,72 @@ pub fn parse_token_request(
     if client_secret.is_empty() || client_secret.len() > MAX_SECRET_LEN {
         return Err(OAuthError::invalid_client("client_secret invalide"));
     }
-    let scope = params
-        .get("scope")
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty());
-    Ok(TokenRequest {
+    Ok(ClientCredentials {
         client_id,
         client_secret,
-        scope,
         used_basic,
     })
+}
+
+/// An RFC 7009 revocation request authenticated with the client's own credentials (§2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationRequest {
+    pub token: String,
+    pub client: ClientCredentials,
+}
+
+/// Parses a revocation request that carries client credentials: the form of RFC 7009 §2.1 (or
+/// the same members as JSON), with HTTP Basic or `client_id`/`client_secret` in the body.
+/// `token_type_hint` is accepted and ignored, as §2.1 allows.
+pub fn parse_revocation_request(
+    media_type: Option<&str>,
+    body: &[u8],
+    authorization: Option<&str>,
+) -> Result<RevocationRequest, OAuthError> {
+    let params = body_params(media_type, body)?;
+    let client = client_credentials(&params, authorization)?;
+    let token = params
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .cloned()
+        .ok_or_else(|| OAuthError::invalid_request("paramètre token manquant"))?;
+    Ok(RevocationRequest { token, client })
+}
+
+/// The `token` of a revocation request whose client authenticated with a Bearer of its own:
+/// the same body, with the API's problem codes (the Bearer path answers problem+json).
+pub fn revocation_token(media_type: Option<&str>, body: &[u8]) -> Result<String, Problem> {
+    if !matches!(
+        media_type,
+        Some("application/json" | "application/x-www-form-urlencoded")
+    ) {
+        return Err(Problem::new(
+            ErrorCode::UnsupportedMediaType,
+            "Content-Type doit être application/x-www-form-urlencoded ou application/json.",
+        ));
+    }
+    let params = body_params(media_type, body)
+        .map_err(|e| Problem::new(ErrorCode::InvalidRequest, e.description))?;
+    params
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .cloned()
+        .ok_or_else(|| Problem::new(ErrorCode::InvalidRequest, "Paramètre token manquant."))
+}
+
+/// The members of a JSON or form body. `media_type` is lower-cased, without parameters.
+fn body_params(
+    media_type: Option<&str>,
+    body: &[u8],
+) -> Result<HashMap<String, String>, OAuthError> {
+    match media_type {
+        Some("application/json") => json_params(body),
+        Some("application/x-www-form-urlencoded") => form_params(body),
+        Some(other) => Err(OAuthError::invalid_request(format!(
+            "Content-Type {other} non pris en charge: application/json ou application/x-www-form-urlencoded"
+        ))),
+        None => Err(OAuthError::invalid_request("Content-Type manquant")),
+    }
 }
 
 fn validate_client_id(client_id: &str) -> Result<(), OAuthError> {
@@ -166,6 +232,19 @@ fn validate_client_id(client_id: &str) -> Result<(), OAuthError> {
     Ok(())
 }
 
+/// The parameters both endpoints define (RFC 6749 §4.4 and §2.3.1, RFC 7009 §2.1); any other is
+/// ignored (RFC 6749 §3.2).
+const KNOWN_PARAMS: &[&str] = &[
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "scope",
+    "token",
+    "token_type_hint",
+];
+/// The known parameters that may be `null` in JSON, as if absent (the others must be strings).
+const NULLABLE_PARAMS: &[&str] = &["scope", "token_type_hint"];
+
 /// JSON object with string members; unknown members are ignored (RFC 6749 §3.2).
 fn json_params(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     let value: Value = serde_json::from_slice(body)
@@ -181,8 +260,8 @@ fn json_params(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
             Value::String(s) => {
                 params.insert(key, s);
             }
-            Value::Null => {}
-            _ if ["grant_type", "client_id", "client_secret", "scope"].contains(&key.as_str()) => {
+            Value::Null if NULLABLE_PARAMS.contains(&key.as_str()) => {}
+            _ if KNOWN_PARAMS.contains(&key.as_str()) => {
                 return Err(OAuthError::invalid_request(format!(
                     "{key} doit être une chaîne"
                 )));
@@ -193,12 +272,16 @@ fn json_params(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     Ok(params)
 }
 
-/// Form parameters; a repeated parameter is an error (RFC 6749 §3.1).
+/// Form parameters; a known parameter given twice is an error (RFC 6749 §3.1), an unknown one is
+/// ignored like any unknown parameter.
 fn form_params(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|_| OAuthError::invalid_request("corps de formulaire invalide"))?;
     let mut params = HashMap::new();
     for (key, value) in pairs {
+        if !KNOWN_PARAMS.contains(&key.as_str()) {
+            continue;
+        }
         if params.insert(key.clone(), value).is_some() {
             return Err(OAuthError::invalid_request(format!(
                 "paramètre {key} répété"
@@ -293,6 +376,116 @@ mod tests {
             ),
             ("pos_a", "s:x", true)
         );
+    }
+
+    #[test]
+    fn revocation_takes_the_clients_own_credentials_as_rfc_7009_sends_them() {
+        // Basic, with the form body of RFC 7009 §2.1.
+        let request = parse_revocation_request(
+            FORM,
+            b"token=eyJ.a.b&token_type_hint=access_token",
+            Some(&basic("pos_a", "s%3Ax")),
+        )
+        .unwrap();
+        assert_eq!(request.token, "eyJ.a.b");
+        assert_eq!(
+            request.client,
+            ClientCredentials {
+                client_id: "pos_a".into(),
+                client_secret: "s:x".into(),
+                used_basic: true
+            }
+        );
+        // The credentials in the form.
+        let request =
+            parse_revocation_request(FORM, b"token=t&client_id=pos_a&client_secret=s%26x", None)
+                .unwrap();
+        assert_eq!(
+            (
+                request.token.as_str(),
+                request.client.client_secret.as_str()
+            ),
+            ("t", "s&x")
+        );
+        assert!(!request.client.used_basic);
+        // And the same members as JSON.
+        let request = parse_revocation_request(
+            JSON,
+            br#"{"token":"t","client_id":"pos_a","client_secret":"x"}"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(request.client.client_id, "pos_a");
+    }
+
+    #[test]
+    fn revocation_without_token_or_credentials_gets_its_rfc_error() {
+        let err = |media: Option<&str>, body: &[u8], auth: Option<&str>| {
+            parse_revocation_request(media, body, auth).unwrap_err()
+        };
+        let e = err(FORM, b"client_id=a&client_secret=b", None);
+        assert_eq!((e.status, e.error), (400, "invalid_request"));
+        let e = err(FORM, b"token=", Some(&basic("a", "b")));
+        assert_eq!((e.status, e.error), (400, "invalid_request"));
+        let e = err(FORM, b"token=t", None);
+        assert_eq!((e.status, e.error), (401, "invalid_client"));
+        let e = err(FORM, b"token=t&client_id=a", None);
+        assert_eq!((e.status, e.error), (401, "invalid_client"));
+        let e = err(FORM, b"token=t&client_id=a", Some(&basic("a", "b")));
+        assert_eq!((e.status, e.error), (400, "invalid_request"));
+        let e = err(FORM, b"token=t&token=u", Some(&basic("a", "b")));
+        assert_eq!((e.status, e.error), (400, "invalid_request"));
+        let e = err(Some("text/plain"), b"token=t", Some(&basic("a", "b")));
+        assert_eq!((e.status, e.error), (400, "invalid_request"));
+        let e = err(JSON, br#"{"token":5}"#, Some(&basic("a", "b")));
+        assert_eq!((e.status, e.error), (400, "invalid_request"));
+    }
+
+    #[test]
+    fn unknown_parameters_are_ignored_even_repeated_known_ones_are_typed() {
+        let request = parse_revocation_request(
+            FORM,
+            b"x=1&x=2&=3&=4&token=t&client_id=a&client_secret=b",
+            None,
+        )
+        .unwrap();
+        assert_eq!(request.token, "t");
+        // A known member must be a string; only scope and token_type_hint may be null.
+        let e = parse_revocation_request(
+            JSON,
+            br#"{"token":"t","client_id":"a","client_secret":null}"#,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!((e.status, e.error), (400, "invalid_request"));
+        let e = revocation_token(JSON, br#"{"token":"t","token_type_hint":5}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert_eq!(
+            revocation_token(JSON, br#"{"token":"t","token_type_hint":null,"extra":[1]}"#)
+                .as_deref(),
+            Ok("t")
+        );
+    }
+
+    #[test]
+    fn a_bearer_revocation_names_its_token_or_gets_a_problem() {
+        assert_eq!(
+            revocation_token(FORM, b"token=t&token_type_hint=x").as_deref(),
+            Ok("t")
+        );
+        assert_eq!(
+            revocation_token(JSON, br#"{"token":"t"}"#).as_deref(),
+            Ok("t")
+        );
+        let code = |media, body: &[u8]| revocation_token(media, body).unwrap_err().code;
+        assert_eq!(
+            code(Some("text/plain"), b"token=t"),
+            ErrorCode::UnsupportedMediaType
+        );
+        assert_eq!(code(None, b"token=t"), ErrorCode::UnsupportedMediaType);
+        assert_eq!(code(FORM, b"token="), ErrorCode::InvalidRequest);
+        assert_eq!(code(JSON, br#"{"token":1}"#), ErrorCode::InvalidRequest);
+        assert_eq!(code(JSON, b"[]"), ErrorCode::InvalidRequest);
     }
 
     #[test]
