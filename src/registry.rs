@@ -215,6 +215,15 @@ pub async fn rotate_client_secret(
 pub struct WebhookEndpoint {
     pub url: String,
     pub secret_encrypted: String,
+    /// JSON array of the event names this endpoint receives.
+    pub events: String,
+}
+
+impl WebhookEndpoint {
+    /// The subscribed events; an unreadable list means the default (the seed's event only).
+    pub fn events(&self) -> Vec<String> {
+        serde_json::from_str(&self.events).unwrap_or_default()
+    }
 }
 
 pub async fn upsert_webhook_endpoint(
@@ -222,14 +231,16 @@ pub async fn upsert_webhook_endpoint(
     client_id: &str,
     url: &str,
     secret_encrypted: &str,
+    events: &[String],
     now_ms: i64,
 ) -> AppResult<()> {
+    let events = serde_json::to_string(events)?;
     db.prepare(
-        "INSERT INTO webhook_endpoints (client_id, url, secret_encrypted, updated_at_ms) VALUES (?, ?, ?, ?)
+        "INSERT INTO webhook_endpoints (client_id, url, secret_encrypted, events, updated_at_ms) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (client_id) DO UPDATE SET url = excluded.url, secret_encrypted = excluded.secret_encrypted,
-                                                updated_at_ms = excluded.updated_at_ms",
+                                                events = excluded.events, updated_at_ms = excluded.updated_at_ms",
     )
-    .bind(&[s(client_id), s(url), s(secret_encrypted), n(now_ms)])?
+    .bind(&[s(client_id), s(url), s(secret_encrypted), s(&events), n(now_ms)])?
     .run()
     .await?;
     Ok(())
@@ -240,7 +251,7 @@ pub async fn webhook_endpoint(
     client_id: &str,
 ) -> AppResult<Option<WebhookEndpoint>> {
     Ok(db
-        .prepare("SELECT url, secret_encrypted FROM webhook_endpoints WHERE client_id = ?")
+        .prepare("SELECT url, secret_encrypted, events FROM webhook_endpoints WHERE client_id = ?")
         .bind(&[s(client_id)])?
         .first::<WebhookEndpoint>(None)
         .await?)
@@ -613,8 +624,10 @@ pub struct PaymentFilter<'a> {
     pub from_ms: i64,
     pub to_ms: i64,
     pub pos_reference: Option<&'a str>,
-    /// `succeeded`, `partially_refunded` or `refunded`.
-    pub status: Option<&'a str>,
+    /// `epm` or `ppm` (the `succeeded` and `confirmed` statuses).
+    pub flow: Option<&'a str>,
+    /// `none`, `partially_refunded` or `refunded`.
+    pub refund_status: Option<&'a str>,
     pub before: Option<(i64, String)>,
     pub limit: i64,
 }
@@ -635,10 +648,11 @@ pub async fn list_payments(db: &D1Database, f: &PaymentFilter<'_>) -> AppResult<
                   AND (?4 IS NULL OR t.pos_reference = ?4)
                   AND (t.occurred_at_ms < ?5 OR (t.occurred_at_ms = ?5 AND (?6 = '' OR t.movement_id < ?6)))
              )
-             WHERE ?7 IS NULL
-                OR (?7 = 'succeeded' AND refunded_minor = 0)
+             WHERE (?9 IS NULL OR flow = ?9)
+               AND (?7 IS NULL
+                OR (?7 = 'none' AND refunded_minor = 0)
                 OR (?7 = 'partially_refunded' AND refunded_minor > 0 AND refunded_minor < amount_minor)
-                OR (?7 = 'refunded' AND refunded_minor >= amount_minor)
+                OR (?7 = 'refunded' AND refunded_minor >= amount_minor))
              ORDER BY occurred_at_ms DESC, movement_id DESC
              LIMIT ?8",
         )
@@ -649,8 +663,9 @@ pub async fn list_payments(db: &D1Database, f: &PaymentFilter<'_>) -> AppResult<
             opt(f.pos_reference),
             n(cursor_at),
             s(&cursor_id),
-            opt(f.status),
+            opt(f.refund_status),
             n(f.limit),
+            opt(f.flow),
         ])?
         .all()
         .await?

@@ -3,7 +3,9 @@
 //! acknowledges; a delivery keeps its `webhook-id` through retries and redeliveries.
 
 use dyno_core::auth::sealed;
-use dyno_core::webhook::{retry_delay, signature_header, standard_signature, ATTEMPT_TIMEOUT_MS};
+use dyno_core::webhook::{
+    self, retry_delay, signature_header, standard_signature, ATTEMPT_TIMEOUT_MS,
+};
 use dyno_core::Millis;
 use serde_json::Value;
 use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder};
@@ -103,6 +105,10 @@ async fn deliver(env: &Env, job: &WebhookJob) -> crate::error::AppResult<Outcome
     let Some(endpoint) = registry::webhook_endpoint(&db, client_id).await? else {
         return Ok(Outcome::Dropped);
     };
+    // Only the events the endpoint subscribed to (by default the seed's payment.confirmed).
+    if !webhook::subscribed(&endpoint.events(), event) {
+        return Ok(Outcome::Dropped);
+    }
     // A job sent again (its first send's answer was lost) for a delivery already made: done.
     if *first_attempt == 1
         && registry::find_delivery(&db, delivery_id)

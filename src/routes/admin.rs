@@ -8,7 +8,7 @@ use dyno_core::auth::oauth::KNOWN_SCOPES;
 use dyno_core::auth::sealed;
 use dyno_core::routes::Matched;
 use dyno_core::text::{char_count_within, display_text};
-use dyno_core::webhook::validate_webhook_url;
+use dyno_core::webhook::{self, validate_webhook_url};
 use dyno_core::{ErrorCode, Millis};
 use serde::{Deserialize, Serialize};
 use worker::{Env, Request, Response};
@@ -303,12 +303,15 @@ pub async fn rotate_secret(mut req: Request, env: &Env, matched: &Matched) -> Ap
 struct SetWebhook {
     url: String,
     secret: String,
+    /// The events to receive; absent: the seed's `payment.confirmed` only.
+    events: Option<Vec<String>>,
 }
 
 #[derive(Serialize)]
 struct WebhookConfigured {
     client_id: String,
     url: String,
+    events: Vec<String>,
     updated_at: String,
 }
 
@@ -325,6 +328,8 @@ pub async fn set_webhook(mut req: Request, env: &Env, matched: &Matched) -> AppR
             "secret: 16 à 256 caractères.",
         ));
     }
+    let events = webhook::validate_events(body.events)
+        .map_err(|e| AppError::new(ErrorCode::InvalidRequest, e))?;
     let db = registry::db(env)?;
     if registry::find_client(&db, client_id).await?.is_none() {
         return Err(AppError::new(
@@ -334,12 +339,14 @@ pub async fn set_webhook(mut req: Request, env: &Env, matched: &Matched) -> AppR
     }
     let now = platform::now();
     let sealed_secret = sealed::seal(&config.webhook_kek, platform::random_bytes(), &body.secret);
-    registry::upsert_webhook_endpoint(&db, client_id, url.as_str(), &sealed_secret, now.0).await?;
+    registry::upsert_webhook_endpoint(&db, client_id, url.as_str(), &sealed_secret, &events, now.0)
+        .await?;
     json_response(
         200,
         &WebhookConfigured {
             client_id: client_id.to_string(),
             url: url.to_string(),
+            events,
             updated_at: now.to_rfc3339(),
         },
     )

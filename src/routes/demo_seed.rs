@@ -4,6 +4,7 @@
 //! credentials to their published values without touching any other client.
 
 use dyno_core::auth::sealed;
+use dyno_core::webhook;
 use dyno_core::ErrorCode;
 use serde::Serialize;
 use worker::{Env, Request, Response};
@@ -124,8 +125,16 @@ pub async fn seed_demo_data(env: &Env, origin: Option<&str>) -> AppResult<String
         platform::random_bytes(),
         DEMO_WEBHOOK_SECRET,
     );
-    registry::upsert_webhook_endpoint(&db, DEMO_CLIENT_ID, &webhook_url, &sealed_secret, now)
-        .await?;
+    let events = webhook::validate_events(None).unwrap_or_default();
+    registry::upsert_webhook_endpoint(
+        &db,
+        DEMO_CLIENT_ID,
+        &webhook_url,
+        &sealed_secret,
+        &events,
+        now,
+    )
+    .await?;
     for (wallet_id, cynod_client_id, name, pin) in DEMO_WALLETS {
         let (salt, hash) = hashed(&config, pin);
         // The demo logins keep their tokens across a reseed (the daily sandbox reset).

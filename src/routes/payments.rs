@@ -233,6 +233,7 @@ struct ListQuery {
     from: Option<String>,
     to: Option<String>,
     status: Option<String>,
+    refund_status: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -264,6 +265,7 @@ pub async fn list(call: &PosCall<'_>) -> PosResult {
     let only_reference = query.from.is_none()
         && query.to.is_none()
         && query.status.is_none()
+        && query.refund_status.is_none()
         && query.limit.is_none()
         && query.cursor.is_none();
     if let (Some(reference), true) = (&query.pos_reference, only_reference) {
@@ -294,12 +296,21 @@ pub async fn list(call: &PosCall<'_>) -> PosResult {
     };
     let from_ms = instant(&query.from, "from", 0)?;
     let to_ms = instant(&query.to, "to", i64::MAX / 2)?;
-    let status = match query.status.as_deref() {
+    // The ledger lists payments that moved money: `succeeded` (EPM) or `confirmed` (PPM).
+    let flow = match query.status.as_deref() {
         None => None,
-        Some(s @ ("succeeded" | "partially_refunded" | "refunded")) => Some(s),
+        Some("succeeded") => Some("epm"),
+        Some("confirmed") => Some("ppm"),
+        Some(other) => {
+            return Err(invalid(format!("status « {other} »: succeeded ou confirmed.")).into())
+        }
+    };
+    let refund_status = match query.refund_status.as_deref() {
+        None => None,
+        Some(s @ ("none" | "partially_refunded" | "refunded")) => Some(s),
         Some(other) => {
             return Err(invalid(format!(
-                "status « {other} »: succeeded, partially_refunded ou refunded."
+                "refund_status « {other} »: none, partially_refunded ou refunded."
             ))
             .into())
         }
@@ -319,7 +330,8 @@ pub async fn list(call: &PosCall<'_>) -> PosResult {
             from_ms,
             to_ms,
             pos_reference: query.pos_reference.as_deref(),
-            status,
+            flow,
+            refund_status,
             before,
             limit: limit + 1,
         },

@@ -133,7 +133,7 @@ pub async fn initiate(call: &PosCall<'_>) -> PosResult {
             lookup: Some(Lookup::PosReference(valid.pos_reference.clone())),
         })
         .await?;
-    if let Some(problem) = simulate.and_then(Scenario::immediate_error) {
+    if let Some(problem) = simulate.and_then(Scenario::initiate_error) {
         if let Some(ReservationResult::Reserved { .. }) = &reserved {
             GateStub::client(call.env, principal.client_id())?
                 .release(reservation)

@@ -19,7 +19,9 @@
       ...page.data.map((p) => {
         const tr = document.createElement("tr");
         const status = document.createElement("span");
-        Dyno.statusPill(status, p.status);
+        // A refund shows in its own field; the pill shows it when money went back.
+        const refunded = p.refund_status && p.refund_status !== "none";
+        Dyno.statusPill(status, refunded ? p.refund_status : p.status);
         const statusCell = document.createElement("td");
         statusCell.append(status);
         tr.append(

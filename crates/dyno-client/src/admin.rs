@@ -118,6 +118,20 @@ impl AdminClient {
         )
     }
 
+    /// The endpoint, subscribed to `events` (by default it gets `payment.confirmed` only).
+    pub fn set_webhook_events(
+        &self,
+        client_id: &str,
+        url: &str,
+        secret: &str,
+        events: &[&str],
+    ) -> Result<WebhookConfigured, ApiError> {
+        self.client.call(
+            self.request("PUT", format!("/api/v1/admin/clients/{client_id}/webhook"))
+                .json(&json!({ "url": url, "secret": secret, "events": events })),
+        )
+    }
+
     pub fn revoke_tokens(&self, client_id: &str) -> Result<TokensRevoked, ApiError> {
         self.client.call(self.request(
             "POST",

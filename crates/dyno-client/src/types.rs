@@ -99,6 +99,8 @@ pub struct SecretRotated {
 pub struct WebhookConfigured {
     pub client_id: String,
     pub url: String,
+    #[serde(default)]
+    pub events: Vec<String>,
     pub updated_at: String,
 }
 
@@ -334,6 +336,11 @@ pub struct Payment {
     pub created_at: String,
     #[serde(default)]
     pub failure_reason: Option<String>,
+    /// When money moved: `none`, `partially_refunded` or `refunded`.
+    #[serde(default)]
+    pub refund_status: Option<String>,
+    #[serde(default)]
+    pub cancelled_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -373,6 +380,12 @@ pub struct SessionStatus {
     pub wallet_type: Option<String>,
     #[serde(default)]
     pub reason: Option<String>,
+    /// `employee` or `pos`, when cancelled.
+    #[serde(default)]
+    pub cancelled_by: Option<String>,
+    /// When confirmed: `none`, `partially_refunded` or `refunded`.
+    #[serde(default)]
+    pub refund_status: Option<String>,
 }
 
 /// A PPM request as the employee's wallet sees it.
@@ -454,6 +467,8 @@ pub struct RefundCreated {
     pub amount: Millimes,
     pub currency: String,
     pub payment_status: String,
+    /// `none`, `partially_refunded` or `refunded`.
+    pub refund_status: String,
     pub refunded_amount: Millimes,
     pub created_at: String,
 }

@@ -6,8 +6,8 @@
 use serde::Serialize;
 
 use crate::money::{Currency, DecimalNumber, Minor};
-use crate::payment::view::{status_word, PaymentView, WalletView};
-use crate::payment::{Flow, Refund, RefundStatus, Status};
+use crate::payment::view::{refund_status, status_word, PaymentView, WalletView};
+use crate::payment::{CancelledBy, Flow, Refund, RefundStatus, Status};
 use crate::time::Millis;
 
 const TND: Currency = Currency::Tnd;
@@ -84,6 +84,12 @@ pub struct SessionStatus {
     pub wallet_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// `employee` or `pos`, when cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<CancelledBy>,
+    /// When confirmed: `none`, `partially_refunded` or `refunded`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_status: Option<&'static str>,
 }
 
 impl SessionStatus {
@@ -91,9 +97,8 @@ impl SessionStatus {
         let confirmed = v.status == Status::Succeeded;
         Self {
             payment_request_id: v.payment_id.to_string(),
-            status: v
-                .refund_state()
-                .unwrap_or_else(|| status_word(Flow::Ppm, v.status)),
+            // Only ever the seed's six words; refunds show in `refund_status`.
+            status: status_word(Flow::Ppm, v.status),
             amount: v.amount.number(TND),
             currency: TND.code(),
             pos_reference: v.pos_reference.to_string(),
@@ -105,6 +110,8 @@ impl SessionStatus {
                 .failure_reason
                 .clone()
                 .filter(|_| v.status.is_final() && !confirmed),
+            cancelled_by: v.cancelled_by,
+            refund_status: v.refund_status(),
         }
     }
 }
@@ -121,6 +128,11 @@ pub struct PaymentResource {
     pub currency: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refunded_amount: Option<DecimalNumber>,
+    /// When money moved: `none`, `partially_refunded` or `refunded`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<CancelledBy>,
     pub pos_reference: String,
     pub channel: String,
     pub wallet_type: Option<String>,
@@ -147,26 +159,18 @@ pub struct LedgerPayment {
     pub occurred_at: Millis,
 }
 
-fn refund_word(refunded: Minor, amount: Minor) -> Option<&'static str> {
-    match refunded {
-        Minor::ZERO => None,
-        r if r >= amount => Some("refunded"),
-        _ => Some("partially_refunded"),
-    }
-}
-
 impl PaymentResource {
     pub fn of(v: &PaymentView) -> Self {
         Self {
             transaction_id: v.transaction_id.to_string(),
             payment_request_id: (v.flow == Flow::Ppm).then(|| v.payment_id.to_string()),
             flow: v.flow,
-            status: v
-                .refund_state()
-                .unwrap_or_else(|| status_word(v.flow, v.status)),
+            status: status_word(v.flow, v.status),
             amount: v.amount.number(TND),
             currency: TND.code(),
             refunded_amount: (v.refunded > Minor::ZERO).then(|| v.refunded.number(TND)),
+            refund_status: v.refund_status(),
+            cancelled_by: v.cancelled_by,
             pos_reference: v.pos_reference.to_string(),
             channel: v.channel.as_str().to_string(),
             wallet_type: v.wallet_type.clone(),
@@ -183,11 +187,12 @@ impl PaymentResource {
             transaction_id: p.transaction_id,
             payment_request_id: p.payment_request_id,
             flow: p.flow,
-            status: refund_word(p.refunded, p.amount)
-                .unwrap_or(status_word(p.flow, Status::Succeeded)),
+            status: status_word(p.flow, Status::Succeeded),
             amount: p.amount.number(TND),
             currency: TND.code(),
             refunded_amount: (p.refunded > Minor::ZERO).then(|| p.refunded.number(TND)),
+            refund_status: Some(refund_status(p.refunded, p.amount)),
+            cancelled_by: None,
             pos_reference: p.pos_reference,
             channel: String::new(),
             wallet_type: p.wallet_type,
@@ -208,7 +213,10 @@ pub struct RefundCreated {
     pub status: RefundStatus,
     pub amount: DecimalNumber,
     pub currency: &'static str,
+    /// The payment's own status word (`succeeded` for EPM, `confirmed` for PPM).
     pub payment_status: &'static str,
+    /// `partially_refunded` or `refunded` once money went back, else `none`.
+    pub refund_status: &'static str,
     pub refunded_amount: DecimalNumber,
     pub created_at: String,
 }
@@ -221,7 +229,8 @@ impl RefundCreated {
             status: refund.status,
             amount: refund.amount.number(TND),
             currency: TND.code(),
-            payment_status: payment.refund_state().unwrap_or("succeeded"),
+            payment_status: status_word(payment.flow, payment.status),
+            refund_status: refund_status(payment.refunded, payment.amount),
             refunded_amount: payment.refunded.number(TND),
             created_at: refund.created_at.to_rfc3339(),
         }
@@ -311,7 +320,8 @@ mod tests {
         let text = serde_json::to_string(&PaymentResource::of_ledger(row.clone())).unwrap();
         assert!(text.contains(r#""refunded_amount":4.000,"#), "{text}");
         let body: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(body["status"], "partially_refunded");
+        assert_eq!(body["status"], "succeeded");
+        assert_eq!(body["refund_status"], "partially_refunded");
         let untouched = LedgerPayment {
             refunded: Minor::ZERO,
             flow: Flow::Ppm,
@@ -319,5 +329,6 @@ mod tests {
         };
         let body = serde_json::to_value(PaymentResource::of_ledger(untouched)).unwrap();
         assert_eq!(body["status"], "confirmed");
+        assert_eq!(body["refund_status"], "none");
     }
 }

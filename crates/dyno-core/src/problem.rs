@@ -112,7 +112,7 @@ impl ErrorCode {
             QrExpired => 410,
             InsufficientFunds => 413,
             MerchantNotFound | NotFound | RouteNotFound | CardNotFound => 404,
-            Unauthorized | InvalidToken | InvalidPin => 401,
+            Unauthorized | InvalidToken => 401,
             RateLimited => 429,
             InvalidRequest
             | InvalidJson
@@ -133,8 +133,8 @@ impl ErrorCode {
             | ReferenceAlreadyUsed
             | InvalidState
             | IdempotencyKeyInProgress => 409,
-            IdempotencyKeyReused | RefundExceedsPayment | AmountAboveQrLimit | CardExpired
-            | CardBlocked => 422,
+            IdempotencyKeyReused | RefundExceedsPayment | AmountAboveQrLimit | InvalidPin
+            | CardExpired | CardBlocked => 422,
             WalletLocked => 423,
             UpstreamError => 502,
             UpstreamTimeout => 504,

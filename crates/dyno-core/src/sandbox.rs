@@ -50,7 +50,7 @@ impl Scenario {
             })
     }
 
-    /// The synchronous error a scenario stands for, on either flow (the seed's status codes).
+    /// The synchronous error a scenario stands for on a scan (the seed's status codes).
     pub fn immediate_error(self) -> Option<Problem> {
         let (code, detail) = match self {
             Scenario::InsufficientFunds => (
@@ -72,6 +72,16 @@ impl Scenario {
             _ => return None,
         };
         Some(Problem::new(code, detail))
+    }
+
+    /// On initiate, only what production would refuse at once: an unaffiliated merchant. Every
+    /// other scenario answers 200 `pending` and plays out as a real request would (see
+    /// `Payment::advance_simulation`): no CYNOD call happens at initiate in production.
+    pub fn initiate_error(self) -> Option<Problem> {
+        match self {
+            Scenario::MerchantNotFound => self.immediate_error(),
+            _ => None,
+        }
     }
 
     /// On a scan (EPM, no PIN and no session), what the employee-side scenarios become.
@@ -143,6 +153,18 @@ mod tests {
             504
         );
         assert!(Scenario::Success.scan_error().is_none());
+        // On initiate, a request is created and plays the scenario out, as production would.
+        for (_, scenario) in SCENARIOS {
+            let immediate = scenario.initiate_error().map(|p| p.code);
+            let expected =
+                (*scenario == Scenario::MerchantNotFound).then_some(ErrorCode::MerchantNotFound);
+            assert_eq!(immediate, expected, "{scenario:?}");
+        }
+        // A PIN failure is never a 401: that status is only about the Bearer token.
+        assert_ne!(
+            Scenario::PinFailure.scan_error().unwrap().code.status(),
+            401
+        );
         assert!(Scenario::WebhookTimeout.scan_error().is_none());
     }
 }

@@ -14,7 +14,7 @@ use url::{Host, Url};
 
 use crate::auth::credentials::constant_time_eq;
 use crate::money::{DecimalNumber, Minor};
-use crate::payment::{Flow, Payment, Status};
+use crate::payment::{CancelledBy, Flow, Payment, Status};
 use crate::time::Millis;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -32,20 +32,67 @@ pub fn retry_delay(attempt: u32) -> Option<u32> {
         .copied()
 }
 
-/// A webhook body. Field order is the seed's; optional fields appear only for the events that
-/// have them, so `payment.confirmed` is exactly the seed's eight fields.
+/// Every event a webhook endpoint can receive; `payment.confirmed` (the seed's) by default, the
+/// others only when the endpoint subscribes to them.
+pub const EVENTS: &[&str] = &[
+    "payment.confirmed",
+    "payment.failed",
+    "payment.expired",
+    "payment.cancelled",
+    "payment.refunded",
+];
+pub const DEFAULT_EVENTS: &[&str] = &["payment.confirmed"];
+
+/// The events an endpoint asks for: known names, no duplicates, at least one; none given means
+/// the default (the seed's `payment.confirmed`).
+pub fn validate_events(events: Option<Vec<String>>) -> Result<Vec<String>, String> {
+    let Some(mut events) = events else {
+        return Ok(DEFAULT_EVENTS.iter().map(|e| e.to_string()).collect());
+    };
+    if let Some(unknown) = events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
+        return Err(format!(
+            "events: « {unknown} » inconnu; valeurs possibles: {}.",
+            EVENTS.join(", ")
+        ));
+    }
+    events.sort_by_key(|e| EVENTS.iter().position(|known| known == e));
+    events.dedup();
+    if events.is_empty() {
+        return Err("events: au moins un événement.".into());
+    }
+    Ok(events)
+}
+
+/// Whether `event` is one an endpoint subscribed to `events` (none listed: the default).
+pub fn subscribed(events: &[String], event: &str) -> bool {
+    if events.is_empty() {
+        DEFAULT_EVENTS.contains(&event)
+    } else {
+        events.iter().any(|e| e == event)
+    }
+}
+
+/// A webhook body. Field order is the seed's; `payment.confirmed` is exactly the seed's eight
+/// fields. The other events carry `transaction_id` only when money moved, and their own fields.
 #[derive(Debug, Serialize)]
 pub struct EventBody<'a> {
     pub event: &'a str,
-    pub payment_request_id: &'a str,
-    pub transaction_id: &'a str,
+    /// The PPM request (absent for an EPM payment, which has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<&'a str>,
     pub amount: DecimalNumber,
     pub currency: &'a str,
     pub status: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<CancelledBy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refunded_amount: Option<DecimalNumber>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_status: Option<&'a str>,
     pub pos_reference: &'a str,
     pub timestamp: String,
 }
@@ -64,35 +111,41 @@ pub fn event_for(payment: &Payment, now: Millis) -> Option<(&'static str, String
         Status::Cancelled => ("payment.cancelled", "cancelled"),
         _ => return None,
     };
+    let paid = payment.status == Status::Succeeded;
     let body = EventBody {
         event,
-        payment_request_id: payment.id.as_str(),
-        transaction_id: order.transaction_id.as_str(),
+        payment_request_id: Some(payment.id.as_str()),
+        transaction_id: paid.then_some(order.transaction_id.as_str()),
         amount: order.amount.number(payment.currency),
         currency: payment.currency.code(),
         status,
-        reason: (payment.status != Status::Succeeded)
+        reason: (!paid)
             .then_some(payment.failure_reason.as_deref())
             .flatten(),
+        cancelled_by: payment.cancelled_by,
         refunded_amount: None,
+        refund_status: None,
         pos_reference: order.pos_reference.as_str(),
         timestamp: now.to_rfc3339(),
     };
     Some((event, serde_json::to_string(&body).ok()?))
 }
 
-/// `payment.refunded`: the refund's amount, the total refunded so far, and the payment's state.
+/// `payment.refunded`: the refund's amount, the total refunded so far, and how much of the payment
+/// went back.
 pub fn refund_event(payment: &Payment, refund: Minor, now: Millis) -> Option<String> {
     let order = payment.order.as_ref()?;
     let body = EventBody {
         event: "payment.refunded",
-        payment_request_id: payment.id.as_str(),
-        transaction_id: order.transaction_id.as_str(),
+        payment_request_id: (payment.flow == Flow::Ppm).then_some(payment.id.as_str()),
+        transaction_id: Some(order.transaction_id.as_str()),
         amount: refund.number(payment.currency),
         currency: payment.currency.code(),
-        status: payment.refund_state()?,
+        status: "succeeded",
         reason: None,
+        cancelled_by: None,
         refunded_amount: Some(payment.refunded().number(payment.currency)),
+        refund_status: Some(payment.refund_status()),
         pos_reference: order.pos_reference.as_str(),
         timestamp: now.to_rfc3339(),
     };
@@ -258,6 +311,71 @@ mod tests {
             body,
             r#"{"event":"payment.confirmed","payment_request_id":"7c9e6679-7425-40de-944b-e07fc1f90ae7","transaction_id":"3fa85f64-5717-4562-b3fc-2c963f66afa6","amount":45.000,"currency":"TND","status":"succeeded","pos_reference":"CAISSE-01-SESS-007","timestamp":"2026-06-05T10:30:47Z"}"#
         );
+    }
+
+    #[test]
+    fn events_without_money_carry_no_transaction_id() {
+        let at = Millis::parse_rfc3339("2026-06-05T10:31:00Z").unwrap();
+        let mut p = crate::payment::fixtures::session();
+        p.cancel(CancelledBy::Pos, crate::payment::fixtures::t(5))
+            .unwrap();
+        let (event, body) = event_for(&p, at).unwrap();
+        assert_eq!(event, "payment.cancelled");
+        assert!(!body.contains("transaction_id"), "{body}");
+        assert!(
+            body.contains(r#""reason":"cancelled_by_pos","cancelled_by":"pos""#),
+            "{body}"
+        );
+        let mut expired = crate::payment::fixtures::session();
+        expired.expire_if_due(crate::payment::fixtures::t(61));
+        let (event, body) = event_for(&expired, at).unwrap();
+        assert_eq!(event, "payment.expired");
+        assert!(!body.contains("transaction_id") && body.contains(r#""status":"expired""#));
+    }
+
+    #[test]
+    fn an_epm_refund_names_no_payment_request() {
+        let mut p = crate::payment::Payment::issue_epm(
+            crate::payment::fixtures::id(crate::payment::fixtures::EPM_ID),
+            crate::payment::fixtures::payer(),
+            crate::payment::fixtures::t(0),
+            crate::payment::fixtures::t(30),
+            None,
+        );
+        p.begin_scan(
+            crate::payment::fixtures::order("a", "R1", 10_000),
+            crate::payment::fixtures::t(1),
+        );
+        p.succeed(
+            crate::payment::fixtures::receipt(),
+            crate::payment::fixtures::t(2),
+        );
+        let id = crate::ids::RefundId::for_key(&crate::payment::fixtures::client("a"), "k");
+        p.begin_refund(
+            &id,
+            Some(Minor(4_000)),
+            None,
+            crate::payment::fixtures::t(3),
+        )
+        .unwrap();
+        p.settle_refund(
+            &id,
+            crate::payment::RefundStatus::Succeeded,
+            crate::payment::fixtures::t(4),
+        );
+        let body = refund_event(&p, Minor(4_000), crate::payment::fixtures::t(4)).unwrap();
+        assert!(!body.contains("payment_request_id"), "{body}");
+        assert!(body.contains(r#""transaction_id":"0b6f3f4e"#), "{body}");
+        assert!(body.contains(r#""refunded_amount":4.000,"refund_status":"partially_refunded""#));
+    }
+
+    #[test]
+    fn endpoints_get_the_confirmation_unless_they_subscribe_to_more() {
+        assert!(subscribed(&[], "payment.confirmed"));
+        assert!(!subscribed(&[], "payment.expired"));
+        let all: Vec<String> = EVENTS.iter().map(|e| e.to_string()).collect();
+        assert!(EVENTS.iter().all(|e| subscribed(&all, e)));
+        assert!(!subscribed(&["payment.failed".into()], "payment.confirmed"));
     }
 
     #[test]

@@ -72,7 +72,7 @@ const SEMANTIC_REFUSALS: &[(&[&str], &str)] = &[
     (&["cardCredit", "cardDebit"], "413, 422"),
     (&["walletQr"], "422"),
     (&["listPayments"], "400"),
-    (&["walletToken"], "423"),
+    (&["walletToken"], "422, 423"),
     (
         &[
             "walletViewRequest",

@@ -342,15 +342,21 @@ fn a_scan_reports_upstream_failures_and_never_debits_twice() {
     assert_eq!(stack.balance_of(&employee.card.numero), 30_000);
     let lookup = pos.client.payment_by_reference(&token, "UP-1").unwrap_err();
     assert_eq!(lookup.status(), Some(404), "nothing was paid under UP-1");
+    // One QR allows one debit attempt that reached CYNOD: the employee makes a new one.
+    let used = pos
+        .client
+        .scan(&token, &qr, Millimes(5_000), "UP-1")
+        .unwrap_err();
+    assert_eq!(used.code(), Some("QR_ALREADY_USED"));
 
-    // A system error before applying: 502; the same QR still pays afterwards.
+    // A system error before applying: 502; a new QR pays the same sale afterwards.
     stack
         .admin()
         .sim_fault("debiter-carte", "status_500", 0, false, 1)
         .unwrap();
     let e = pos
         .client
-        .scan(&token, &qr, Millimes(5_000), "UP-1")
+        .scan(&token, &employee.qr(stack, None), Millimes(5_000), "UP-1")
         .unwrap_err();
     assert_eq!((e.status(), e.code()), (Some(502), Some("UPSTREAM_ERROR")));
     assert_eq!(stack.balance_of(&employee.card.numero), 30_000);
@@ -362,7 +368,7 @@ fn a_scan_reports_upstream_failures_and_never_debits_twice() {
         .unwrap();
     let paid = pos
         .client
-        .scan(&token, &qr, Millimes(5_000), "UP-1")
+        .scan(&token, &employee.qr(stack, None), Millimes(5_000), "UP-1")
         .expect("recovered by reference");
     assert_eq!(paid.status, "succeeded");
     assert_eq!(stack.balance_of(&employee.card.numero), 25_000);
@@ -375,4 +381,74 @@ fn a_scan_reports_upstream_failures_and_never_debits_twice() {
         ledger.len()
     );
     assert_eq!(ledger.len(), 1);
+}
+
+#[test]
+fn a_refund_whose_outcome_is_unknown_stays_pending_and_a_retry_never_credits_twice() {
+    let _guard = exclusive();
+    let stack = Stack::shared();
+    let pos = stack.onboard("Refund retries", None);
+    let token = pos.token.access_token.clone();
+    let employee = stack.new_employee(30_000);
+    let paid = pos
+        .client
+        .scan(
+            &token,
+            &employee.qr(stack, None),
+            Millimes(10_000),
+            "REFUND-LOST-1",
+        )
+        .expect("paid");
+    // The credit is applied but its answer is lost, and so is the look-up's: nobody knows yet.
+    let admin = stack.admin();
+    admin
+        .sim_fault("crediter-carte", "hang", 4_000, true, 1)
+        .unwrap();
+    admin
+        .sim_fault("annuler-reference", "status_503", 0, false, 2)
+        .unwrap();
+    let first = pos
+        .client
+        .refund(
+            &token,
+            &paid.transaction_id,
+            Some(Millimes(4_000)),
+            "refund-lost-key",
+        )
+        .expect("a pending refund, not an error");
+    assert_eq!(first.status, "pending");
+    // The POS's normal retry: same key, same refund, still pending, no second credit.
+    let retry = pos
+        .client
+        .refund(
+            &token,
+            &paid.transaction_id,
+            Some(Millimes(4_000)),
+            "refund-lost-key",
+        )
+        .expect("the same refund");
+    assert_eq!(
+        (retry.refund_id.as_str(), retry.status.as_str()),
+        (first.refund_id.as_str(), "pending")
+    );
+    settle();
+    // CYNOD answers again: the object's alarm learns the credit happened.
+    admin.sim_clear_faults().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let payment = pos.client.payment(&token, &paid.transaction_id).unwrap();
+        if payment.refund_status.as_deref() == Some("partially_refunded") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {payment:?}");
+        std::thread::sleep(Duration::from_millis(1_000));
+    }
+    let credits: Vec<_> = admin
+        .sim_ledger(Some(&employee.card.numero), None, None)
+        .unwrap()
+        .into_iter()
+        .filter(|op| op.sens.as_deref() == Some("CREDIT"))
+        .collect();
+    assert_eq!(credits.len(), 1, "exactly one credit: {credits:?}");
+    assert_eq!(stack.balance_of(&employee.card.numero), 24_000);
 }

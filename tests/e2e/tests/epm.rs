@@ -68,7 +68,8 @@ fn wallet_login_cards_and_a_seed_shaped_qr() {
     let wrong = client.wallet_login("+21620000001", "9999").unwrap_err();
     assert_eq!(
         (wrong.status(), wrong.code()),
-        (Some(401), Some("INVALID_PIN"))
+        (Some(422), Some("INVALID_PIN")),
+        "401 is only about the Bearer token"
     );
     let pos_token_on_wallet = client
         .send(

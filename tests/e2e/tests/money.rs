@@ -52,7 +52,12 @@ fn refunds_are_capped_replayable_and_race_safely() {
     let pos = stack.onboard("Refunds", None);
     stack
         .admin()
-        .set_webhook(&pos.client_id, &listener.url, "whsec_refund_test_01")
+        .set_webhook_events(
+            &pos.client_id,
+            &listener.url,
+            "whsec_refund_test_01",
+            &["payment.refunded"],
+        )
         .unwrap();
     let token = pos.token.access_token.clone();
     let employee = stack.new_employee(50_000);
@@ -87,8 +92,12 @@ fn refunds_are_capped_replayable_and_race_safely() {
         .refund(&token, &tx, Some(Millimes(6_000)), "refund-key-1")
         .expect("partial refund");
     assert_eq!(
-        (first.status.as_str(), first.payment_status.as_str()),
-        ("succeeded", "partially_refunded")
+        (
+            first.status.as_str(),
+            first.payment_status.as_str(),
+            first.refund_status.as_str()
+        ),
+        ("succeeded", "succeeded", "partially_refunded")
     );
     assert_eq!(first.refunded_amount, Millimes(6_000));
     assert_eq!(stack.balance_of(&employee.card.numero), 46_000);
@@ -157,7 +166,7 @@ fn refunds_are_capped_replayable_and_race_safely() {
         .refund(&token, &tx, None, "refund-key-rest")
         .expect("the rest");
     assert_eq!(
-        (rest.amount, rest.payment_status.as_str()),
+        (rest.amount, rest.refund_status.as_str()),
         (Millimes(1_000), "refunded")
     );
     assert_eq!(
@@ -174,7 +183,15 @@ fn refunds_are_capped_replayable_and_race_safely() {
         .filter_map(|op| op.montant_minor)
         .sum();
     assert_eq!(credits, 10_000);
-    assert_eq!(pos.client.payment(&token, &tx).unwrap().status, "refunded");
+    let looked_up = pos.client.payment(&token, &tx).unwrap();
+    assert_eq!(
+        (
+            looked_up.status.as_str(),
+            looked_up.refund_status.as_deref()
+        ),
+        ("succeeded", Some("refunded")),
+        "status keeps its meaning; the refund shows in refund_status"
+    );
 
     let events = listener.wait_for(3, Duration::from_secs(15));
     let refunded: Vec<Value> = events
@@ -187,7 +204,13 @@ fn refunds_are_capped_replayable_and_race_safely() {
         3,
         "one payment.refunded per successful refund"
     );
-    assert!(refunded.iter().any(|b| b["status"] == "refunded"));
+    assert!(refunded.iter().any(|b| b["refund_status"] == "refunded"));
+    assert!(
+        refunded
+            .iter()
+            .all(|b| b.get("payment_request_id").is_none()),
+        "an EPM payment has no payment request"
+    );
     let raw: Vec<String> = events
         .iter()
         .map(|r| String::from_utf8_lossy(&r.body).to_string())
@@ -252,7 +275,7 @@ fn listing_paginates_stably_and_filters() {
     let refunded = loop {
         let page = pos
             .client
-            .list_payments(&token, &[("status", "refunded")])
+            .list_payments(&token, &[("refund_status", "refunded")])
             .unwrap();
         if !page.data.is_empty() || started.elapsed() > Duration::from_secs(15) {
             break page;
@@ -263,7 +286,7 @@ fn listing_paginates_stably_and_filters() {
     assert_eq!(refunded.data[0].transaction_id, ids[0]);
     let partial = pos
         .client
-        .list_payments(&token, &[("status", "partially_refunded")])
+        .list_payments(&token, &[("refund_status", "partially_refunded")])
         .unwrap();
     assert_eq!(
         partial

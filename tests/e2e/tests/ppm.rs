@@ -17,12 +17,21 @@ use sha2::Sha256;
 
 const SECRET: &str = "whsec_test_0123456789abcdef";
 
-/// A POS client whose webhooks go to `listener`.
+/// Every event an endpoint can subscribe to (by default it gets `payment.confirmed` only).
+pub const ALL_EVENTS: &[&str] = &[
+    "payment.confirmed",
+    "payment.failed",
+    "payment.expired",
+    "payment.cancelled",
+    "payment.refunded",
+];
+
+/// A POS client whose webhooks, all of them, go to `listener`.
 fn pos_with_webhooks(stack: &Stack, name: &str, listener: &WebhookListener) -> Onboarded {
     let pos = stack.onboard(name, None);
     stack
         .admin()
-        .set_webhook(&pos.client_id, &listener.url, SECRET)
+        .set_webhook_events(&pos.client_id, &listener.url, SECRET, ALL_EVENTS)
         .expect("webhook endpoint");
     pos
 }

@@ -486,7 +486,7 @@ impl Step<'_> {
         match payment.begin_scan(order.clone(), now) {
             ScanDecision::Replay => Some(payment_view(payment)),
             ScanDecision::Refuse(problem) => {
-                if !payment.holds_sale(&order) {
+                if !payment.keeps_reference_of(&order) {
                     self.release(&id, &order);
                 }
                 Some(Err(problem))
@@ -604,8 +604,6 @@ impl Step<'_> {
             // A late answer for an attempt already settled: the stored outcome stands.
             return Some(debit_answer(payment));
         }
-        // The sale this attempt was for (an EPM QR forgets it when nothing moved).
-        let order = payment.order.clone();
         let not_applied = |payment: &mut Payment, code: ErrorCode| {
             let reason = if resolving {
                 "upstream_unavailable"
@@ -654,7 +652,7 @@ impl Step<'_> {
             }
         };
         // Nothing moved: an EPM sale's reference is free again for another QR.
-        if let (Flow::Epm, Some(order)) = (payment.flow, order) {
+        if let (Flow::Epm, Some(order)) = (payment.flow, payment.order.clone()) {
             let id = payment.id.clone();
             self.release(&id, &order);
         }
@@ -684,7 +682,7 @@ impl Step<'_> {
             CynodOutcome::NotApplied(cause) => {
                 with_detail(cause, "Aucun remboursement n'a été effectué.")
             }
-            CynodOutcome::Unknown(cause) => {
+            CynodOutcome::Unknown(_) => {
                 if let Some(refund) = payment
                     .refunds
                     .iter_mut()
@@ -695,10 +693,9 @@ impl Step<'_> {
                         _ => Backoff::first(now, RESOLVE_FIRST_DELAY_MS),
                     });
                 }
-                return Some(Err(with_detail(
-                    cause,
-                    "Le remboursement est en cours de vérification.",
-                )));
+                // The credit may have happened: the refund stays pending (its amount reserved), and
+                // the POS is told so — a retry of the same request gets the same pending refund.
+                return Some(refund_answer(payment, refund_id));
             }
         };
         payment.settle_refund(refund_id, RefundStatus::Failed, now);

@@ -547,14 +547,9 @@ impl Payment {
         }
     }
 
-    /// `refunded` / `partially_refunded` once money went back.
-    pub fn refund_state(&self) -> Option<&'static str> {
-        let refunded = self.refunded();
-        match refunded {
-            Minor::ZERO => None,
-            r if r >= self.amount() => Some("refunded"),
-            _ => Some("partially_refunded"),
-        }
+    /// How much of what was paid went back: `none`, `partially_refunded` or `refunded`.
+    pub fn refund_status(&self) -> &'static str {
+        view::refund_status(self.refunded(), self.amount())
     }
 
     /// Sandbox: the next step of a simulated request (pending → scanned → its scenario's end).
@@ -564,6 +559,11 @@ impl Payment {
             return false;
         };
         match self.status {
+            // A QR nobody scans in time.
+            Status::Pending if scenario == Scenario::ExpiredToken => {
+                self.finish(Status::Expired, Some("expired"), now);
+                true
+            }
             Status::Pending => {
                 self.status = Status::Scanned;
                 self.updated_at = now;
@@ -573,6 +573,12 @@ impl Payment {
                 match scenario {
                     Scenario::PinFailure => {
                         self.finish(Status::Failed, Some("pin_attempts_exceeded"), now)
+                    }
+                    Scenario::InsufficientFunds => {
+                        self.finish(Status::Failed, Some("insufficient_funds"), now)
+                    }
+                    Scenario::UpstreamTimeout => {
+                        self.finish(Status::Failed, Some("upstream_unavailable"), now)
                     }
                     Scenario::Cancelled => {
                         self.finish(Status::Cancelled, Some("cancelled_by_employee"), now);
@@ -605,11 +611,6 @@ impl Payment {
         })
     }
 
-    /// Whether `order` is the sale this payment holds (same client and reference).
-    pub fn holds_sale(&self, order: &Order) -> bool {
-        self.same_sale(order)
-    }
-
     /// Decides a scan and, when it is to debit, moves to `Processing` (the caller persists this
     /// before calling CYNOD, so a concurrent scan sees it and does not debit a second time).
     pub fn begin_scan(&mut self, order: Order, now: Millis) -> ScanDecision {
@@ -627,6 +628,13 @@ impl Payment {
                     ScanDecision::Refuse(used())
                 }
             }
+            Status::Failed if self.flow == Flow::Epm => ScanDecision::Refuse(Problem::new(
+                ErrorCode::QrAlreadyUsed,
+                format!(
+                    "Ce QR code a déjà servi à une tentative refusée ({}): demandez un nouveau QR code à l'employé.",
+                    self.failure_reason.as_deref().unwrap_or("declined")
+                ),
+            )),
             Status::Processing | Status::Unresolved if self.same_sale(&order) => {
                 ScanDecision::Refuse(Problem::new(
                     ErrorCode::IdempotencyKeyInProgress,
@@ -668,20 +676,25 @@ impl Payment {
         self.updated_at = now;
     }
 
-    /// CYNOD refused the debit or it was fenced: nothing moved. An EPM QR stays usable until it
-    /// expires (the employee may pay with a smaller amount); a PPM session fails with `reason`.
+    /// CYNOD refused the debit or it was fenced: nothing moved, and the payment fails with
+    /// `reason`. An EPM QR allows one debit attempt that reaches CYNOD: after a refusal it is used
+    /// up, so a POS cannot search a balance with one QR; the employee makes a new one.
     pub fn debit_not_applied(&mut self, reason: &str, now: Millis) {
         self.pending_reference = None;
         self.resolve = None;
         self.failure_reason = Some(reason.to_string());
         self.updated_at = now;
-        match self.flow {
-            Flow::Epm => {
-                self.status = Status::Issued;
-                self.order = None;
-            }
-            Flow::Ppm => self.status = Status::Failed,
-        }
+        self.status = Status::Failed;
+    }
+
+    /// Whether this payment holds `order`'s sale in a way that keeps its `pos_reference`: money
+    /// moved for it, or may have (a debit in flight or unresolved).
+    pub fn keeps_reference_of(&self, order: &Order) -> bool {
+        self.same_sale(order)
+            && matches!(
+                self.status,
+                Status::Processing | Status::Unresolved | Status::Succeeded
+            )
     }
 
     /// The outcome was lost and could not be resolved yet; it stays blocked until it is.

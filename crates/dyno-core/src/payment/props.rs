@@ -337,6 +337,7 @@ proptest! {
         for action in actions {
             world.step(action);
         }
+        prop_assert!(world.debit_calls <= 1, "one QR, one debit attempt at most");
         // Whatever happened, the alarm eventually settles every lost answer.
         for _ in 0..40 {
             world.now_ms += RESOLVE_MAX_DELAY_MS + SAFETY_MS;

@@ -143,19 +143,30 @@ fn expiry_allows_the_skew_tolerance_only() {
 }
 
 #[test]
-fn a_refused_debit_leaves_the_qr_usable_with_a_new_reference() {
+fn a_refused_debit_uses_up_the_qr() {
     let mut p = grant();
-    let ScanDecision::Debit { reference: first } = p.begin_scan(order("a", "R1", 900_000), t(1))
-    else {
-        panic!()
-    };
-    p.debit_not_applied("solde insuffisant", t(2));
-    assert_eq!(p.status, Status::Issued);
-    let ScanDecision::Debit { reference: second } = p.begin_scan(order("a", "R1", 1_000), t(3))
-    else {
-        panic!()
-    };
-    assert_ne!(first, second, "each attempt has its own CYNOD reference");
+    assert!(matches!(
+        p.begin_scan(order("a", "R1", 900_000), t(1)),
+        ScanDecision::Debit { .. }
+    ));
+    p.debit_not_applied("insufficient_funds", t(2));
+    assert_eq!(p.status, Status::Failed);
+    // No second attempt with the same QR, whatever the sale: no searching the balance.
+    for retry in [
+        order("a", "R1", 1_000),
+        order("a", "R2", 500),
+        order("b", "R1", 1),
+    ] {
+        let ScanDecision::Refuse(problem) = p.clone().begin_scan(retry.clone(), t(3)) else {
+            panic!("a used QR debits nothing")
+        };
+        assert_eq!(problem.code, ErrorCode::QrAlreadyUsed);
+        assert!(problem.detail.contains("insufficient_funds"));
+        assert!(
+            !p.keeps_reference_of(&retry),
+            "nothing moved: the sale may be retried"
+        );
+    }
 }
 
 #[test]
@@ -251,7 +262,7 @@ fn refunds_are_capped_and_reserved_before_the_credit() {
         ErrorCode::RefundExceedsPayment
     );
     p.settle_refund(&r("1"), RefundStatus::Succeeded, t(4));
-    assert_eq!(p.refund_state(), Some("partially_refunded"));
+    assert_eq!(p.refund_status(), "partially_refunded");
     // The rest, by default.
     let rest = p.begin_refund(&r("3"), None, None, t(5)).unwrap();
     assert_eq!(rest.amount, Minor(4_000));
@@ -268,8 +279,8 @@ fn refunds_are_capped_and_reserved_before_the_credit() {
         .unwrap();
     p.settle_refund(&r("4"), RefundStatus::Succeeded, t(8));
     assert_eq!(
-        (p.refund_state(), p.refunded()),
-        (Some("refunded"), Minor(10_000))
+        (p.refund_status(), p.refunded()),
+        ("refunded", Minor(10_000))
     );
     assert_eq!(
         p.begin_refund(&r("5"), None, None, t(9)).unwrap_err().code,
@@ -404,9 +415,13 @@ fn a_refused_debit_moves_nothing_and_frees_the_reference() {
     let p = t.state.clone().unwrap();
     assert_eq!(
         (p.status, p.failure_reason.as_deref()),
-        (Status::Issued, Some("insufficient_funds"))
+        (Status::Failed, Some("insufficient_funds"))
     );
     assert_eq!(kinds(&t), vec!["release"]);
+    // The same QR scanned again: refused, and the newcomer's reference is freed.
+    let again = scan(Some(p), order("a", "R1", 1_000), 7);
+    assert_eq!(problem_code(&again.reply), Some(ErrorCode::QrAlreadyUsed));
+    assert_eq!(kinds(&again), vec!["release"]);
 }
 
 #[test]
@@ -487,7 +502,7 @@ fn an_unknown_debit_outcome_resolved_not_found_or_fenced_moves_nothing() {
     let p = t.state.unwrap();
     assert_eq!(
         (p.status, p.failure_reason.as_deref()),
-        (Status::Issued, Some("upstream_unavailable"))
+        (Status::Failed, Some("upstream_unavailable"))
     );
 }
 
@@ -884,9 +899,19 @@ fn refund_unknown_stays_reserved_until_resolved() {
         CynodOutcome::Unknown(problem(ErrorCode::UpstreamTimeout)),
         21,
     );
-    assert!(matches!(t1.reply, Some(Err(_))));
+    // Not an error the POS would retry blindly: the refund is pending, and says so.
+    let Some(Ok(Answer::Refund { refund, .. })) = &t1.reply else {
+        panic!("a pending refund: {:?}", t1.reply)
+    };
+    assert_eq!(refund.status, RefundStatus::Pending);
     let p = t1.state.unwrap();
     assert_eq!(p.refunds[0].status, RefundStatus::Pending);
+    // Asked again with the same key while unknown: the same pending refund, no second credit.
+    let again = run(Some(p.clone()), refund_request("k1", Some(4_000)), 22);
+    assert!(
+        matches!(&again.reply, Some(Ok(Answer::Refund { refund, .. })) if refund.status == RefundStatus::Pending)
+    );
+    assert!(again.effects.is_empty());
     assert_eq!(p.refundable(), Minor(6_000), "still reserved");
     assert_eq!(wake_at(&p), Some(t(21).plus_ms(RESOLVE_FIRST_DELAY_MS)));
     let woken = wake(Some(p), 27);
@@ -968,6 +993,27 @@ fn simulated_requests_play_themselves_out() {
         steps.iter().find_map(webhook_event).unwrap().2,
         "simulated timeout"
     );
+    // The seed's refusals, as a real request ends: failed with the reason, or expired.
+    for (scenario, status, reason) in [
+        (
+            Scenario::InsufficientFunds,
+            Status::Failed,
+            "insufficient_funds",
+        ),
+        (
+            Scenario::UpstreamTimeout,
+            Status::Failed,
+            "upstream_unavailable",
+        ),
+        (Scenario::ExpiredToken, Status::Expired, "expired"),
+    ] {
+        let (p, steps) = play(scenario);
+        assert_eq!(
+            (p.status, p.failure_reason.as_deref()),
+            (status, Some(reason))
+        );
+        assert!(steps.iter().all(|s| !kinds(s).contains(&"transaction")));
+    }
 }
 
 #[test]

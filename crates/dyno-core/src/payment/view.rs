@@ -63,13 +63,9 @@ impl PaymentView {
         })
     }
 
-    /// `refunded` / `partially_refunded` once money went back.
-    pub fn refund_state(&self) -> Option<&'static str> {
-        match self.refunded {
-            Minor::ZERO => None,
-            r if r >= self.amount => Some("refunded"),
-            _ => Some("partially_refunded"),
-        }
+    /// For a payment that moved money: `none`, `partially_refunded` or `refunded`.
+    pub fn refund_status(&self) -> Option<&'static str> {
+        (self.status == Status::Succeeded).then(|| refund_status(self.refunded, self.amount))
     }
 }
 
@@ -104,6 +100,15 @@ impl WalletView {
                 .as_ref()
                 .map(|r| r.confirmation_code.clone()),
         })
+    }
+}
+
+/// How much of a paid amount went back: `none`, `partially_refunded` or `refunded`.
+pub fn refund_status(refunded: Minor, amount: Minor) -> &'static str {
+    match refunded {
+        Minor::ZERO => "none",
+        r if r >= amount => "refunded",
+        _ => "partially_refunded",
     }
 }
 
