@@ -54,6 +54,8 @@ pub enum ErrorCode {
     UpstreamTimeout,
     ServiceUnavailable,
     InternalError,
+    /// A CYNOD write whose answer was lost and that no recovery call can settle: an operator must.
+    OutcomeUnknown,
 }
 
 impl ErrorCode {
@@ -99,6 +101,7 @@ impl ErrorCode {
         ErrorCode::UpstreamTimeout,
         ErrorCode::ServiceUnavailable,
         ErrorCode::InternalError,
+        ErrorCode::OutcomeUnknown,
     ];
 
     pub const fn status(self) -> u16 {
@@ -130,7 +133,7 @@ impl ErrorCode {
             | IdempotencyKeyInProgress => 409,
             IdempotencyKeyReused | RefundExceedsPayment | CardExpired | CardBlocked => 422,
             WalletLocked => 423,
-            UpstreamError => 502,
+            UpstreamError | OutcomeUnknown => 502,
             UpstreamTimeout => 504,
             ServiceUnavailable => 503,
             InternalError => 500,
@@ -181,6 +184,7 @@ impl ErrorCode {
             UpstreamTimeout => "UPSTREAM_TIMEOUT",
             ServiceUnavailable => "SERVICE_UNAVAILABLE",
             InternalError => "INTERNAL_ERROR",
+            OutcomeUnknown => "OUTCOME_UNKNOWN",
         }
     }
 
@@ -228,6 +232,7 @@ impl ErrorCode {
             UpstreamTimeout => "Le système de cartes ne répond pas",
             ServiceUnavailable => "Service indisponible",
             InternalError => "Erreur interne",
+            OutcomeUnknown => "Issue du mouvement inconnue",
         }
     }
 
