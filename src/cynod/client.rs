@@ -2,20 +2,27 @@
 //! it expires, and concurrent callers share one token request. Its owner drives the I/O; the
 //! others poll the cache on their own timers. They are never woken by the owner: a task woken from
 //! another request runs inside that request's I/O context, which workerd refuses ("Cannot perform
-//! I/O on behalf of a different request"). A 401 refreshes the token once. Reads are retried once;
-//! writes never are: a write whose answer is lost is resolved by its reference through
-//! `annuler-reference` (lookup-or-fence), so money is never moved twice nor lost from view.
+//! I/O on behalf of a different request"). A 401 refreshes the token once. With
+//! `CYNOD_AUTH=basic` there is no token: every call carries the consumer pair as Basic.
+//! Reads are retried once; writes never are: a write whose answer is lost is resolved by its
+//! reference through `annuler-reference` (lookup-or-fence), so money is never moved twice nor lost
+//! from view; where CYNOD has no such call (`CYNOD_RECOVERY=none`) the outcome stays
+//! `Unknown` with `OUTCOME_UNKNOWN`, for an operator, and is never guessed.
+//! What leaves this client is in the gateway's terms: amounts in its minor units' scale (TND,
+//! 3 decimals) whatever CYNOD's scale, and CYNOD's zone-less date-times rewritten in UTC.
 
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
+use base64::Engine;
+use dyno_core::cynod::dialect::{CynodAuth, CynodRecovery};
+use dyno_core::cynod::token::parse_token_response;
 use dyno_core::cynod::{
-    data_items, parse_envelope, AccessToken, BalanceItem, CardItem, CynodCode, CynodFailure,
+    check_validity, data_items, parse_envelope, BalanceItem, CardItem, CynodCode, CynodFailure,
     EnvelopeOutcome, MovementRequest, OperationItem, ValidityItem,
 };
-use dyno_core::{ErrorCode, Millis, Problem};
+use dyno_core::{Currency, ErrorCode, Millis, Problem};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use worker::{Delay, Env};
 
 use super::transport::{self, OutgoingRequest, TransportError};
@@ -105,6 +112,7 @@ impl CallError {
 pub struct CardBalance {
     pub card_number: String,
     pub balance_minor: i64,
+    /// `dateSolde` rewritten in UTC (`dd-mm-yyyy hh:mm:ss`); `None` when CYNOD's is unreadable.
     pub as_of: Option<String>,
     pub wallet_type: Option<String>,
 }
@@ -121,9 +129,23 @@ pub enum WriteOutcome {
     Refused(Problem),
     /// The answer was lost and the reference is now fenced: nothing moved, nothing ever will.
     NotApplied { cause: Problem },
-    /// The answer was lost and the lookup failed too: the reference must be resolved later.
+    /// The answer was lost and the lookup failed too: the reference must be resolved later. With
+    /// `cause.code == OUTCOME_UNKNOWN` no later lookup can settle it either (see
+    /// [`WriteOutcome::needs_operator`]).
     Unknown { cause: Problem },
 }
+
+impl WriteOutcome {
+    /// An unknown outcome that no recovery call can settle (CYNOD offers none, or refused it):
+    /// it must be shown as such and settled by an operator who checks CYNOD, never retried blindly
+    /// nor guessed.
+    pub fn needs_operator(&self) -> bool {
+        matches!(self, WriteOutcome::Unknown { cause } if cause.code == ErrorCode::OutcomeUnknown)
+    }
+}
+
+/// The gateway's currency: CYNOD's amounts are converted to its minor units at the boundary.
+const GATEWAY_CURRENCY: Currency = Currency::Tnd;
 
 pub struct CynodClient<'a> {
     env: &'a Env,
@@ -135,8 +157,43 @@ impl<'a> CynodClient<'a> {
         Self { env, config }
     }
 
-    /// A valid access token: from the cache, or from the one token request in flight.
+    /// Whether CYNOD can be authenticated to: a token obtained (OAuth2), or nothing to obtain
+    /// (Basic, whose credentials are only checked by the first real call).
+    pub async fn probe(&self) -> Result<String, Problem> {
+        match self.config.dialect.auth {
+            CynodAuth::OAuth2 => self
+                .access_token()
+                .await
+                .map(|_| "access token obtained".to_string()),
+            CynodAuth::Basic => Ok("basic authentication: no token to obtain".to_string()),
+        }
+    }
+
+    /// Whether a lost write answer can be settled by a recovery call (`CYNOD_RECOVERY=lookup`).
+    pub fn can_recover(&self) -> bool {
+        self.config.dialect.recovery == CynodRecovery::Lookup
+    }
+
+    /// The `Authorization` of a call, and the token it carries (to drop it after a 401).
+    async fn authorization(&self) -> Result<(String, Option<String>), Problem> {
+        match self.config.dialect.auth {
+            CynodAuth::OAuth2 => {
+                let token = self.access_token().await?;
+                Ok((format!("Bearer {token}"), Some(token)))
+            }
+            CynodAuth::Basic => Ok((basic_credentials(self.config), None)),
+        }
+    }
+
+    /// A valid access token: from the cache, or from the one token request in flight. There is
+    /// none with `CYNOD_AUTH=basic`.
     pub async fn access_token(&self) -> Result<String, Problem> {
+        if self.config.dialect.auth == CynodAuth::Basic {
+            return Err(Problem::new(
+                ErrorCode::InternalError,
+                "CYNOD_AUTH=basic: aucun jeton d'accès",
+            ));
+        }
         let waiting_since = LAST_FETCH.with(|last| last.borrow().0);
         loop {
             let now = platform::now();
@@ -185,8 +242,8 @@ impl<'a> CynodClient<'a> {
     ) -> Result<EnvelopeOutcome, CallError> {
         let mut refreshed = false;
         loop {
-            let token = self.access_token().await.map_err(CallError::Auth)?;
-            let mut headers = vec![("Authorization", format!("Bearer {token}"))];
+            let (authorization, token) = self.authorization().await.map_err(CallError::Auth)?;
+            let mut headers = vec![("Authorization", authorization)];
             if body.is_some() {
                 headers.push(("Content-Type", "application/json".to_string()));
             }
@@ -204,14 +261,14 @@ impl<'a> CynodClient<'a> {
             .map_err(CallError::Transport)?;
             let outcome = parse_envelope(reply.status, &reply.body)
                 .map_err(|e| CallError::Unreadable(e.to_problem()))?;
-            match outcome {
-                EnvelopeOutcome::Failure(f)
+            match (outcome, token) {
+                (EnvelopeOutcome::Failure(f), Some(token))
                     if f.code == CynodCode::Unauthenticated && !refreshed =>
                 {
                     self.forget_token(&token);
                     refreshed = true;
                 }
-                outcome => return Ok(outcome),
+                (outcome, _) => return Ok(outcome),
             }
         }
     }
@@ -250,15 +307,26 @@ impl<'a> CynodClient<'a> {
             ("clientId", client_id),
         ]);
         let item: BalanceItem = single(self.read(&format!("/get-solde-carte?{query}")).await?)?;
+        let dialect = &self.config.dialect;
         Ok(CardBalance {
-            balance_minor: item
-                .solde_online
-                .to_minor(dyno_core::Currency::Tnd)
+            balance_minor: dialect
+                .amounts
+                .to_gateway_minor(item.solde_online.text())
                 .map_err(|e| upstream(format!("soldeOnline {}: {e}", item.solde_online.text())))?,
             card_number: item.numero_carte,
-            as_of: item.date_solde,
+            as_of: item
+                .date_solde
+                .as_deref()
+                .and_then(|t| dialect.zone.to_utc_text(t)),
             wallet_type: item.type_wallet,
         })
+    }
+
+    /// A card CYNOD described as valid, checked against today in CYNOD's zone: whether CYNOD
+    /// refuses an expired card (415) or describes it, the answer is the same `CARD_EXPIRED`.
+    fn still_valid(&self, item: ValidityItem) -> Result<ValidityItem, Problem> {
+        let today = self.config.dialect.zone.today(platform::now());
+        check_validity(&item.fin_validite, today).map(|_| item)
     }
 
     pub async fn validity(
@@ -272,7 +340,9 @@ impl<'a> CynodClient<'a> {
             ("walletId", wallet_id),
             ("clientId", client_id),
         ]);
-        single(self.read(&format!("/check-card-validity?{query}")).await?)
+        self.still_valid(single(
+            self.read(&format!("/check-card-validity?{query}")).await?,
+        )?)
     }
 
     pub async fn member_validity(
@@ -284,10 +354,10 @@ impl<'a> CynodClient<'a> {
             ("numeroCarte", Some(card_number)),
             ("clientId", Some(client_id)),
         ]);
-        single(
+        self.still_valid(single(
             self.read(&format!("/check-card-validity-membre?{query}"))
                 .await?,
-        )
+        )?)
     }
 
     pub async fn cards(
@@ -296,7 +366,14 @@ impl<'a> CynodClient<'a> {
         client_id: Option<&str>,
     ) -> Result<Vec<CardItem>, Problem> {
         let query = query(&[("walletId", wallet_id), ("clientId", client_id)]);
-        self.read(&format!("/get-cartes?{query}")).await
+        let amounts = self.config.dialect.amounts;
+        let mut cards: Vec<CardItem> = self.read(&format!("/get-cartes?{query}")).await?;
+        for card in &mut cards {
+            card.solde_online = amounts
+                .to_gateway(&card.solde_online)
+                .map_err(|e| upstream(format!("soldeOnline {}: {e}", card.solde_online.text())))?;
+        }
+        Ok(cards)
     }
 
     pub async fn debit(&self, movement: &MovementRequest) -> WriteOutcome {
@@ -310,16 +387,16 @@ impl<'a> CynodClient<'a> {
     /// A movement, sent once. If its answer is lost (timeout, 5xx, unreadable body), the reference
     /// is looked up and fenced before anyone is told anything.
     async fn write(&self, path: &str, movement: &MovementRequest) -> WriteOutcome {
-        let body = match serde_json::to_string(movement) {
+        let body = match self.wire_movement(movement) {
             Ok(body) => body,
-            Err(e) => return WriteOutcome::Refused(upstream(e.to_string())),
+            Err(problem) => return WriteOutcome::Refused(problem),
         };
         let cause = match self.call("POST", path, Some(body)).await {
             Ok(EnvelopeOutcome::Success { data, .. }) => {
                 match single::<OperationItem>(data_items(data).unwrap_or_default()) {
                     Ok(operation) => {
                         return WriteOutcome::Applied {
-                            operation,
+                            operation: self.in_gateway_terms(operation),
                             recovered: false,
                         }
                     }
@@ -332,12 +409,70 @@ impl<'a> CynodClient<'a> {
             Err(e @ CallError::Auth(_)) => return WriteOutcome::Refused(e.to_problem()),
             Err(e) => e.to_problem(),
         };
-        self.resolve(&movement.reference, cause).await
+        let outcome = self.resolve(&movement.reference, cause).await;
+        if outcome.needs_operator() {
+            // The operator's trail: which reference to look up in CYNOD.
+            worker::console_error!(
+                "CYNOD {path}: outcome of reference {} unknown, to be settled by an operator",
+                movement.reference
+            );
+        }
+        outcome
+    }
+
+    /// The movement's body as CYNOD reads it: the amount (gateway minor units) in CYNOD's scale.
+    /// An amount that scale cannot hold is refused here, before anything is sent.
+    fn wire_movement(&self, movement: &MovementRequest) -> Result<String, Problem> {
+        let amounts = self.config.dialect.amounts;
+        let montant = movement
+            .montant
+            .to_minor(GATEWAY_CURRENCY)
+            .and_then(|minor| amounts.from_gateway_minor(minor))
+            .map_err(|e| {
+                Problem::new(
+                    ErrorCode::InvalidAmount,
+                    format!(
+                        "{} {}: CYNOD compte avec {} décimale(s) ({e}); aucun mouvement n'a été \
+                         demandé.",
+                        movement.montant.text(),
+                        GATEWAY_CURRENCY.code(),
+                        amounts.scale()
+                    ),
+                )
+            })?;
+        let wire = MovementRequest {
+            montant,
+            ..movement.clone()
+        };
+        serde_json::to_string(&wire).map_err(|e| upstream(e.to_string()))
+    }
+
+    /// An operation as the gateway reads it: amounts in its minor units' scale, the date in UTC.
+    /// An echoed amount that cannot be read exactly is dropped, never guessed; the outcome stands.
+    fn in_gateway_terms(&self, mut operation: OperationItem) -> OperationItem {
+        let dialect = &self.config.dialect;
+        let convert = |n: Option<dyno_core::money::DecimalNumber>| {
+            n.and_then(|n| dialect.amounts.to_gateway(&n).ok())
+        };
+        operation.montant = convert(operation.montant.take());
+        operation.solde_online = convert(operation.solde_online.take());
+        operation.date_operation = operation
+            .date_operation
+            .as_deref()
+            .and_then(|t| dialect.zone.to_utc_text(t));
+        operation
     }
 
     /// Lookup-or-fence: CYNOD either returns the operation that used `reference`, or records the
-    /// reference as cancelled so that a request still in flight can never apply it.
+    /// reference as cancelled so that a request still in flight can never apply it. Without the
+    /// recovery calls, or when CYNOD refuses them, the outcome is `Unknown` with
+    /// `OUTCOME_UNKNOWN`: only an operator can settle it.
     pub async fn resolve(&self, reference: &str, cause: Problem) -> WriteOutcome {
+        if !self.can_recover() {
+            return WriteOutcome::Unknown {
+                cause: outcome_unknown(&cause, "CYNOD_RECOVERY=none"),
+            };
+        }
         let body = serde_json::json!({ "reference": reference }).to_string();
         for _ in 0..2 {
             match self
@@ -347,17 +482,26 @@ impl<'a> CynodClient<'a> {
                 Ok(EnvelopeOutcome::Success { data, .. }) => {
                     return match single::<OperationItem>(data_items(data).unwrap_or_default()) {
                         Ok(operation) if operation.applied() => WriteOutcome::Applied {
-                            operation,
+                            operation: self.in_gateway_terms(operation),
                             recovered: true,
                         },
                         Ok(_) => WriteOutcome::NotApplied { cause },
                         Err(_) => WriteOutcome::Unknown { cause },
                     }
                 }
-                Ok(EnvelopeOutcome::Failure(CynodFailure { code, .. }))
+                // A functional refusal of the recovery call will not change on a retry.
+                Ok(EnvelopeOutcome::Failure(CynodFailure { code, message }))
                     if code != CynodCode::SystemError =>
                 {
-                    return WriteOutcome::Unknown { cause }
+                    return WriteOutcome::Unknown {
+                        cause: outcome_unknown(
+                            &cause,
+                            &format!(
+                                "annuler-reference refusé: CYNOD {} {message}",
+                                code.number()
+                            ),
+                        ),
+                    }
                 }
                 _ => continue,
             }
@@ -372,6 +516,27 @@ fn query(pairs: &[(&str, Option<&str>)]) -> String {
         .filter_map(|(k, v)| v.map(|v| (*k, v)))
         .collect();
     serde_urlencoded::to_string(present).unwrap_or_default()
+}
+
+/// The cause of an outcome no recovery call can settle, saying what to do next.
+fn outcome_unknown(cause: &Problem, why: &str) -> Problem {
+    Problem::new(
+        ErrorCode::OutcomeUnknown,
+        format!(
+            "{} Issue inconnue et non vérifiable automatiquement ({why}): un opérateur doit \
+             constater dans CYNOD si le mouvement a eu lieu, puis la régler.",
+            cause.detail
+        ),
+    )
+}
+
+/// `Basic base64(consumer-key:consumer-secret)`.
+fn basic_credentials(config: &CynodConfig) -> String {
+    let pair = format!("{}:{}", config.consumer_key, config.consumer_secret);
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
 }
 
 fn upstream(detail: String) -> Problem {
@@ -412,34 +577,12 @@ async fn fetch_token(env: &Env, config: &CynodConfig) -> Result<CachedToken, Pro
     )
     .await
     .map_err(|e| CallError::Transport(e).to_problem())?;
-    match parse_envelope(reply.status, &reply.body).map_err(|e| e.to_problem())? {
-        EnvelopeOutcome::Success { data, .. } => {
-            let token: AccessToken = serde_json::from_value(unwrap_single(data))
-                .map_err(|e| upstream(format!("jeton CYNOD illisible: {e}")))?;
-            let lifetime_ms = i64::try_from(token.expires_in)
-                .unwrap_or(i64::MAX / 2)
-                .saturating_mul(1000);
-            Ok(CachedToken {
-                value: token.access_token,
-                expires_at: started
-                    .plus_ms(lifetime_ms.saturating_sub(TOKEN_EARLY_REFRESH_MS).max(0)),
-            })
-        }
-        EnvelopeOutcome::Failure(f) => Err(Problem::new(
-            ErrorCode::UpstreamError,
-            format!(
-                "authentification CYNOD refusée ({}): {}",
-                f.code.number(),
-                f.message
-            ),
-        )),
-    }
-}
-
-/// `data` of the token call is an object; tolerate a one-element array like the other endpoints.
-fn unwrap_single(data: Value) -> Value {
-    match data {
-        Value::Array(mut items) if items.len() == 1 => items.remove(0),
-        other => other,
-    }
+    let grant = parse_token_response(reply.status, &reply.body).map_err(|e| e.to_problem())?;
+    let lifetime_ms = i64::try_from(grant.expires_in_secs)
+        .unwrap_or(i64::MAX / 2)
+        .saturating_mul(1000);
+    Ok(CachedToken {
+        value: grant.access_token,
+        expires_at: started.plus_ms(lifetime_ms.saturating_sub(TOKEN_EARLY_REFRESH_MS).max(0)),
+    })
 }

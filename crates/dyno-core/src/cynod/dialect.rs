@@ -306,7 +306,10 @@ impl CynodDialect {
         let scale = match var("CYNOD_SCALE") {
             None => native.amounts.scale,
             Some(text) => text.trim().parse::<u32>().map_err(|_| {
-                dialect_error("CYNOD_SCALE", format!("{text}: nombre de décimales attendu"))
+                dialect_error(
+                    "CYNOD_SCALE",
+                    format!("{text}: nombre de décimales attendu"),
+                )
             })?,
         };
         let currency = var("CYNOD_CURRENCY").unwrap_or_else(|| gateway.code().to_string());
@@ -398,11 +401,21 @@ mod tests {
         // Exactly at the tolerance still snaps; just past it does not.
         assert_eq!(tnd.to_gateway_minor("1.000001"), Ok(1_000));
         assert_eq!(tnd.to_gateway_minor("1.000999"), Ok(1_001));
-        assert_eq!(tnd.to_gateway_minor("1.0000010001"), Err(AmountError::Inexact));
-        assert_eq!(tnd.to_gateway_minor("1.0009989999"), Err(AmountError::Inexact));
+        assert_eq!(
+            tnd.to_gateway_minor("1.0000010001"),
+            Err(AmountError::Inexact)
+        );
+        assert_eq!(
+            tnd.to_gateway_minor("1.0009989999"),
+            Err(AmountError::Inexact)
+        );
         // Really between two millimes: not representable.
         for text in ["0.1234", "137.4995", "12.00001", "0.0005"] {
-            assert_eq!(tnd.to_gateway_minor(text), Err(AmountError::Inexact), "{text}");
+            assert_eq!(
+                tnd.to_gateway_minor(text),
+                Err(AmountError::Inexact),
+                "{text}"
+            );
         }
         assert!(matches!(
             tnd.to_gateway_minor("1e30"),
@@ -433,7 +446,10 @@ mod tests {
         assert_eq!(fine.to_gateway_minor("12.34500"), Ok(12_345));
         assert_eq!(fine.to_gateway_minor("12.34501"), Err(AmountError::Inexact));
         assert_eq!(fine.from_gateway_minor(12_345).unwrap().text(), "12.34500");
-        assert_eq!(amounts(3).from_gateway_minor(12_500).unwrap().text(), "12.500");
+        assert_eq!(
+            amounts(3).from_gateway_minor(12_500).unwrap().text(),
+            "12.500"
+        );
         assert_eq!(
             amounts(3)
                 .to_gateway(&serde_json::from_str("137.49999999999997").unwrap())

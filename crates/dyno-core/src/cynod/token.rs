@@ -177,7 +177,10 @@ mod tests {
             (200, br#"{"access_token":"t","expires_in":"soon"}"#),
             (500, br#"{"access_token":"t"}"#),
             (200, br#"{"success":true,"code":200,"data":null}"#),
-            (200, br#"{"success":true,"code":200,"data":[{"a":1},{"b":2}]}"#),
+            (
+                200,
+                br#"{"success":true,"code":200,"data":[{"a":1},{"b":2}]}"#,
+            ),
             (200, br#"{"unrelated":true}"#),
         ] {
             assert!(
