@@ -165,6 +165,8 @@ pub const ROUTES: &[RouteDef] = &[
     route("DELETE", "/api/v1/admin/cynod-sim/faults", RouteName::AdminCynodSim, Audience::Admin),
     route("POST", "/api/v1/admin/cynod-sim/revoke-tokens", RouteName::AdminCynodSim, Audience::Admin),
     route("POST", "/api/v1/admin/cynod-sim/reset", RouteName::AdminCynodSim, Audience::Admin),
+    route("GET", "/api/v1/admin/cynod-sim/mode", RouteName::AdminCynodSim, Audience::Admin),
+    route("POST", "/api/v1/admin/cynod-sim/mode", RouteName::AdminCynodSim, Audience::Admin),
 ];
 
 /// A matched route with its path parameters, in pattern order.
