@@ -5,13 +5,22 @@
 //! the simulator's `/__sim/mode` and the gateway's `CYNOD_*` variables, and each runs the money
 //! paths — EPM scan debit, PPM confirm, refund credit — against the simulator's ledger.
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dyno_client::{DynoClient, Millimes, RawRequest};
 use dyno_e2e::{free_port, Stack, StackOptions, WranglerProcess};
 use serde_json::json;
 
+/// One stack starts at a time: several `wrangler dev` of two workers each, started together, race
+/// for the same internal socket ports ("Address already in use").
+fn one_start_at_a_time() -> MutexGuard<'static, ()> {
+    static STARTING: Mutex<()> = Mutex::new(());
+    STARTING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn stack_with(vars: &[(&str, &str)], mode: serde_json::Value) -> Stack {
+    let starting = one_start_at_a_time();
     let stack = Stack::start(StackOptions {
         vars: vars
             .iter()
@@ -19,6 +28,7 @@ fn stack_with(vars: &[(&str, &str)], mode: serde_json::Value) -> Stack {
             .collect(),
         ..StackOptions::default()
     });
+    drop(starting);
     let now = stack.admin().sim_set_mode(&mode).expect("simulator mode");
     for (field, value) in mode.as_object().expect("a mode is an object") {
         assert_eq!(&now[field], value, "simulator mode {field}");
@@ -267,6 +277,7 @@ fn without_recovery_calls_a_lost_answer_is_outcome_unknown_and_never_paid_twice(
 
 #[test]
 fn a_cynod_in_another_currency_is_refused_at_start_up() {
+    let starting = one_start_at_a_time();
     let port = free_port();
     let state_dir =
         std::env::temp_dir().join(format!("dyno-e2e-xof-{}-{port}", std::process::id()));
@@ -289,6 +300,7 @@ fn a_cynod_in_another_currency_is_refused_at_start_up() {
             .send(RawRequest::new("GET", "/healthz"))
             .is_ok_and(|r| r.status == 503)
     });
+    drop(starting);
     eprintln!(
         "[cynod modes] XOF gateway answered 503 after {:.1} s",
         started.elapsed().as_secs_f64()
