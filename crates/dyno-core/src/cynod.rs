@@ -148,13 +148,18 @@ struct RawEnvelope {
 
 /// Parses any CYNOD answer. `code` may be a number (`200`) or a string (`"412"`), as the spec's own
 /// examples show both; `data` may be absent or null. An HTTP 5xx without a readable envelope is a
-/// system error.
+/// system error; a 4xx without one (a proxy's page, an endpoint this CYNOD does not have) is a
+/// refusal with that status, 401 included.
 pub fn parse_envelope(http_status: u16, body: &[u8]) -> Result<EnvelopeOutcome, EnvelopeError> {
     let raw: RawEnvelope = match serde_json::from_slice(body) {
         Ok(raw) => raw,
-        Err(_) if http_status >= 500 => {
+        Err(_) if http_status >= 400 => {
             return Ok(EnvelopeOutcome::Failure(CynodFailure {
-                code: CynodCode::SystemError,
+                code: match http_status {
+                    401 => CynodCode::Unauthenticated,
+                    500.. => CynodCode::SystemError,
+                    other => CynodCode::Other(other),
+                },
                 message: format!("HTTP {http_status}"),
             }))
         }
@@ -468,6 +473,18 @@ mod tests {
                 message: "HTTP 503".into()
             })
         );
+        // An endpoint this CYNOD does not have, behind a proxy that answers in HTML.
+        assert_eq!(
+            parse_envelope(404, b"<html>Not Found</html>").unwrap(),
+            EnvelopeOutcome::Failure(CynodFailure {
+                code: CynodCode::Other(404),
+                message: "HTTP 404".into()
+            })
+        );
+        let EnvelopeOutcome::Failure(unauthenticated) = parse_envelope(401, b"").unwrap() else {
+            panic!()
+        };
+        assert_eq!(unauthenticated.code, CynodCode::Unauthenticated);
     }
 
     #[test]
