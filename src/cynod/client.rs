@@ -2,26 +2,24 @@
 //! it expires, and concurrent callers share one token request. Its owner drives the I/O; the
 //! others poll the cache on their own timers. They are never woken by the owner: a task woken from
 //! another request runs inside that request's I/O context, which workerd refuses ("Cannot perform
-//! I/O on behalf of a different request"). A 401 refreshes the token once. With
-//! `CYNOD_AUTH=basic` there is no token: every call carries the consumer pair as Basic.
-//! Reads are retried once; writes never are: a write whose answer is lost is resolved by its
-//! reference through `annuler-reference` (lookup-or-fence), so money is never moved twice nor lost
-//! from view; where CYNOD has no such call (`CYNOD_RECOVERY=none`) the outcome stays
-//! `Unknown` with `OUTCOME_UNKNOWN`, for an operator, and is never guessed.
-//! What leaves this client is in the gateway's terms: amounts in its minor units' scale (TND,
-//! 3 decimals) whatever CYNOD's scale, and CYNOD's zone-less date-times rewritten in UTC.
+//! I/O on behalf of a different request"). A 401 refreshes the token once (`CYNOD_AUTH=basic`: no
+//! token, Basic on every call). Reads are retried once; writes never are: a write whose answer is
+//! lost is resolved by its reference through `annuler-reference` (lookup-or-fence), so money is
+//! never moved twice nor lost from view; without that call (`CYNOD_RECOVERY=none`) it stays
+//! `Unknown` with `OUTCOME_UNKNOWN`, for an operator. What leaves here is in the gateway's terms
+//! (millimes, UTC), translated by `dyno_core::cynod::convert`.
 
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
-use base64::Engine;
-use dyno_core::cynod::dialect::{CynodAuth, CynodRecovery};
+use dyno_core::cynod::convert::outcome_unknown;
+use dyno_core::cynod::dialect::{basic_authorization, CynodAuth, CynodRecovery};
 use dyno_core::cynod::token::parse_token_response;
 use dyno_core::cynod::{
-    check_validity, data_items, parse_envelope, BalanceItem, CardItem, CynodCode, CynodFailure,
-    EnvelopeOutcome, MovementRequest, OperationItem, ValidityItem,
+    data_items, parse_envelope, BalanceItem, CardItem, CynodCode, CynodFailure, EnvelopeOutcome,
+    MovementRequest, OperationItem, ValidityItem,
 };
-use dyno_core::{Currency, ErrorCode, Millis, Problem};
+use dyno_core::{ErrorCode, Millis, Problem};
 use serde::de::DeserializeOwned;
 use worker::{Delay, Env};
 
@@ -144,9 +142,6 @@ impl WriteOutcome {
     }
 }
 
-/// The gateway's currency: CYNOD's amounts are converted to its minor units at the boundary.
-const GATEWAY_CURRENCY: Currency = Currency::Tnd;
-
 pub struct CynodClient<'a> {
     env: &'a Env,
     config: &'a CynodConfig,
@@ -169,11 +164,6 @@ impl<'a> CynodClient<'a> {
         }
     }
 
-    /// Whether a lost write answer can be settled by a recovery call (`CYNOD_RECOVERY=lookup`).
-    pub fn can_recover(&self) -> bool {
-        self.config.dialect.recovery == CynodRecovery::Lookup
-    }
-
     /// The `Authorization` of a call, and the token it carries (to drop it after a 401).
     async fn authorization(&self) -> Result<(String, Option<String>), Problem> {
         match self.config.dialect.auth {
@@ -181,19 +171,15 @@ impl<'a> CynodClient<'a> {
                 let token = self.access_token().await?;
                 Ok((format!("Bearer {token}"), Some(token)))
             }
-            CynodAuth::Basic => Ok((basic_credentials(self.config), None)),
+            CynodAuth::Basic => Ok((
+                basic_authorization(&self.config.consumer_key, &self.config.consumer_secret),
+                None,
+            )),
         }
     }
 
-    /// A valid access token: from the cache, or from the one token request in flight. There is
-    /// none with `CYNOD_AUTH=basic`.
+    /// A valid access token: from the cache, or from the one token request in flight.
     pub async fn access_token(&self) -> Result<String, Problem> {
-        if self.config.dialect.auth == CynodAuth::Basic {
-            return Err(Problem::new(
-                ErrorCode::InternalError,
-                "CYNOD_AUTH=basic: aucun jeton d'accès",
-            ));
-        }
         let waiting_since = LAST_FETCH.with(|last| last.borrow().0);
         loop {
             let now = platform::now();
@@ -309,24 +295,11 @@ impl<'a> CynodClient<'a> {
         let item: BalanceItem = single(self.read(&format!("/get-solde-carte?{query}")).await?)?;
         let dialect = &self.config.dialect;
         Ok(CardBalance {
-            balance_minor: dialect
-                .amounts
-                .to_gateway_minor(item.solde_online.text())
-                .map_err(|e| upstream(format!("soldeOnline {}: {e}", item.solde_online.text())))?,
+            balance_minor: dialect.balance_minor(&item)?,
+            as_of: dialect.utc_datetime(item.date_solde.as_deref()),
             card_number: item.numero_carte,
-            as_of: item
-                .date_solde
-                .as_deref()
-                .and_then(|t| dialect.zone.to_utc_text(t)),
             wallet_type: item.type_wallet,
         })
-    }
-
-    /// A card CYNOD described as valid, checked against today in CYNOD's zone: whether CYNOD
-    /// refuses an expired card (415) or describes it, the answer is the same `CARD_EXPIRED`.
-    fn still_valid(&self, item: ValidityItem) -> Result<ValidityItem, Problem> {
-        let today = self.config.dialect.zone.today(platform::now());
-        check_validity(&item.fin_validite, today).map(|_| item)
     }
 
     pub async fn validity(
@@ -340,9 +313,8 @@ impl<'a> CynodClient<'a> {
             ("walletId", wallet_id),
             ("clientId", client_id),
         ]);
-        self.still_valid(single(
-            self.read(&format!("/check-card-validity?{query}")).await?,
-        )?)
+        let item = single(self.read(&format!("/check-card-validity?{query}")).await?)?;
+        self.config.dialect.still_valid(item, platform::now())
     }
 
     pub async fn member_validity(
@@ -354,10 +326,11 @@ impl<'a> CynodClient<'a> {
             ("numeroCarte", Some(card_number)),
             ("clientId", Some(client_id)),
         ]);
-        self.still_valid(single(
+        let item = single(
             self.read(&format!("/check-card-validity-membre?{query}"))
                 .await?,
-        )?)
+        )?;
+        self.config.dialect.still_valid(item, platform::now())
     }
 
     pub async fn cards(
@@ -366,14 +339,11 @@ impl<'a> CynodClient<'a> {
         client_id: Option<&str>,
     ) -> Result<Vec<CardItem>, Problem> {
         let query = query(&[("walletId", wallet_id), ("clientId", client_id)]);
-        let amounts = self.config.dialect.amounts;
-        let mut cards: Vec<CardItem> = self.read(&format!("/get-cartes?{query}")).await?;
-        for card in &mut cards {
-            card.solde_online = amounts
-                .to_gateway(&card.solde_online)
-                .map_err(|e| upstream(format!("soldeOnline {}: {e}", card.solde_online.text())))?;
-        }
-        Ok(cards)
+        let cards: Vec<CardItem> = self.read(&format!("/get-cartes?{query}")).await?;
+        cards
+            .into_iter()
+            .map(|card| self.config.dialect.card_in_gateway_terms(card))
+            .collect()
     }
 
     pub async fn debit(&self, movement: &MovementRequest) -> WriteOutcome {
@@ -387,7 +357,7 @@ impl<'a> CynodClient<'a> {
     /// A movement, sent once. If its answer is lost (timeout, 5xx, unreadable body), the reference
     /// is looked up and fenced before anyone is told anything.
     async fn write(&self, path: &str, movement: &MovementRequest) -> WriteOutcome {
-        let body = match self.wire_movement(movement) {
+        let body = match self.config.dialect.movement_body(movement) {
             Ok(body) => body,
             Err(problem) => return WriteOutcome::Refused(problem),
         };
@@ -396,7 +366,7 @@ impl<'a> CynodClient<'a> {
                 match single::<OperationItem>(data_items(data).unwrap_or_default()) {
                     Ok(operation) => {
                         return WriteOutcome::Applied {
-                            operation: self.in_gateway_terms(operation),
+                            operation: self.config.dialect.operation_in_gateway_terms(operation),
                             recovered: false,
                         }
                     }
@@ -420,55 +390,12 @@ impl<'a> CynodClient<'a> {
         outcome
     }
 
-    /// The movement's body as CYNOD reads it: the amount (gateway minor units) in CYNOD's scale.
-    /// An amount that scale cannot hold is refused here, before anything is sent.
-    fn wire_movement(&self, movement: &MovementRequest) -> Result<String, Problem> {
-        let amounts = self.config.dialect.amounts;
-        let montant = movement
-            .montant
-            .to_minor(GATEWAY_CURRENCY)
-            .and_then(|minor| amounts.from_gateway_minor(minor))
-            .map_err(|e| {
-                Problem::new(
-                    ErrorCode::InvalidAmount,
-                    format!(
-                        "{} {}: CYNOD compte avec {} décimale(s) ({e}); aucun mouvement n'a été \
-                         demandé.",
-                        movement.montant.text(),
-                        GATEWAY_CURRENCY.code(),
-                        amounts.scale()
-                    ),
-                )
-            })?;
-        let wire = MovementRequest {
-            montant,
-            ..movement.clone()
-        };
-        serde_json::to_string(&wire).map_err(|e| upstream(e.to_string()))
-    }
-
-    /// An operation as the gateway reads it: amounts in its minor units' scale, the date in UTC.
-    /// An echoed amount that cannot be read exactly is dropped, never guessed; the outcome stands.
-    fn in_gateway_terms(&self, mut operation: OperationItem) -> OperationItem {
-        let dialect = &self.config.dialect;
-        let convert = |n: Option<dyno_core::money::DecimalNumber>| {
-            n.and_then(|n| dialect.amounts.to_gateway(&n).ok())
-        };
-        operation.montant = convert(operation.montant.take());
-        operation.solde_online = convert(operation.solde_online.take());
-        operation.date_operation = operation
-            .date_operation
-            .as_deref()
-            .and_then(|t| dialect.zone.to_utc_text(t));
-        operation
-    }
-
     /// Lookup-or-fence: CYNOD either returns the operation that used `reference`, or records the
     /// reference as cancelled so that a request still in flight can never apply it. Without the
     /// recovery calls, or when CYNOD refuses them, the outcome is `Unknown` with
     /// `OUTCOME_UNKNOWN`: only an operator can settle it.
     pub async fn resolve(&self, reference: &str, cause: Problem) -> WriteOutcome {
-        if !self.can_recover() {
+        if self.config.dialect.recovery == CynodRecovery::None {
             return WriteOutcome::Unknown {
                 cause: outcome_unknown(&cause, "CYNOD_RECOVERY=none"),
             };
@@ -482,7 +409,7 @@ impl<'a> CynodClient<'a> {
                 Ok(EnvelopeOutcome::Success { data, .. }) => {
                     return match single::<OperationItem>(data_items(data).unwrap_or_default()) {
                         Ok(operation) if operation.applied() => WriteOutcome::Applied {
-                            operation: self.in_gateway_terms(operation),
+                            operation: self.config.dialect.operation_in_gateway_terms(operation),
                             recovered: true,
                         },
                         Ok(_) => WriteOutcome::NotApplied { cause },
@@ -516,27 +443,6 @@ fn query(pairs: &[(&str, Option<&str>)]) -> String {
         .filter_map(|(k, v)| v.map(|v| (*k, v)))
         .collect();
     serde_urlencoded::to_string(present).unwrap_or_default()
-}
-
-/// The cause of an outcome no recovery call can settle, saying what to do next.
-fn outcome_unknown(cause: &Problem, why: &str) -> Problem {
-    Problem::new(
-        ErrorCode::OutcomeUnknown,
-        format!(
-            "{} Issue inconnue et non vérifiable automatiquement ({why}): un opérateur doit \
-             constater dans CYNOD si le mouvement a eu lieu, puis la régler.",
-            cause.detail
-        ),
-    )
-}
-
-/// `Basic base64(consumer-key:consumer-secret)`.
-fn basic_credentials(config: &CynodConfig) -> String {
-    let pair = format!("{}:{}", config.consumer_key, config.consumer_secret);
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(pair)
-    )
 }
 
 fn upstream(detail: String) -> Problem {

@@ -4,6 +4,7 @@
 //! What differs from one CYNOD to another (auth, amounts' scale, time zone, recovery calls) is in
 //! [`dialect`]; the token answer's two shapes are in [`token`].
 
+pub mod convert;
 pub mod dialect;
 pub mod token;
 
@@ -245,14 +246,6 @@ impl<'a> ErrorEnvelope<'a> {
             more_info: None,
         }
     }
-}
-
-/// `data` of the access-token call.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AccessToken {
-    pub access_token: String,
-    pub token_type: String,
-    pub expires_in: u64,
 }
 
 /// A CYNOD card number: 16 digits.

@@ -40,6 +40,16 @@ pub enum CynodRecovery {
     None,
 }
 
+/// `Authorization` of a call with `CYNOD_AUTH=basic`: `Basic base64(consumer-key:consumer-secret)`.
+pub fn basic_authorization(consumer_key: &str, consumer_secret: &str) -> String {
+    use base64::Engine;
+    let pair = format!("{consumer_key}:{consumer_secret}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
 /// A configuration value that cannot be used; its text names the variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{variable}: {detail}")]
@@ -96,6 +106,11 @@ impl CynodAmounts {
 
     pub const fn scale(self) -> u32 {
         self.scale
+    }
+
+    /// The gateway's currency, whose minor units the conversions produce.
+    pub const fn gateway(self) -> Currency {
+        self.gateway
     }
 
     /// A number CYNOD wrote (`142000.0`, `137.49999999999997`) as the gateway's minor units:
@@ -497,6 +512,15 @@ mod tests {
         assert_eq!(
             paris.to_utc_text("25-10-2026 02:30:00").as_deref(),
             Some("25-10-2026 00:30:00")
+        );
+    }
+
+    #[test]
+    fn basic_authorization_encodes_the_consumer_pair() {
+        // RFC 7617's own example.
+        assert_eq!(
+            basic_authorization("Aladdin", "open sesame"),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
         );
     }
 
