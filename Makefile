@@ -20,6 +20,7 @@ build: setup
 # Layer 1: the pure domain and the client, natively.
 unit: setup
 	cargo test $(NATIVE_PACKAGES)
+	cargo test -p cynod-sim --lib
 
 # Layer 2: code that must behave the same on wasm32, under node with wasm-bindgen-test.
 wasm-test: setup

@@ -6,8 +6,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use dyno_core::auth::jwt::KeyRing;
+use dyno_core::cynod::dialect::CynodDialect;
 use dyno_core::edge::configured_base_url;
-use dyno_core::{ErrorCode, Problem};
+use dyno_core::{Currency, ErrorCode, Problem};
 use worker::Env;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +58,9 @@ pub struct CynodConfig {
     pub consumer_key: String,
     pub consumer_secret: String,
     pub timeout_ms: u32,
+    /// How this CYNOD speaks (`CYNOD_AUTH`, `CYNOD_CURRENCY`, `CYNOD_SCALE`, `CYNOD_TIMEZONE`,
+    /// `CYNOD_RECOVERY`); a CYNOD in another currency than the gateway's refuses to load.
+    pub dialect: CynodDialect,
 }
 
 #[derive(Debug)]
@@ -111,6 +115,8 @@ impl Config {
         };
         let public_base_url = base_url("PUBLIC_BASE_URL")?;
         let timeout_ms = number(env, "CYNOD_TIMEOUT_MS")?.unwrap_or(8_000);
+        let dialect = CynodDialect::from_vars(|name| var(env, name), Currency::Tnd)
+            .map_err(|e| invalid(&e.to_string()))?;
         let jwt_keys = KeyRing::parse(&secret(env, "JWT_KEYS")?)
             .map_err(|e| misconfigured(&format!("JWT_KEYS: {e}")))?;
         Ok(Self {
@@ -130,6 +136,7 @@ impl Config {
                 consumer_key: secret(env, "CYNOD_CONSUMER_KEY")?,
                 consumer_secret: secret(env, "CYNOD_CONSUMER_SECRET")?,
                 timeout_ms,
+                dialect,
             },
             public_base_url,
         })
@@ -155,6 +162,14 @@ fn secret(env: &Env, name: &str) -> Result<String, Problem> {
         .map(|v| v.to_string())
         .filter(|v| !v.is_empty())
         .ok_or_else(|| misconfigured(name))
+}
+
+/// A value that is present but cannot be used (a CYNOD in another currency, say).
+fn invalid(what: &str) -> Problem {
+    Problem::new(
+        ErrorCode::ServiceUnavailable,
+        format!("configuration invalide: {what}"),
+    )
 }
 
 fn misconfigured(what: &str) -> Problem {

@@ -2,20 +2,25 @@
 //! it expires, and concurrent callers share one token request. Its owner drives the I/O; the
 //! others poll the cache on their own timers. They are never woken by the owner: a task woken from
 //! another request runs inside that request's I/O context, which workerd refuses ("Cannot perform
-//! I/O on behalf of a different request"). A 401 refreshes the token once. Reads are retried once;
-//! writes never are: a write whose answer is lost is resolved by its reference through
-//! `annuler-reference` (lookup-or-fence), so money is never moved twice nor lost from view.
+//! I/O on behalf of a different request"). A 401 refreshes the token once (`CYNOD_AUTH=basic`: no
+//! token, Basic on every call). Reads are retried once; writes never are: a write whose answer is
+//! lost is resolved by its reference through `annuler-reference` (lookup-or-fence), so money is
+//! never moved twice nor lost from view; without that call (`CYNOD_RECOVERY=none`) it stays
+//! `Unknown` with `OUTCOME_UNKNOWN`, for an operator. What leaves here is in the gateway's terms
+//! (millimes, UTC), translated by `dyno_core::cynod::convert`.
 
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
+use dyno_core::cynod::convert::outcome_unknown;
+use dyno_core::cynod::dialect::{basic_authorization, CynodAuth, CynodRecovery};
+use dyno_core::cynod::token::parse_token_response;
 use dyno_core::cynod::{
-    data_items, parse_envelope, AccessToken, BalanceItem, CardItem, CynodCode, CynodFailure,
-    EnvelopeOutcome, MovementRequest, OperationItem, ValidityItem,
+    data_items, parse_envelope, BalanceItem, CardItem, CynodCode, CynodFailure, EnvelopeOutcome,
+    MovementRequest, OperationItem, ValidityItem,
 };
 use dyno_core::{ErrorCode, Millis, Problem};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use worker::{Delay, Env};
 
 use super::transport::{self, OutgoingRequest, TransportError};
@@ -105,6 +110,7 @@ impl CallError {
 pub struct CardBalance {
     pub card_number: String,
     pub balance_minor: i64,
+    /// `dateSolde` rewritten in UTC (`dd-mm-yyyy hh:mm:ss`); `None` when CYNOD's is unreadable.
     pub as_of: Option<String>,
     pub wallet_type: Option<String>,
 }
@@ -121,8 +127,19 @@ pub enum WriteOutcome {
     Refused(Problem),
     /// The answer was lost and the reference is now fenced: nothing moved, nothing ever will.
     NotApplied { cause: Problem },
-    /// The answer was lost and the lookup failed too: the reference must be resolved later.
+    /// The answer was lost and the lookup failed too: the reference must be resolved later. With
+    /// `cause.code == OUTCOME_UNKNOWN` no later lookup can settle it either (see
+    /// [`WriteOutcome::needs_operator`]).
     Unknown { cause: Problem },
+}
+
+impl WriteOutcome {
+    /// An unknown outcome that no recovery call can settle (CYNOD offers none, or refused it):
+    /// it must be shown as such and settled by an operator who checks CYNOD, never retried blindly
+    /// nor guessed.
+    pub fn needs_operator(&self) -> bool {
+        matches!(self, WriteOutcome::Unknown { cause } if cause.code == ErrorCode::OutcomeUnknown)
+    }
 }
 
 pub struct CynodClient<'a> {
@@ -133,6 +150,32 @@ pub struct CynodClient<'a> {
 impl<'a> CynodClient<'a> {
     pub fn new(env: &'a Env, config: &'a CynodConfig) -> Self {
         Self { env, config }
+    }
+
+    /// Whether CYNOD can be authenticated to: a token obtained (OAuth2), or nothing to obtain
+    /// (Basic, whose credentials are only checked by the first real call).
+    pub async fn probe(&self) -> Result<String, Problem> {
+        match self.config.dialect.auth {
+            CynodAuth::OAuth2 => self
+                .access_token()
+                .await
+                .map(|_| "access token obtained".to_string()),
+            CynodAuth::Basic => Ok("basic authentication: no token to obtain".to_string()),
+        }
+    }
+
+    /// The `Authorization` of a call, and the token it carries (to drop it after a 401).
+    async fn authorization(&self) -> Result<(String, Option<String>), Problem> {
+        match self.config.dialect.auth {
+            CynodAuth::OAuth2 => {
+                let token = self.access_token().await?;
+                Ok((format!("Bearer {token}"), Some(token)))
+            }
+            CynodAuth::Basic => Ok((
+                basic_authorization(&self.config.consumer_key, &self.config.consumer_secret),
+                None,
+            )),
+        }
     }
 
     /// A valid access token: from the cache, or from the one token request in flight.
@@ -185,8 +228,8 @@ impl<'a> CynodClient<'a> {
     ) -> Result<EnvelopeOutcome, CallError> {
         let mut refreshed = false;
         loop {
-            let token = self.access_token().await.map_err(CallError::Auth)?;
-            let mut headers = vec![("Authorization", format!("Bearer {token}"))];
+            let (authorization, token) = self.authorization().await.map_err(CallError::Auth)?;
+            let mut headers = vec![("Authorization", authorization)];
             if body.is_some() {
                 headers.push(("Content-Type", "application/json".to_string()));
             }
@@ -204,14 +247,14 @@ impl<'a> CynodClient<'a> {
             .map_err(CallError::Transport)?;
             let outcome = parse_envelope(reply.status, &reply.body)
                 .map_err(|e| CallError::Unreadable(e.to_problem()))?;
-            match outcome {
-                EnvelopeOutcome::Failure(f)
+            match (outcome, token) {
+                (EnvelopeOutcome::Failure(f), Some(token))
                     if f.code == CynodCode::Unauthenticated && !refreshed =>
                 {
                     self.forget_token(&token);
                     refreshed = true;
                 }
-                outcome => return Ok(outcome),
+                (outcome, _) => return Ok(outcome),
             }
         }
     }
@@ -250,13 +293,11 @@ impl<'a> CynodClient<'a> {
             ("clientId", client_id),
         ]);
         let item: BalanceItem = single(self.read(&format!("/get-solde-carte?{query}")).await?)?;
+        let dialect = &self.config.dialect;
         Ok(CardBalance {
-            balance_minor: item
-                .solde_online
-                .to_minor(dyno_core::Currency::Tnd)
-                .map_err(|e| upstream(format!("soldeOnline {}: {e}", item.solde_online.text())))?,
+            balance_minor: dialect.balance_minor(&item)?,
+            as_of: dialect.utc_datetime(item.date_solde.as_deref()),
             card_number: item.numero_carte,
-            as_of: item.date_solde,
             wallet_type: item.type_wallet,
         })
     }
@@ -272,7 +313,8 @@ impl<'a> CynodClient<'a> {
             ("walletId", wallet_id),
             ("clientId", client_id),
         ]);
-        single(self.read(&format!("/check-card-validity?{query}")).await?)
+        let item = single(self.read(&format!("/check-card-validity?{query}")).await?)?;
+        self.config.dialect.still_valid(item, platform::now())
     }
 
     pub async fn member_validity(
@@ -284,10 +326,11 @@ impl<'a> CynodClient<'a> {
             ("numeroCarte", Some(card_number)),
             ("clientId", Some(client_id)),
         ]);
-        single(
+        let item = single(
             self.read(&format!("/check-card-validity-membre?{query}"))
                 .await?,
-        )
+        )?;
+        self.config.dialect.still_valid(item, platform::now())
     }
 
     pub async fn cards(
@@ -296,7 +339,11 @@ impl<'a> CynodClient<'a> {
         client_id: Option<&str>,
     ) -> Result<Vec<CardItem>, Problem> {
         let query = query(&[("walletId", wallet_id), ("clientId", client_id)]);
-        self.read(&format!("/get-cartes?{query}")).await
+        let cards: Vec<CardItem> = self.read(&format!("/get-cartes?{query}")).await?;
+        cards
+            .into_iter()
+            .map(|card| self.config.dialect.card_in_gateway_terms(card))
+            .collect()
     }
 
     pub async fn debit(&self, movement: &MovementRequest) -> WriteOutcome {
@@ -310,16 +357,16 @@ impl<'a> CynodClient<'a> {
     /// A movement, sent once. If its answer is lost (timeout, 5xx, unreadable body), the reference
     /// is looked up and fenced before anyone is told anything.
     async fn write(&self, path: &str, movement: &MovementRequest) -> WriteOutcome {
-        let body = match serde_json::to_string(movement) {
+        let body = match self.config.dialect.movement_body(movement) {
             Ok(body) => body,
-            Err(e) => return WriteOutcome::Refused(upstream(e.to_string())),
+            Err(problem) => return WriteOutcome::Refused(problem),
         };
         let cause = match self.call("POST", path, Some(body)).await {
             Ok(EnvelopeOutcome::Success { data, .. }) => {
                 match single::<OperationItem>(data_items(data).unwrap_or_default()) {
                     Ok(operation) => {
                         return WriteOutcome::Applied {
-                            operation,
+                            operation: self.config.dialect.operation_in_gateway_terms(operation),
                             recovered: false,
                         }
                     }
@@ -332,12 +379,27 @@ impl<'a> CynodClient<'a> {
             Err(e @ CallError::Auth(_)) => return WriteOutcome::Refused(e.to_problem()),
             Err(e) => e.to_problem(),
         };
-        self.resolve(&movement.reference, cause).await
+        let outcome = self.resolve(&movement.reference, cause).await;
+        if outcome.needs_operator() {
+            // The operator's trail: which reference to look up in CYNOD.
+            worker::console_error!(
+                "CYNOD {path}: outcome of reference {} unknown, to be settled by an operator",
+                movement.reference
+            );
+        }
+        outcome
     }
 
     /// Lookup-or-fence: CYNOD either returns the operation that used `reference`, or records the
-    /// reference as cancelled so that a request still in flight can never apply it.
+    /// reference as cancelled so that a request still in flight can never apply it. Without the
+    /// recovery calls, or when CYNOD refuses them, the outcome is `Unknown` with
+    /// `OUTCOME_UNKNOWN`: only an operator can settle it.
     pub async fn resolve(&self, reference: &str, cause: Problem) -> WriteOutcome {
+        if self.config.dialect.recovery == CynodRecovery::None {
+            return WriteOutcome::Unknown {
+                cause: outcome_unknown(&cause, "CYNOD_RECOVERY=none"),
+            };
+        }
         let body = serde_json::json!({ "reference": reference }).to_string();
         for _ in 0..2 {
             match self
@@ -347,17 +409,26 @@ impl<'a> CynodClient<'a> {
                 Ok(EnvelopeOutcome::Success { data, .. }) => {
                     return match single::<OperationItem>(data_items(data).unwrap_or_default()) {
                         Ok(operation) if operation.applied() => WriteOutcome::Applied {
-                            operation,
+                            operation: self.config.dialect.operation_in_gateway_terms(operation),
                             recovered: true,
                         },
                         Ok(_) => WriteOutcome::NotApplied { cause },
                         Err(_) => WriteOutcome::Unknown { cause },
                     }
                 }
-                Ok(EnvelopeOutcome::Failure(CynodFailure { code, .. }))
+                // A functional refusal of the recovery call will not change on a retry.
+                Ok(EnvelopeOutcome::Failure(CynodFailure { code, message }))
                     if code != CynodCode::SystemError =>
                 {
-                    return WriteOutcome::Unknown { cause }
+                    return WriteOutcome::Unknown {
+                        cause: outcome_unknown(
+                            &cause,
+                            &format!(
+                                "annuler-reference refusé: CYNOD {} {message}",
+                                code.number()
+                            ),
+                        ),
+                    }
                 }
                 _ => continue,
             }
@@ -412,34 +483,12 @@ async fn fetch_token(env: &Env, config: &CynodConfig) -> Result<CachedToken, Pro
     )
     .await
     .map_err(|e| CallError::Transport(e).to_problem())?;
-    match parse_envelope(reply.status, &reply.body).map_err(|e| e.to_problem())? {
-        EnvelopeOutcome::Success { data, .. } => {
-            let token: AccessToken = serde_json::from_value(unwrap_single(data))
-                .map_err(|e| upstream(format!("jeton CYNOD illisible: {e}")))?;
-            let lifetime_ms = i64::try_from(token.expires_in)
-                .unwrap_or(i64::MAX / 2)
-                .saturating_mul(1000);
-            Ok(CachedToken {
-                value: token.access_token,
-                expires_at: started
-                    .plus_ms(lifetime_ms.saturating_sub(TOKEN_EARLY_REFRESH_MS).max(0)),
-            })
-        }
-        EnvelopeOutcome::Failure(f) => Err(Problem::new(
-            ErrorCode::UpstreamError,
-            format!(
-                "authentification CYNOD refusée ({}): {}",
-                f.code.number(),
-                f.message
-            ),
-        )),
-    }
-}
-
-/// `data` of the token call is an object; tolerate a one-element array like the other endpoints.
-fn unwrap_single(data: Value) -> Value {
-    match data {
-        Value::Array(mut items) if items.len() == 1 => items.remove(0),
-        other => other,
-    }
+    let grant = parse_token_response(reply.status, &reply.body).map_err(|e| e.to_problem())?;
+    let lifetime_ms = i64::try_from(grant.expires_in_secs)
+        .unwrap_or(i64::MAX / 2)
+        .saturating_mul(1000);
+    Ok(CachedToken {
+        value: grant.access_token,
+        expires_at: started.plus_ms(lifetime_ms.saturating_sub(TOKEN_EARLY_REFRESH_MS).max(0)),
+    })
 }

@@ -167,8 +167,7 @@ async fn check_queue<T: Serialize>(env: &Env, binding: &str, probe: T) -> Result
 
 async fn check_cynod(env: &Env, config: &Config) -> Result<String, String> {
     CynodClient::new(env, &config.cynod)
-        .access_token()
+        .probe()
         .await
-        .map(|_| "access token obtained".to_string())
         .map_err(|p: Problem| p.detail)
 }

@@ -1,7 +1,7 @@
 //! How CYNOD writes numbers and dates: balances as floats (`142000.0`), dates as `dd-mm-yyyy
 //! hh:mm:ss` and validity as `dd/mm/yyyy`. Invariant: the float text is exact for the minor units.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone};
 use dyno_core::money::format_minor;
 use dyno_core::Currency;
 use serde_json::value::RawValue;
@@ -19,7 +19,11 @@ pub fn float_text(minor: i64) -> Box<RawValue> {
     RawValue::from_string(text).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
-pub fn balance_date(at: DateTime<Utc>) -> String {
+/// `at` as CYNOD writes its date-times: wall-clock time of its zone, without the zone.
+pub fn balance_date<Z: TimeZone>(at: DateTime<Z>) -> String
+where
+    Z::Offset: std::fmt::Display,
+{
     at.format("%d-%m-%Y %H:%M:%S").to_string()
 }
 

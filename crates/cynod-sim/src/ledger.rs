@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use base64::Engine;
 use chrono::{NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
 use dyno_core::cynod::{is_valid_card_number, CynodCode, ErrorEnvelope, SuccessEnvelope};
 use dyno_core::money::DecimalNumber;
-use dyno_core::Currency;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use worker::{durable_object, Delay, DurableObject, Env, Request, Response, State};
 
-use crate::format::{balance_date, float_text, validity_date};
+use crate::format::{balance_date, validity_date};
+use crate::mode::{ExpiredCards, SimAuth, SimMode, TokenFormat};
 use crate::store::{Card, Movement, Operation, Store};
 
 /// Lifetime of a simulator access token, unless `SIM_TOKEN_TTL_SECONDS` says otherwise.
@@ -86,6 +87,7 @@ impl DurableObject for CynodLedger {
             return self.control(store, &method, control, &query, &body);
         }
 
+        let mode = store.mode().unwrap_or_default();
         let endpoint = path.trim_start_matches('/').to_string();
         let _ = store.bump(&format!("calls:{endpoint}"));
         let fault = store.take_fault(&endpoint).unwrap_or(None);
@@ -104,12 +106,13 @@ impl DurableObject for CynodLedger {
             }
         }
 
-        let outcome = if endpoint == "oauth/token" {
+        let token_call = endpoint == "oauth/token" && mode.auth == SimAuth::Oauth2;
+        let outcome = if token_call {
             self.issue_token(store, &req, &body)
-        } else if let Err(failure) = self.authenticate(store, &req) {
+        } else if let Err(failure) = self.authenticate(store, &req, &mode) {
             Err(failure)
         } else {
-            self.serve(store, &method, &endpoint, &query, &body)
+            self.serve(store, &mode, &method, &endpoint, &query, &body)
         };
 
         if let Some(fault) = &fault {
@@ -125,9 +128,32 @@ impl DurableObject for CynodLedger {
                 }
             }
         }
-        match outcome {
-            Ok((message, data)) => envelope_ok(&message, data),
-            Err(failure) => envelope_error(failure),
+        match (
+            outcome,
+            token_call && mode.token_format == TokenFormat::Plain,
+        ) {
+            (outcome, true) => plain_token_reply(outcome),
+            (Ok((message, data)), false) => envelope_ok(&message, data),
+            (Err(failure), false) => envelope_error(failure),
+        }
+    }
+}
+
+/// A token answer without CYNOD's envelope: RFC 6749 §5.1, or §5.2 for a refusal.
+fn plain_token_reply(outcome: Outcome) -> worker::Result<Response> {
+    match outcome {
+        Ok((_, data)) => Response::from_json(&data),
+        Err(failure) => {
+            let (status, error) = match failure.code {
+                CynodCode::Unauthenticated => (401, "invalid_client"),
+                _ => (400, "invalid_request"),
+            };
+            Ok(
+                Response::from_json(
+                    &json!({"error": error, "error_description": failure.message}),
+                )?
+                .with_status(status),
+            )
         }
     }
 }
@@ -232,8 +258,15 @@ impl CynodLedger {
         ))
     }
 
-    fn authenticate(&self, store: &Store, req: &Request) -> Result<(), Failure> {
-        if let Some((key, secret)) = Self::basic_credentials(req) {
+    fn authenticate(&self, store: &Store, req: &Request, mode: &SimMode) -> Result<(), Failure> {
+        let basic = Self::basic_credentials(req);
+        if basic.is_none() && mode.auth == SimAuth::Basic {
+            return Err(fail(
+                CynodCode::Unauthenticated,
+                "Authentification Basic requise",
+            ));
+        }
+        if let Some((key, secret)) = basic {
             return if self.credentials_match(&key, &secret) {
                 Ok(())
             } else {
@@ -263,26 +296,30 @@ impl CynodLedger {
     fn serve(
         &self,
         store: &Store,
+        mode: &SimMode,
         method: &str,
         endpoint: &str,
         query: &HashMap<String, String>,
         body: &[u8],
     ) -> Outcome {
         match (method, endpoint) {
-            ("GET", "get-solde-carte") => balance(store, query),
-            ("GET", "check-card-validity") => validity(store, query, false),
-            ("GET", "check-card-validity-membre") => validity(store, query, true),
-            ("GET", "get-cartes") => list_cards(store, query),
-            ("POST", "debiter-carte") => movement(store, "DEBIT", body),
-            ("POST", "crediter-carte") => movement(store, "CREDIT", body),
-            ("GET", "get-operation") => {
+            ("GET", "get-solde-carte") => balance(store, mode, query),
+            ("GET", "check-card-validity") => validity(store, mode, query, false),
+            ("GET", "check-card-validity-membre") => validity(store, mode, query, true),
+            ("GET", "get-cartes") => list_cards(store, mode, query),
+            ("POST", "debiter-carte") => movement(store, mode, "DEBIT", body),
+            ("POST", "crediter-carte") => movement(store, mode, "CREDIT", body),
+            ("GET", "get-operation") if mode.recovery => {
                 let reference = param(query, "reference")?;
                 match store.operation(reference).map_err(system)? {
-                    Some(op) => Ok(("Opération trouvée".into(), json!([operation_json(&op)]))),
+                    Some(op) => Ok((
+                        "Opération trouvée".into(),
+                        json!([operation_json(&op, mode)]),
+                    )),
                     None => Err(fail(CynodCode::OperationNotFound, "Opération inexistante")),
                 }
             }
-            ("POST", "annuler-reference") => fence(store, body),
+            ("POST", "annuler-reference") if mode.recovery => fence(store, mode, body),
             _ => Err(fail(
                 CynodCode::Other(404),
                 format!("Ressource inconnue: {method} /{endpoint}"),
@@ -360,6 +397,11 @@ impl CynodLedger {
             }
             ("DELETE", "faults") => store.clear_faults().map(|_| json!({"cleared": true})),
             ("POST", "revoke-tokens") => store.revoke_tokens().map(|_| json!({"revoked": true})),
+            ("GET", "mode") => store.mode().map(|m| json!(m)),
+            ("POST", "mode") => store
+                .mode()
+                .and_then(|current| current.patched(body))
+                .and_then(|mode| store.set_mode(&mode).map(|_| json!(mode))),
             _ => {
                 if let (Some(numero), "GET") = (path.strip_prefix("cards/"), method) {
                     store.card(numero).map(|c| json!(c))
@@ -422,17 +464,17 @@ fn expiry(card: &Card) -> Result<NaiveDate, Failure> {
     NaiveDate::parse_from_str(&card.fin_validite, "%Y-%m-%d").map_err(|e| system(e.to_string()))
 }
 
-/// Functional errors for a card that cannot be used now.
-fn usable(card: &Card) -> Result<(), Failure> {
+fn not_blocked(card: &Card) -> Result<(), Failure> {
     if card.statut != "ACTIVE" {
         return Err(fail(CynodCode::CardBlocked, "Carte bloquée"));
     }
+    Ok(())
+}
+
+/// Past its validity date, as of today in CYNOD's zone.
+fn not_expired(card: &Card, mode: &SimMode) -> Result<(), Failure> {
     let end = expiry(card)?;
-    let today = Utc
-        .timestamp_millis_opt(now_ms())
-        .single()
-        .map(|t| t.date_naive());
-    if today.is_some_and(|d| d > end) {
+    if mode.local_time(now_utc()).date_naive() > end {
         return Err(fail(
             CynodCode::CardExpired,
             format!("Carte expirée depuis le {}", validity_date(end)),
@@ -441,34 +483,55 @@ fn usable(card: &Card) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Functional errors for a card that cannot be used now.
+fn usable(card: &Card, mode: &SimMode) -> Result<(), Failure> {
+    not_blocked(card)?;
+    not_expired(card, mode)
+}
+
 fn now_utc() -> chrono::DateTime<Utc> {
     Utc.timestamp_millis_opt(now_ms())
         .single()
         .unwrap_or_default()
 }
 
-fn balance(store: &Store, query: &HashMap<String, String>) -> Outcome {
+/// `at` as this CYNOD writes a date-time: in its zone, without saying which.
+fn local_date(mode: &SimMode, at: chrono::DateTime<Utc>) -> String {
+    balance_date::<Tz>(mode.local_time(at))
+}
+
+fn balance(store: &Store, mode: &SimMode, query: &HashMap<String, String>) -> Outcome {
     let card = owned_card(store, query)?;
+    let solde = mode.amount(card.solde_minor);
     Ok((
         format!(
-            "Sauf omission* de notre part votre nouveau solde est de {} TND ",
-            float_text(card.solde_minor).get()
+            "Sauf omission* de notre part votre nouveau solde est de {} {} ",
+            solde.get(),
+            mode.currency_label()
         ),
         json!([{
             "numeroCarte": card.numero,
-            "soldeOnline": float_text(card.solde_minor),
-            "dateSolde": balance_date(now_utc()),
+            "soldeOnline": solde,
+            "dateSolde": local_date(mode, now_utc()),
             "typeWallet": card.wallet_type,
         }]),
     ))
 }
 
-fn validity(store: &Store, query: &HashMap<String, String>, for_member: bool) -> Outcome {
+fn validity(
+    store: &Store,
+    mode: &SimMode,
+    query: &HashMap<String, String>,
+    for_member: bool,
+) -> Outcome {
     if for_member {
         param(query, "clientId")?;
     }
     let card = owned_card(store, query)?;
-    usable(&card)?;
+    not_blocked(&card)?;
+    if mode.expired_cards == ExpiredCards::Refuse {
+        not_expired(&card, mode)?;
+    }
     let end = validity_date(expiry(&card)?);
     Ok((
         format!("Votre carte est valide et valable jusqu'au {end}"),
@@ -487,7 +550,7 @@ fn validity(store: &Store, query: &HashMap<String, String>, for_member: bool) ->
     ))
 }
 
-fn list_cards(store: &Store, query: &HashMap<String, String>) -> Outcome {
+fn list_cards(store: &Store, mode: &SimMode, query: &HashMap<String, String>) -> Outcome {
     let wallet = query
         .get("walletId")
         .map(|v| v.trim())
@@ -514,7 +577,7 @@ fn list_cards(store: &Store, query: &HashMap<String, String>) -> Outcome {
                 "typeWallet": card.wallet_type,
                 "finValidite": expiry(card).map(validity_date).unwrap_or_default(),
                 "statut": card.statut,
-                "soldeOnline": float_text(card.solde_minor),
+                "soldeOnline": mode.amount(card.solde_minor),
                 "walletId": card.wallet_id,
                 "clientId": card.client_id,
             })
@@ -539,7 +602,7 @@ struct MovementRequest {
 }
 
 /// A debit or a credit, idempotent by reference.
-fn movement(store: &Store, sens: &str, body: &[u8]) -> Outcome {
+fn movement(store: &Store, mode: &SimMode, sens: &str, body: &[u8]) -> Outcome {
     let request: MovementRequest = serde_json::from_slice(body)
         .map_err(|_| fail(CynodCode::InvalidParameter, "Corps de requête invalide"))?;
     let reference = request
@@ -551,8 +614,7 @@ fn movement(store: &Store, sens: &str, body: &[u8]) -> Outcome {
     let montant = request
         .montant
         .as_ref()
-        .and_then(|m| m.to_minor(Currency::Tnd).ok())
-        .filter(|m| *m > 0)
+        .and_then(|m| mode.read_amount(m))
         .ok_or_else(|| missing("montant"))?;
     let mut query = HashMap::new();
     query.insert(
@@ -574,8 +636,8 @@ fn movement(store: &Store, sens: &str, body: &[u8]) -> Outcome {
             && existing.montant_minor == Some(montant);
         return if same {
             Ok((
-                movement_message(sens, montant),
-                json!([operation_json(&existing)]),
+                movement_message(mode, sens, montant),
+                json!([operation_json(&existing, mode)]),
             ))
         } else {
             Err(fail(
@@ -584,7 +646,7 @@ fn movement(store: &Store, sens: &str, body: &[u8]) -> Outcome {
             ))
         };
     }
-    usable(&card)?;
+    usable(&card, mode)?;
     if sens == "DEBIT" && card.solde_minor < montant {
         return Err(fail(CynodCode::InsufficientBalance, "Solde insuffisant"));
     }
@@ -602,25 +664,26 @@ fn movement(store: &Store, sens: &str, body: &[u8]) -> Outcome {
         )
         .map_err(system)?;
     Ok((
-        movement_message(sens, montant),
-        json!([operation_json(&op)]),
+        movement_message(mode, sens, montant),
+        json!([operation_json(&op, mode)]),
     ))
 }
 
-fn movement_message(sens: &str, montant: i64) -> String {
+fn movement_message(mode: &SimMode, sens: &str, montant: i64) -> String {
     let verb = if sens == "DEBIT" {
         "débitée"
     } else {
         "créditée"
     };
     format!(
-        "Votre carte a été {verb} de {} TND",
-        float_text(montant).get()
+        "Votre carte a été {verb} de {} {}",
+        mode.amount(montant).get(),
+        mode.currency_label()
     )
 }
 
 /// Looks a reference up and, if no operation used it, fences it so none ever can.
-fn fence(store: &Store, body: &[u8]) -> Outcome {
+fn fence(store: &Store, mode: &SimMode, body: &[u8]) -> Outcome {
     #[derive(Deserialize)]
     struct FenceRequest {
         reference: Option<String>,
@@ -636,7 +699,7 @@ fn fence(store: &Store, body: &[u8]) -> Outcome {
     if let Some(existing) = store.operation(reference).map_err(system)? {
         return Ok((
             "Opération déjà enregistrée".into(),
-            json!([operation_json(&existing)]),
+            json!([operation_json(&existing, mode)]),
         ));
     }
     let fenced = Operation {
@@ -653,11 +716,11 @@ fn fence(store: &Store, body: &[u8]) -> Outcome {
     store.insert_operation(&fenced).map_err(system)?;
     Ok((
         "Référence annulée: aucune opération ne pourra l'utiliser".into(),
-        json!([operation_json(&fenced)]),
+        json!([operation_json(&fenced, mode)]),
     ))
 }
 
-fn operation_json(op: &Operation) -> Value {
+fn operation_json(op: &Operation, mode: &SimMode) -> Value {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Wire<'a> {
@@ -675,10 +738,11 @@ fn operation_json(op: &Operation) -> Value {
         statut: &op.statut,
         sens: op.sens.as_deref(),
         numero_carte: op.numero.as_deref(),
-        montant: op.montant_minor.map(float_text),
-        solde_online: op.solde_apres_minor.map(float_text),
+        montant: op.montant_minor.map(|m| mode.amount(m)),
+        solde_online: op.solde_apres_minor.map(|m| mode.amount(m)),
         commercant: op.commercant.as_deref(),
-        date_operation: balance_date(
+        date_operation: local_date(
+            mode,
             Utc.timestamp_millis_opt(op.created_at_ms)
                 .single()
                 .unwrap_or_default(),

@@ -4,6 +4,7 @@
 
 mod format;
 mod ledger;
+mod mode;
 mod seed;
 mod store;
 

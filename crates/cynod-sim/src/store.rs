@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use worker::{SqlStorage, SqlStorageValue};
 
+use crate::mode::SimMode;
 use crate::seed::DEMO_CARDS;
 
 pub type SqlResult<T> = Result<T, String>;
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS faults (
     remaining INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS stats (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -179,7 +181,14 @@ impl Store {
 
     /// Empties the ledger and restores the demo cards.
     pub fn reset(&self) -> SqlResult<()> {
-        for table in ["cards", "operations", "tokens", "faults", "stats"] {
+        for table in [
+            "cards",
+            "operations",
+            "tokens",
+            "faults",
+            "stats",
+            "settings",
+        ] {
             self.run(&format!("DELETE FROM {table}"), vec![])?;
         }
         self.seed_demo_cards()
@@ -354,6 +363,30 @@ impl Store {
             )?;
         }
         Ok(fault)
+    }
+
+    /// The current behaviour switches (the defaults until a mode is set).
+    pub fn mode(&self) -> SqlResult<SimMode> {
+        #[derive(Deserialize)]
+        struct Row {
+            value: String,
+        }
+        match self
+            .rows::<Row>("SELECT value FROM settings WHERE name = 'mode'", vec![])?
+            .into_iter()
+            .next()
+        {
+            Some(row) => serde_json::from_str(&row.value).map_err(|e| e.to_string()),
+            None => Ok(SimMode::default()),
+        }
+    }
+
+    pub fn set_mode(&self, mode: &SimMode) -> SqlResult<()> {
+        let value = serde_json::to_string(mode).map_err(|e| e.to_string())?;
+        self.run(
+            "INSERT INTO settings VALUES ('mode', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            vec![value.into()],
+        )
     }
 
     pub fn bump(&self, name: &str) -> SqlResult<()> {

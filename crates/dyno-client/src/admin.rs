@@ -291,4 +291,20 @@ impl AdminClient {
         self.client
             .call(self.request("POST", "/api/v1/admin/cynod-sim/revoke-tokens"))
     }
+
+    /// Switches how the simulator speaks (a partial object: `token_format` `envelope|plain`,
+    /// `auth` `oauth2|basic`, `currency`, `scale`, `recovery`, `float_noise`, `timezone`,
+    /// `expired_cards` `refuse|report`); answers the whole mode now in force.
+    pub fn sim_set_mode(&self, patch: &serde_json::Value) -> Result<serde_json::Value, ApiError> {
+        self.client.call(
+            self.request("POST", "/api/v1/admin/cynod-sim/mode")
+                .json(patch),
+        )
+    }
+
+    /// The simulator's current mode.
+    pub fn sim_mode(&self) -> Result<serde_json::Value, ApiError> {
+        self.client
+            .call(self.request("GET", "/api/v1/admin/cynod-sim/mode"))
+    }
 }

@@ -1,7 +1,14 @@
 //! The CYNOD card-core wire contract: the `{success, code, message, data}` envelope, its functional
 //! codes, the DTOs of every endpoint, and the mapping of CYNOD outcomes to Dyno problems.
 //! Invariant: balances and amounts cross this boundary as exact minor units or not at all.
+//! What differs from one CYNOD to another (auth, amounts' scale, time zone, recovery calls) is in
+//! [`dialect`]; the token answer's two shapes are in [`token`].
 
+pub mod convert;
+pub mod dialect;
+pub mod token;
+
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -142,13 +149,18 @@ struct RawEnvelope {
 
 /// Parses any CYNOD answer. `code` may be a number (`200`) or a string (`"412"`), as the spec's own
 /// examples show both; `data` may be absent or null. An HTTP 5xx without a readable envelope is a
-/// system error.
+/// system error; a 4xx without one (a proxy's page, an endpoint this CYNOD does not have) is a
+/// refusal with that status, 401 included.
 pub fn parse_envelope(http_status: u16, body: &[u8]) -> Result<EnvelopeOutcome, EnvelopeError> {
     let raw: RawEnvelope = match serde_json::from_slice(body) {
         Ok(raw) => raw,
-        Err(_) if http_status >= 500 => {
+        Err(_) if http_status >= 400 => {
             return Ok(EnvelopeOutcome::Failure(CynodFailure {
-                code: CynodCode::SystemError,
+                code: match http_status {
+                    401 => CynodCode::Unauthenticated,
+                    500.. => CynodCode::SystemError,
+                    other => CynodCode::Other(other),
+                },
                 message: format!("HTTP {http_status}"),
             }))
         }
@@ -234,14 +246,6 @@ impl<'a> ErrorEnvelope<'a> {
             more_info: None,
         }
     }
-}
-
-/// `data` of the access-token call.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AccessToken {
-    pub access_token: String,
-    pub token_type: String,
-    pub expires_in: u64,
 }
 
 /// A CYNOD card number: 16 digits.
@@ -365,7 +369,9 @@ pub struct MovementRequest {
     pub libelle: Option<String>,
 }
 
-/// `dd-mm-yyyy hh:mm:ss` (CYNOD's `dateSolde`, `dateOperation`, in UTC) as RFC 3339.
+/// `dd-mm-yyyy hh:mm:ss` in UTC as RFC 3339. CYNOD writes `dateSolde`/`dateOperation` in its own
+/// zone; the gateway's client rewrites them in UTC (`CynodZone::to_utc_text`) before anyone
+/// reads them with this.
 pub fn cynod_datetime_to_rfc3339(text: &str) -> Option<String> {
     chrono::NaiveDateTime::parse_from_str(text.trim(), "%d-%m-%Y %H:%M:%S")
         .ok()
@@ -375,11 +381,37 @@ pub fn cynod_datetime_to_rfc3339(text: &str) -> Option<String> {
         })
 }
 
-/// `dd/mm/yyyy` (CYNOD's `finValidite`) as an ISO date.
+/// CYNOD's `finValidite`: `dd/mm/yyyy` as the spec writes it; `dd-mm-yyyy` and ISO `yyyy-mm-dd`
+/// are tolerated, since the document shows one example and no schema.
+pub fn parse_cynod_date(text: &str) -> Option<NaiveDate> {
+    ["%d/%m/%Y", "%d-%m-%Y", "%Y-%m-%d"]
+        .iter()
+        .find_map(|format| NaiveDate::parse_from_str(text.trim(), format).ok())
+}
+
+/// `finValidite` as an ISO date.
 pub fn cynod_date_to_iso(text: &str) -> Option<String> {
-    chrono::NaiveDate::parse_from_str(text.trim(), "%d/%m/%Y")
-        .ok()
-        .map(|d| d.format("%Y-%m-%d").to_string())
+    parse_cynod_date(text).map(|d| d.format("%Y-%m-%d").to_string())
+}
+
+/// Whether a card CYNOD described is valid on `today` (the date in CYNOD's configured zone): a
+/// card is valid through the last day of its `finValidite`. A CYNOD that answers success for an
+/// expired card gets the same answer as one that refuses it with 415. An unreadable date is an
+/// upstream error, never "valid".
+pub fn check_validity(fin_validite: &str, today: NaiveDate) -> Result<NaiveDate, Problem> {
+    let end = parse_cynod_date(fin_validite).ok_or_else(|| {
+        Problem::new(
+            ErrorCode::UpstreamError,
+            format!("réponse CYNOD inattendue: finValidite {fin_validite:?} illisible"),
+        )
+    })?;
+    if end < today {
+        return Err(CynodCode::CardExpired.to_problem(&format!(
+            "Carte expirée depuis le {}",
+            end.format("%d/%m/%Y")
+        )));
+    }
+    Ok(end)
 }
 
 #[cfg(test)]
@@ -449,6 +481,18 @@ mod tests {
                 message: "HTTP 503".into()
             })
         );
+        // An endpoint this CYNOD does not have, behind a proxy that answers in HTML.
+        assert_eq!(
+            parse_envelope(404, b"<html>Not Found</html>").unwrap(),
+            EnvelopeOutcome::Failure(CynodFailure {
+                code: CynodCode::Other(404),
+                message: "HTTP 404".into()
+            })
+        );
+        let EnvelopeOutcome::Failure(unauthenticated) = parse_envelope(401, b"").unwrap() else {
+            panic!()
+        };
+        assert_eq!(unauthenticated.code, CynodCode::Unauthenticated);
     }
 
     #[test]
@@ -509,7 +553,36 @@ mod tests {
             cynod_date_to_iso("18/07/2029").as_deref(),
             Some("2029-07-18")
         );
-        assert_eq!(cynod_date_to_iso("2029-07-18"), None);
+        assert_eq!(
+            cynod_date_to_iso("2029-07-18").as_deref(),
+            Some("2029-07-18")
+        );
+        assert_eq!(
+            cynod_date_to_iso("18-07-2029").as_deref(),
+            Some("2029-07-18")
+        );
+        assert_eq!(cynod_date_to_iso("07/18/2029"), None);
+        assert_eq!(cynod_date_to_iso("demain"), None);
+    }
+
+    #[test]
+    fn validity_compares_fin_validite_with_today() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let today = day(2026, 6, 5);
+        assert_eq!(check_validity("18/07/2029", today), Ok(day(2029, 7, 18)));
+        // Valid through its last day, expired the day after.
+        assert_eq!(check_validity("05/06/2026", today), Ok(today));
+        let expired = check_validity("04/06/2026", today).unwrap_err();
+        assert_eq!(expired.code, ErrorCode::CardExpired);
+        assert!(expired.detail.contains("04/06/2026"), "{}", expired.detail);
+        assert_eq!(
+            check_validity("", today).unwrap_err().code,
+            ErrorCode::UpstreamError
+        );
+        assert_eq!(
+            check_validity("31/02/2026", today).unwrap_err().code,
+            ErrorCode::UpstreamError
+        );
     }
 
     #[test]

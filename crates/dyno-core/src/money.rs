@@ -106,14 +106,23 @@ impl fmt::Display for Amount {
 
 /// Writes signed minor units with exactly the currency's decimals: `-1500` → `-1.500`.
 pub fn format_minor(minor: i64, currency: Currency) -> String {
-    let scale = 10u64.pow(currency.decimals());
-    let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
+    format_scaled(minor, currency.decimals())
+}
+
+/// Writes signed units of `10^-decimals` with exactly `decimals` decimals (none, and no point,
+/// for 0): `(-1500, 3)` → `-1.500`, `(12, 0)` → `12`.
+pub fn format_scaled(units: i64, decimals: u32) -> String {
+    let scale = 10u64.pow(decimals);
+    let sign = if units < 0 { "-" } else { "" };
+    let abs = units.unsigned_abs();
+    if decimals == 0 {
+        return format!("{sign}{abs}");
+    }
     format!(
         "{sign}{}.{:0width$}",
         abs / scale,
         abs % scale,
-        width = currency.decimals() as usize
+        width = decimals as usize
     )
 }
 
@@ -178,7 +187,12 @@ pub struct DecimalNumber(Box<RawValue>);
 
 impl DecimalNumber {
     pub fn from_minor(minor: i64, currency: Currency) -> Self {
-        let text = format_minor(minor, currency);
+        Self::from_scaled(minor, currency.decimals())
+    }
+
+    /// Units of `10^-decimals`, written with exactly `decimals` decimals (`(12, 0)` → `12`).
+    pub fn from_scaled(units: i64, decimals: u32) -> Self {
+        let text = format_scaled(units, decimals);
         // A formatted decimal is always valid JSON number text.
         Self(RawValue::from_string(text).unwrap_or_else(|_| RawValue::NULL.to_owned()))
     }
@@ -227,18 +241,18 @@ impl From<Amount> for DecimalNumber {
 
 /// Exact decimal view of JSON number text: `digits × 10^exponent`, with the sign apart.
 #[derive(Debug)]
-struct Decimal {
-    negative: bool,
-    /// Significant digits without leading zeros; at most 30 so that scaling fits in i128.
-    digits: String,
-    exponent: i64,
+pub(crate) struct Decimal {
+    pub(crate) negative: bool,
+    /// Significant digits without leading or trailing zeros (empty for zero).
+    pub(crate) digits: String,
+    pub(crate) exponent: i64,
     /// Digits after the point as written, before any exponent is applied.
-    written_fraction_digits: u32,
+    pub(crate) written_fraction_digits: u32,
 }
 
 impl Decimal {
     /// Accepts exactly the JSON number grammar (RFC 8259 §6).
-    fn parse(text: &str) -> Result<Self, AmountError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, AmountError> {
         let bytes = text.as_bytes();
         let mut i = 0;
         let negative = bytes.first() == Some(&b'-');
@@ -378,6 +392,8 @@ mod tests {
         assert_eq!(format_minor(1, Currency::Tnd), "0.001");
         assert_eq!(format_minor(0, Currency::Tnd), "0.000");
         assert_eq!(format_minor(-1_500, Currency::Tnd), "-1.500");
+        assert_eq!(format_scaled(12, 0), "12");
+        assert_eq!(format_scaled(-5, 2), "-0.05");
         assert_eq!(
             format_minor(i64::MIN, Currency::Tnd),
             "-9223372036854775.808"

@@ -57,6 +57,8 @@ pub enum ErrorCode {
     InternalError,
     // Transport.
     HttpsRequired,
+    /// A CYNOD write whose answer was lost and that no recovery call can settle: an operator must.
+    OutcomeUnknown,
 }
 
 impl ErrorCode {
@@ -104,6 +106,7 @@ impl ErrorCode {
         ErrorCode::ServiceUnavailable,
         ErrorCode::InternalError,
         ErrorCode::HttpsRequired,
+        ErrorCode::OutcomeUnknown,
     ];
 
     pub const fn status(self) -> u16 {
@@ -136,7 +139,7 @@ impl ErrorCode {
             IdempotencyKeyReused | RefundExceedsPayment | AmountAboveQrLimit | InvalidPin
             | CardExpired | CardBlocked => 422,
             WalletLocked => 423,
-            UpstreamError => 502,
+            UpstreamError | OutcomeUnknown => 502,
             UpstreamTimeout => 504,
             ServiceUnavailable => 503,
             InternalError => 500,
@@ -189,6 +192,7 @@ impl ErrorCode {
             ServiceUnavailable => "SERVICE_UNAVAILABLE",
             InternalError => "INTERNAL_ERROR",
             HttpsRequired => "HTTPS_REQUIRED",
+            OutcomeUnknown => "OUTCOME_UNKNOWN",
         }
     }
 
@@ -238,6 +242,7 @@ impl ErrorCode {
             ServiceUnavailable => "Service indisponible",
             InternalError => "Erreur interne",
             HttpsRequired => "HTTPS obligatoire",
+            OutcomeUnknown => "Issue du mouvement inconnue",
         }
     }
 

@@ -170,6 +170,8 @@ pub const ROUTES: &[RouteDef] = &[
     route("POST", "/api/v1/admin/cynod-sim/reset", RouteName::AdminCynodSim, Audience::Admin),
     route("POST", "/api/v1/admin/sandbox/faults", RouteName::AdminSandboxFaults, Audience::Admin),
     route("GET", "/api/v1/admin/health", RouteName::AdminHealth, Audience::Admin),
+    route("GET", "/api/v1/admin/cynod-sim/mode", RouteName::AdminCynodSim, Audience::Admin),
+    route("POST", "/api/v1/admin/cynod-sim/mode", RouteName::AdminCynodSim, Audience::Admin),
 ];
 
 /// A matched route with its path parameters, in pattern order.
