@@ -89,11 +89,11 @@ CYNOD_CONSUMER_KEY=$cynod_key
 CYNOD_CONSUMER_SECRET=$cynod_secret
 VARS
 fi
-# 7. schemathesis (the contract layer of `make test`), pinned, in a project-local virtualenv.
+# 7. schemathesis (the contract layer of `make test`) and openapi-spec-validator, pinned, in a project-local virtualenv.
 req_stamp="tools/venv/.dyno-req-stamp"
 req_hash=$(sha256sum tests/contract/requirements.txt | cut -d' ' -f1)
 if [ ! -f "$req_stamp" ] || [ "$(cat "$req_stamp")" != "$req_hash" ]; then
-  step "pip install schemathesis into tools/venv (about 15 s)"
+  step "pip install schemathesis and openapi-spec-validator into tools/venv (about 20 s)"
   python3 -m venv tools/venv
   tools/venv/bin/pip install --quiet --disable-pip-version-check -r tests/contract/requirements.txt
   echo "$req_hash" > "$req_stamp"
