@@ -60,10 +60,17 @@ if [ ! -f "$lock_stamp" ] || [ "$(cat "$lock_stamp")" != "$lock_hash" ]; then
   echo "$lock_hash" > "$lock_stamp"
 fi
 
-# 5. The demo's front-end library, from the locked npm package, minified into www/vendor.
+# 5. The front-end libraries, from the locked npm packages, into www/vendor: the demo's QR
+#    library (minified here) and the API reference renderer of /docs (Redoc's standalone bundle,
+#    already minified; its licence notice beside it).
 if [ ! -f www/vendor/qrcode.min.js ] || [ node_modules/qrcode-generator/package.json -nt www/vendor/qrcode.min.js ]; then
   mkdir -p www/vendor
   esbuild node_modules/qrcode-generator/dist/qrcode.js --minify --log-level=warning --outfile=www/vendor/qrcode.min.js
+fi
+if [ ! -f www/vendor/redoc.standalone.js ] || [ node_modules/redoc/package.json -nt www/vendor/redoc.standalone.js ]; then
+  mkdir -p www/vendor
+  cp node_modules/redoc/bundles/redoc.standalone.js www/vendor/redoc.standalone.js
+  cp node_modules/redoc/bundles/redoc.standalone.js.LICENSE.txt www/vendor/redoc.standalone.js.LICENSE.txt
 fi
 
 # 6. Local secrets: random, never committed (.gitignore), shared by the gateway and the simulator.
