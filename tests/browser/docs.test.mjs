@@ -113,6 +113,52 @@ test("the French quick start walks through both flows", async () => {
   await quickStart.screenshot({ path: `${ARTIFACTS}/docs-quick-start.png` });
 });
 
+test("every webhook is documented with its body, headers and retry schedule", async () => {
+  const webhooks = Object.entries(documentJson["x-webhooks"]);
+  assert.deepEqual(webhooks.map(([name]) => name),
+    ["payment.confirmed", "payment.failed", "payment.expired", "payment.cancelled", "payment.refunded"]);
+  for (const [name, item] of webhooks) {
+    const section = page.locator(`[data-section-id='tag/Webhooks/operation/${item.post.operationId}']`);
+    assert.equal(await section.count(), 1, `${name} is rendered`);
+    const text = await section.textContent();
+    assert.match(text, new RegExp(name.replace(".", "\\.")));
+    assert.match(text, /X-Dyno-Webhook-Signature[^]*webhook-id[^]*webhook-timestamp[^]*webhook-signature/);
+    assert.match(text, /2XX[^]*Acknowledged/);
+    // The example body, in the right panel: exactly what the document gives.
+    for (const field of Object.keys(item.post.requestBody.content["application/json"].example)) {
+      assert.match(text, new RegExp(`"${field}"`), `${name} example shows ${field}`);
+    }
+  }
+  const confirmed = await page.locator("[data-section-id='tag/Webhooks/operation/paymentConfirmedWebhook']").textContent();
+  assert.doesNotMatch(confirmed, /"reason"|"refund_status"|"cancelled_by"/);
+  const failed = await page.locator("[data-section-id='tag/Webhooks/operation/paymentFailedWebhook']").textContent();
+  assert.doesNotMatch(failed, /"transaction_id"/, "no money moved: no transaction_id in the example");
+  const intro = await page.locator("[data-section-id='tag/Webhooks']").textContent();
+  assert.match(intro, /after 2 s, then 4 s, then 8 s/);
+  assert.match(intro, /10 s/);
+  assert.match(intro, /dead-letter/);
+  await page.locator("[data-section-id='tag/Webhooks/operation/paymentConfirmedWebhook']").screenshot({ path: `${ARTIFACTS}/docs-webhook-confirmed.png` });
+});
+
+test("the sandbox section has every scenario on both flows", async () => {
+  const sandbox = page.locator("[data-section-id='tag/Sandbox']");
+  const rows = await sandbox.locator("table tr").evaluateAll((trs) =>
+    trs.map((tr) => Array.from(tr.querySelectorAll("td")).map((td) => td.textContent.trim())).filter((cells) => cells.length));
+  const scenarios = documentJson.components.parameters.Simulate.schema.enum;
+  assert.deepEqual(rows.map((cells) => cells[0]), scenarios, "one row per X-Dyno-Simulate scenario, in the header's order");
+  for (const [scenario, scan, initiate] of rows) {
+    assert.ok(scan.length > 0 && initiate.length > 0, `${scenario}: both flows described`);
+  }
+  const scan = Object.fromEntries(rows.map(([scenario, scanCell]) => [scenario, scanCell]));
+  assert.match(scan.insufficient_funds, /413 INSUFFICIENT_FUNDS/);
+  assert.match(scan.expired_token, /410 QR_EXPIRED/);
+  assert.match(scan.pin_failure, /422 INVALID_PIN/);
+  const initiate = Object.fromEntries(rows.map(([scenario, , cell]) => [scenario, cell]));
+  assert.match(initiate.insufficient_funds, /failed/);
+  assert.match(initiate.expired_token, /expired/);
+  await sandbox.screenshot({ path: `${ARTIFACTS}/docs-sandbox-scenarios.png` });
+});
+
 test("the search finds an operation", async () => {
   await page.fill("input[placeholder='Search...']", "initiate");
   const results = page.locator("[data-role='search:results']");

@@ -17,8 +17,6 @@
   Redoc.init(
     "/openapi.json",
     {
-      // Keep the sticky bar above the reference's own scrolling.
-      scrollYOffset: ".docs-bar",
       hideDownloadButton: true,
       expandResponses: "200,201,202",
       jsonSampleExpandLevel: 3,

@@ -46,4 +46,35 @@ const problemCodes: Schemas["Problem"]["code"][] = ["QR_EXPIRED", "INSUFFICIENT_
 // @ts-expect-error codes are a closed list
 const unknownCode: Schemas["Problem"]["code"] = "SOMETHING_ELSE";
 
-export { scan, scanned, misspelt, badChannel, initiate, seedStatuses, problemCodes, unknownCode };
+// Webhooks: the seed's payment.confirmed body; an event without money has no transaction_id.
+const confirmed: Schemas["PaymentConfirmedEvent"] = {
+  event: "payment.confirmed",
+  payment_request_id: "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+  transaction_id: "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+  amount: 45,
+  currency: "TND",
+  status: "succeeded",
+  pos_reference: "CAISSE-01-SESS-007",
+  timestamp: "2026-06-05T10:30:47Z",
+};
+const failed: Schemas["PaymentFailedEvent"] = {
+  event: "payment.failed",
+  payment_request_id: confirmed.payment_request_id,
+  amount: 45,
+  currency: "TND",
+  status: "failed",
+  reason: "insufficient_funds",
+  pos_reference: "CAISSE-01-SESS-007",
+  timestamp: "2026-06-05T10:30:47Z",
+};
+// @ts-expect-error no money moved: a failed event has no transaction_id
+const failedWithMoney: Schemas["PaymentFailedEvent"] = { ...failed, transaction_id: confirmed.transaction_id };
+type CancelledBy = Schemas["PaymentCancelledEvent"]["cancelled_by"];
+const cancelledBy: CancelledBy[] = ["employee", "pos"];
+type RefundStatus = Schemas["PaymentRefundedEvent"]["refund_status"];
+const refundStatuses: RefundStatus[] = ["refunded", "partially_refunded"];
+
+export {
+  scan, scanned, misspelt, badChannel, initiate, seedStatuses, problemCodes, unknownCode,
+  confirmed, failed, failedWithMoney, cancelledBy, refundStatuses,
+};
