@@ -3,17 +3,8 @@
 // contract (/openapi.json) completely, from this origin only, under its CSP without inline scripts.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { ARTIFACTS, BASE, launchChromium } from "./chromium.mjs";
 
-const BASE = process.env.BASE_URL;
-const ARTIFACTS = process.env.ARTIFACTS_DIR || "target/browser-artifacts";
-mkdirSync(ARTIFACTS, { recursive: true });
-
-const FLAGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-];
 // Redoc's sidebar footer always asks for its logo from Redocly's CDN; the page's CSP refuses it
 // on purpose (the reference talks to this origin only). Any other violation is a defect.
 const EXPECTED_VIOLATION = "https://cdn.redoc.ly/redoc/logo-mini.svg";
@@ -26,7 +17,7 @@ const offOrigin = [];
 const pageErrors = [];
 
 before(async () => {
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: FLAGS });
+  browser = await launchChromium();
   documentJson = await (await fetch(`${BASE}/openapi.json`)).json();
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   page = await context.newPage();
