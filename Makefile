@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NATIVE_PACKAGES := -p dyno-core -p dyno-client
 WASM_PACKAGES := -p dyno-edge -p cynod-sim -p bench-hello
 
-.PHONY: dev test setup build unit wasm-test e2e lint fmt bench fuzz fuzz-smoke
+.PHONY: dev test setup build unit wasm-test e2e lint openapi fmt bench fuzz fuzz-smoke
 
 dev:
 	@scripts/dev.sh
@@ -40,11 +40,15 @@ e2e: build
 	@scripts/setup-browser.sh
 	@source scripts/env.sh && cargo test -p dyno-e2e -- --test-threads=8
 
-lint: setup
+lint: setup openapi
 	cargo fmt --all -- --check
 	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 	cargo clippy $(NATIVE_PACKAGES) -p dyno-e2e --all-targets -- -D warnings
 	cargo clippy $(WASM_PACKAGES) --target wasm32-unknown-unknown -- -D warnings
+
+# The API document is valid OpenAPI, and generated TypeScript types from it type-check.
+openapi: setup
+	@scripts/check-openapi.sh
 
 fmt:
 	cargo fmt --all

@@ -8,24 +8,39 @@
 # section (--debuginfo): 226 KB raw of the gateway. Measured 2026-11-23: -O --debuginfo 651 KB gzip,
 # -Oz without names 567 KB gzip (opt-level "z").
 #   DYNO_FORCE_BUILD=1  always build
+# An up-to-date build made with DYNO_NO_OPT=1 (by the tests) is marked, and a later build that
+# wants wasm-opt (`make dev`, `wrangler deploy`) optimizes it then, so a deploy after `make test`
+# never ships the unoptimized WASM.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 crate="${1:-.}"
 output="$crate/build/index.js"
+unoptimized="$crate/build/.unoptimized"
+optimize() {
+  local wasm="$crate/build/index_bg.wasm"
+  wasm-opt "$wasm" -Oz -o "$wasm.opt" \
+    --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
+    --enable-multivalue --enable-reference-types --enable-exception-handling
+  mv "$wasm.opt" "$wasm"
+  rm -f "$unoptimized"
+}
 if [ "${DYNO_FORCE_BUILD:-0}" != 1 ] && [ -f "$output" ]; then
   newer=$(find "$DYNO_ROOT/src" "$DYNO_ROOT/crates" "$DYNO_ROOT/Cargo.toml" "$DYNO_ROOT/Cargo.lock" \
     "$DYNO_ROOT/build.rs" "$DYNO_ROOT/docs/openapi.yaml" \
     \( -name "*.rs" -o -name Cargo.toml -o -name Cargo.lock -o -name openapi.yaml \) -newer "$output" -print -quit 2>/dev/null || true)
   if [ -z "$newer" ]; then
-    echo "[build-worker] $crate is up to date"
+    if [ "${DYNO_NO_OPT:-0}" != 1 ] && [ -f "$unoptimized" ]; then
+      echo "[build-worker] $crate is up to date but unoptimized: running wasm-opt"
+      optimize
+    else
+      echo "[build-worker] $crate is up to date"
+    fi
     exit 0
   fi
 fi
 worker-build --release --no-opt "$crate"
 if [ "${DYNO_NO_OPT:-0}" != 1 ]; then
-  wasm="$crate/build/index_bg.wasm"
-  wasm-opt "$wasm" -Oz -o "$wasm.opt" \
-    --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
-    --enable-multivalue --enable-reference-types --enable-exception-handling
-  mv "$wasm.opt" "$wasm"
+  optimize
+else
+  touch "$unoptimized"
 fi

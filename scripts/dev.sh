@@ -24,7 +24,8 @@ curl -fsS -X POST -H "Authorization: Bearer $ADMIN_API_KEY" "http://127.0.0.1:$P
 cat <<MSG
 
   Dyno Edge is running on http://127.0.0.1:$PORT
-        demo page     http://127.0.0.1:$PORT/   (POS /pos.html · wallet /wallet.html · console /console.html)
+    demo page     http://127.0.0.1:$PORT/   (POS /pos.html · wallet /wallet.html · console /console.html)
+    API reference http://127.0.0.1:$PORT/docs   (quick start, operations, webhooks, sandbox scenarios)
     health        http://127.0.0.1:$PORT/healthz   (dependencies: /api/v1/admin/health, admin key)
     POS sandbox   client_id=pos_sandbox_demo  client_secret=sandbox_secret_demo
                   webhook_secret=sandbox_webhook_secret

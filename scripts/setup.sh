@@ -60,10 +60,17 @@ if [ ! -f "$lock_stamp" ] || [ "$(cat "$lock_stamp")" != "$lock_hash" ]; then
   echo "$lock_hash" > "$lock_stamp"
 fi
 
-# 5. The demo's front-end library, from the locked npm package, minified into www/vendor.
+# 5. The front-end libraries, from the locked npm packages, into www/vendor: the demo's QR
+#    library (minified here) and the API reference renderer of /docs (Redoc's standalone bundle,
+#    already minified; its licence notice beside it).
 if [ ! -f www/vendor/qrcode.min.js ] || [ node_modules/qrcode-generator/package.json -nt www/vendor/qrcode.min.js ]; then
   mkdir -p www/vendor
   esbuild node_modules/qrcode-generator/dist/qrcode.js --minify --log-level=warning --outfile=www/vendor/qrcode.min.js
+fi
+if [ ! -f www/vendor/redoc.standalone.js ] || [ node_modules/redoc/package.json -nt www/vendor/redoc.standalone.js ]; then
+  mkdir -p www/vendor
+  cp node_modules/redoc/bundles/redoc.standalone.js www/vendor/redoc.standalone.js
+  cp node_modules/redoc/bundles/redoc.standalone.js.LICENSE.txt www/vendor/redoc.standalone.js.LICENSE.txt
 fi
 
 # 6. Local secrets: random, never committed (.gitignore), shared by the gateway and the simulator.
@@ -89,11 +96,11 @@ CYNOD_CONSUMER_KEY=$cynod_key
 CYNOD_CONSUMER_SECRET=$cynod_secret
 VARS
 fi
-# 7. schemathesis (the contract layer of `make test`), pinned, in a project-local virtualenv.
+# 7. schemathesis (the contract layer of `make test`) and openapi-spec-validator, pinned, in a project-local virtualenv.
 req_stamp="tools/venv/.dyno-req-stamp"
 req_hash=$(sha256sum tests/contract/requirements.txt | cut -d' ' -f1)
 if [ ! -f "$req_stamp" ] || [ "$(cat "$req_stamp")" != "$req_hash" ]; then
-  step "pip install schemathesis into tools/venv (about 15 s)"
+  step "pip install schemathesis and openapi-spec-validator into tools/venv (about 20 s)"
   python3 -m venv tools/venv
   tools/venv/bin/pip install --quiet --disable-pip-version-check -r tests/contract/requirements.txt
   echo "$req_hash" > "$req_stamp"

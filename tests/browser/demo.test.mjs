@@ -2,22 +2,12 @@
 // the real stack the Rust harness started (BASE_URL). Screenshots go to target/browser-artifacts.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { ARTIFACTS, BASE, launchChromium } from "./chromium.mjs";
 
-const BASE = process.env.BASE_URL;
-const ARTIFACTS = process.env.ARTIFACTS_DIR || "target/browser-artifacts";
-mkdirSync(ARTIFACTS, { recursive: true });
-
-// What a closed network needs: no background networking, component updates or sync at start-up.
-const FLAGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-];
 let browser;
 
 before(async () => {
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: FLAGS });
+  browser = await launchChromium();
 });
 after(async () => browser?.close());
 

@@ -1,0 +1,166 @@
+//! The production deploy, checked offline: `wrangler deploy --dry-run --env production` bundles
+//! the gateway with the production configuration, every binding the sandbox has (the one the
+//! tests exercise) is declared for production too (wrangler itself refuses a Durable Object class
+//! the bundle does not export). Wrangler environments do not inherit bindings, so a binding added
+//! only at the top level would otherwise reach production missing.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use dyno_e2e::repo_root;
+
+/// What the sandbox has and production deliberately does not: the CYNOD simulator, reached
+/// through a service binding named by `CYNOD_BINDING`. Production reaches CYNOD over HTTPS at
+/// `CYNOD_BASE_URL` instead.
+const SANDBOX_ONLY: &[&str] = &["CYNOD", "CYNOD_BINDING"];
+const PRODUCTION_ONLY: &[&str] = &["CYNOD_BASE_URL"];
+
+/// One binding of wrangler's table: `env.DB (dyno-production)   D1 Database`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Binding {
+    name: String,
+    /// The resource in parentheses: a queue or database name, a DO class, a variable's value.
+    target: String,
+    kind: String,
+}
+
+/// Runs the dry run for `env` ("" is the top level, the sandbox) into a fresh directory.
+fn dry_run(env: &str) -> Vec<Binding> {
+    let root = repo_root();
+    let outdir = std::env::temp_dir().join(format!(
+        "dyno-dry-run-{}-{}",
+        if env.is_empty() { "sandbox" } else { env },
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&outdir);
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source scripts/env.sh && wrangler deploy --dry-run --env='{env}' --outdir '{}'",
+            outdir.display()
+        ))
+        .current_dir(&root)
+        // Never optimize the shared build from here: stacks of other tests may be running on it.
+        .env("DYNO_NO_OPT", "1")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run wrangler deploy --dry-run");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "wrangler deploy --dry-run --env='{env}' failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("--dry-run: exiting now."),
+        "the dry run did not reach its end:\n{stdout}\n{stderr}"
+    );
+    let bindings = parse_bindings(&stdout);
+    assert!(!bindings.is_empty(), "no binding table in:\n{stdout}");
+    assert_bundle_written(&outdir);
+    let _ = std::fs::remove_dir_all(&outdir);
+    bindings
+}
+
+fn parse_bindings(stdout: &str) -> Vec<Binding> {
+    stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("Your Worker has access to the following bindings"))
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix("env.")?;
+            let (name, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+            let rest = rest.trim();
+            let (target, kind) = match rest.strip_prefix('(') {
+                Some(inner) => {
+                    let (target, kind) = inner.rsplit_once(')')?;
+                    (target.trim().to_string(), kind.trim().to_string())
+                }
+                None => (String::new(), rest.to_string()),
+            };
+            Some(Binding {
+                name: name.to_string(),
+                target,
+                kind,
+            })
+        })
+        .collect()
+}
+
+/// The bundle has its entry module and a non-empty WASM.
+fn assert_bundle_written(outdir: &Path) {
+    let entries: Vec<String> = std::fs::read_dir(outdir)
+        .expect("the dry run wrote its bundle")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(entries.iter().any(|name| name == "index.js"), "{entries:?}");
+    let wasm = entries
+        .iter()
+        .find(|name| name.ends_with(".wasm"))
+        .unwrap_or_else(|| panic!("no WASM in the bundle: {entries:?}"));
+    assert!(std::fs::metadata(outdir.join(wasm)).unwrap().len() > 0);
+}
+
+fn names(bindings: &[Binding]) -> BTreeSet<&str> {
+    bindings.iter().map(|b| b.name.as_str()).collect()
+}
+
+#[test]
+fn the_production_configuration_bundles_with_every_binding_the_sandbox_has() {
+    let production = dry_run("production");
+    let sandbox = dry_run("");
+
+    let missing: Vec<&Binding> = sandbox
+        .iter()
+        .filter(|b| !SANDBOX_ONLY.contains(&b.name.as_str()))
+        .filter(|b| {
+            !production
+                .iter()
+                .any(|p| p.name == b.name && p.kind == b.kind)
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "bindings of the sandbox missing from [env.production] (environments do not inherit them): {missing:?}"
+    );
+    let extra: Vec<&str> = names(&production)
+        .difference(&names(&sandbox))
+        .copied()
+        .filter(|name| !PRODUCTION_ONLY.contains(name))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "production bindings the sandbox (and so every test) never exercises: {extra:?}"
+    );
+    for name in SANDBOX_ONLY {
+        assert!(
+            !names(&production).contains(name),
+            "production must not be wired to the CYNOD simulator ({name})"
+        );
+    }
+
+    let cynod = production
+        .iter()
+        .find(|b| b.name == "CYNOD_BASE_URL")
+        .expect("production names its CYNOD");
+    assert!(
+        cynod.target.starts_with("\"https://"),
+        "production reaches CYNOD over HTTPS, not {}",
+        cynod.target
+    );
+    let environment = production
+        .iter()
+        .find(|b| b.name == "ENVIRONMENT")
+        .expect("ENVIRONMENT is set");
+    assert_eq!(environment.target, "\"production\"");
+
+    // Production has its own data: no database or queue is shared with the sandbox.
+    for binding in &production {
+        if binding.kind == "Queue" || binding.kind == "D1 Database" {
+            let shared = sandbox
+                .iter()
+                .any(|s| s.name == binding.name && s.target == binding.target);
+            assert!(!shared, "{binding:?} is the sandbox's own resource");
+        }
+    }
+}
