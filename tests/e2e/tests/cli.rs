@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use dyno_client::{decode_nfc, Auth, DynoClient, Initiated, Millimes, RawRequest};
 use dyno_core::webhook::{standard_signature, verify_signature_header};
 use dyno_e2e::webhooks::{Received, WebhookListener};
-use dyno_e2e::{repo_root, Stack};
+use dyno_e2e::{repo_root, Onboarded, Stack};
 use serde_json::Value;
 
 const DEMO_WEBHOOK_SECRET: &str = "sandbox_webhook_secret";
@@ -75,15 +75,30 @@ impl Terminal {
         command
     }
 
-    /// Runs a command to its end, with `stdin` as its standard input.
-    fn run_with_input(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
+    /// `dyno-pos login` with an onboarded client's own credentials.
+    fn login_as(&self, pos: &Onboarded) {
+        self.ok(&[
+            "login",
+            "--client-id",
+            &pos.client_id,
+            "--client-secret",
+            &pos.client_secret,
+        ]);
+    }
+
+    /// Starts a command with its output piped back to the test.
+    fn start(&self, args: &[&str], stdin: Stdio) -> Child {
+        self.command(args)
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn dyno-pos");
+            .expect("spawn dyno-pos")
+    }
+
+    /// Runs a command to its end, with `stdin` as its standard input.
+    fn run_with_input(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut child = self.start(args, Stdio::piped());
         child
             .stdin
             .take()
@@ -111,21 +126,16 @@ impl Terminal {
 
     /// Starts a long-running command, its output lines collected as they come.
     fn spawn(&self, args: &[&str]) -> Running {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn dyno-pos");
-        let collect = |stream: Box<dyn std::io::Read + Send>| {
+        let mut child = self.start(args, Stdio::null());
+        let mut readers = Vec::new();
+        let mut collect = |stream: Box<dyn std::io::Read + Send>| {
             let lines: Arc<Mutex<Vec<String>>> = Arc::default();
             let sink = lines.clone();
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     sink.lock().expect("lines").push(line);
                 }
-            });
+            }));
             lines
         };
         let stdout = collect(Box::new(child.stdout.take().expect("stdout")));
@@ -134,6 +144,7 @@ impl Terminal {
             child,
             stdout,
             stderr,
+            readers,
         }
     }
 }
@@ -147,6 +158,8 @@ struct Running {
     child: Child,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// The threads reading stdout and stderr; they end when the command closes them.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
@@ -158,17 +171,21 @@ impl Running {
         self.stderr.lock().expect("lines").clone()
     }
 
-    /// Waits until a line of `stream` satisfies `wanted`; panics with the output after `timeout`.
-    fn wait_line(&self, stderr: bool, wanted: impl Fn(&str) -> bool, timeout: Duration) {
+    /// Calls `probe` every 50 ms until it yields; panics with the output after `timeout`.
+    fn poll<T>(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut probe: impl FnMut(&mut Self) -> Option<T>,
+    ) -> T {
         let started = Instant::now();
         loop {
-            let lines = if stderr { self.stderr() } else { self.stdout() };
-            if lines.iter().any(|l| wanted(l)) {
-                return;
+            if let Some(found) = probe(self) {
+                return found;
             }
             assert!(
                 started.elapsed() < timeout,
-                "no such line after {timeout:?}; stdout {:?}, stderr {:?}",
+                "{what}: nothing after {timeout:?}; stdout {:?}, stderr {:?}",
                 self.stdout(),
                 self.stderr()
             );
@@ -176,23 +193,27 @@ impl Running {
         }
     }
 
-    /// Waits for the command to end by itself.
+    /// Waits until a line of stdout (or stderr) satisfies `wanted`.
+    fn wait_line(&mut self, stderr: bool, wanted: impl Fn(&str) -> bool, timeout: Duration) {
+        self.poll("the expected line", timeout, |running| {
+            let lines = if stderr {
+                running.stderr()
+            } else {
+                running.stdout()
+            };
+            lines.iter().any(|l| wanted(l)).then_some(())
+        })
+    }
+
+    /// Waits for the command to end by itself, with all its output read.
     fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                // Let the reader threads drain the last lines.
-                std::thread::sleep(Duration::from_millis(100));
-                return status;
-            }
-            assert!(
-                started.elapsed() < timeout,
-                "still running after {timeout:?}; stdout {:?}, stderr {:?}",
-                self.stdout(),
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        let status = self.poll("the command's end", timeout, |running| {
+            running.child.try_wait().expect("try_wait")
+        });
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
         }
+        status
     }
 }
 
@@ -356,7 +377,7 @@ fn listen_forwards_a_real_confirmation_once_signed_as_dyno_signs() {
     let terminal = Terminal::new(stack, "listen");
     terminal.ok(&["login"]);
     let receiver = WebhookListener::accepting();
-    let listen = terminal.spawn(&["listen", "--forward-to", &receiver.url]);
+    let mut listen = terminal.spawn(&["listen", "--forward-to", &receiver.url]);
     listen.wait_line(true, |l| l.starts_with("Prêt"), Duration::from_secs(30));
 
     let (client, token) = demo_token(stack);
@@ -438,13 +459,7 @@ fn webhooks_verify_checks_what_the_gateway_signed() {
         .expect("webhook endpoint");
 
     // This client's own credentials, through the CLI.
-    terminal.ok(&[
-        "login",
-        "--client-id",
-        &pos.client_id,
-        "--client-secret",
-        &pos.client_secret,
-    ]);
+    terminal.login_as(&pos);
     let json = terminal.ok(&["--json", "initiate", "--amount", "8.000"]);
     let id = serde_json::from_str::<Value>(&json).expect("json")["payment_request_id"]
         .as_str()
@@ -509,13 +524,7 @@ fn scan_and_refund_a_real_payment_with_an_idempotency_key() {
     let stack = Stack::shared();
     let terminal = Terminal::new(stack, "refund");
     let pos = stack.onboard("CLI refund", None);
-    terminal.ok(&[
-        "login",
-        "--client-id",
-        &pos.client_id,
-        "--client-secret",
-        &pos.client_secret,
-    ]);
+    terminal.login_as(&pos);
     let employee = stack.new_employee(50_000);
     let qr = employee.qr(stack, None);
     let paid = terminal.ok(&[
@@ -582,13 +591,7 @@ fn errors_are_sentences_with_the_api_code_and_a_failure_status() {
     );
     assert!(!terminal.config.exists(), "a refused login stores nothing");
 
-    terminal.ok(&[
-        "login",
-        "--client-id",
-        &pos.client_id,
-        "--client-secret",
-        &pos.client_secret,
-    ]);
+    terminal.login_as(&pos);
     let scan = |scenario: &str| {
         terminal.run(&[
             "scan",
