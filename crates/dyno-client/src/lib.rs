@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod types;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -533,6 +534,14 @@ impl DynoClient {
         RawRequest::new("POST", "/api/v1/pos/payments/initiate")
             .auth(Auth::Bearer(token.to_string()))
             .json(&body)
+    }
+
+    /// The initiate request with the body's optional fields (`description`, the per-request
+    /// `webhook_url`…), each sent only when set.
+    pub fn initiate_request_with(token: &str, body: &InitiateBody) -> RawRequest {
+        RawRequest::new("POST", "/api/v1/pos/payments/initiate")
+            .auth(Auth::Bearer(token.to_string()))
+            .json(body)
     }
 
     pub fn session_status(

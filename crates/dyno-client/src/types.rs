@@ -472,3 +472,19 @@ pub struct RefundCreated {
     pub refunded_amount: Millimes,
     pub created_at: String,
 }
+
+/// The body of `POST /api/v1/pos/payments/initiate`; an optional field is left out when `None`.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitiateBody {
+    pub amount: Millimes,
+    pub pos_reference: String,
+    pub channel: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Where this request's webhook goes instead of the client's endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// Sandbox only: a lifetime shorter than 60 s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<i64>,
+}
