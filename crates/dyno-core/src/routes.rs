@@ -66,6 +66,7 @@ pub enum RouteName {
     AdminDemoSeed,
     AdminCynodSim,
     AdminSandboxFaults,
+    AdminSettlePayment,
     AdminHealth,
 }
 
@@ -169,6 +170,7 @@ pub const ROUTES: &[RouteDef] = &[
     route("POST", "/api/v1/admin/cynod-sim/revoke-tokens", RouteName::AdminCynodSim, Audience::Admin),
     route("POST", "/api/v1/admin/cynod-sim/reset", RouteName::AdminCynodSim, Audience::Admin),
     route("POST", "/api/v1/admin/sandbox/faults", RouteName::AdminSandboxFaults, Audience::Admin),
+    route("POST", "/api/v1/admin/payments/{payment_id}/settle", RouteName::AdminSettlePayment, Audience::Admin),
     route("GET", "/api/v1/admin/health", RouteName::AdminHealth, Audience::Admin),
     route("GET", "/api/v1/admin/cynod-sim/mode", RouteName::AdminCynodSim, Audience::Admin),
     route("POST", "/api/v1/admin/cynod-sim/mode", RouteName::AdminCynodSim, Audience::Admin),

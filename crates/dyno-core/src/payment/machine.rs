@@ -115,6 +115,12 @@ pub enum Request {
         action: DriveAction,
         reason: Option<String>,
     },
+    /// An operator who checked CYNOD settles a movement whose outcome nobody could learn: the
+    /// debit (`refund_id` absent) or a refund.
+    Settle {
+        refund_id: Option<RefundId>,
+        applied: bool,
+    },
 }
 
 /// A money movement at CYNOD, in the gateway's minor units (the CYNOD client converts).
@@ -439,6 +445,7 @@ impl Step<'_> {
                 amount,
                 reason,
             } => return self.refund(client, refund_id, amount, reason),
+            Request::Settle { refund_id, applied } => return self.settle(refund_id, applied),
             Request::Drive {
                 client,
                 action,
@@ -633,9 +640,11 @@ impl Step<'_> {
                 Err(with_detail(cause, "Aucun débit n'a été effectué."))
             }
             CynodOutcome::Unknown(cause) => {
-                let resolve = match (resolving, payment.resolve) {
-                    (true, Some(previous)) => previous.next(now, RESOLVE_MAX_DELAY_MS),
-                    _ => Backoff::first(now, RESOLVE_FIRST_DELAY_MS),
+                // No look-up can ever settle it (CYNOD offers none): an operator must.
+                let resolve = match (cause.code, resolving, payment.resolve) {
+                    (ErrorCode::OutcomeUnknown, ..) => None,
+                    (_, true, Some(previous)) => Some(previous.next(now, RESOLVE_MAX_DELAY_MS)),
+                    _ => Some(Backoff::first(now, RESOLVE_FIRST_DELAY_MS)),
                 };
                 payment.debit_unresolved(resolve, now);
                 let reference = payment
@@ -682,16 +691,18 @@ impl Step<'_> {
             CynodOutcome::NotApplied(cause) => {
                 with_detail(cause, "Aucun remboursement n'a été effectué.")
             }
-            CynodOutcome::Unknown(_) => {
+            CynodOutcome::Unknown(cause) => {
                 if let Some(refund) = payment
                     .refunds
                     .iter_mut()
                     .find(|r| &r.refund_id == refund_id)
                 {
-                    refund.resolve = Some(match (resolving, refund.resolve) {
-                        (true, Some(previous)) => previous.next(now, RESOLVE_MAX_DELAY_MS),
-                        _ => Backoff::first(now, RESOLVE_FIRST_DELAY_MS),
-                    });
+                    refund.awaiting_operator = cause.code == ErrorCode::OutcomeUnknown;
+                    refund.resolve = match (refund.awaiting_operator, resolving, refund.resolve) {
+                        (true, ..) => None,
+                        (_, true, Some(previous)) => Some(previous.next(now, RESOLVE_MAX_DELAY_MS)),
+                        _ => Some(Backoff::first(now, RESOLVE_FIRST_DELAY_MS)),
+                    };
                 }
                 // The credit may have happened: the refund stays pending (its amount reserved), and
                 // the POS is told so — a retry of the same request gets the same pending refund.
@@ -700,6 +711,64 @@ impl Step<'_> {
         };
         payment.settle_refund(refund_id, RefundStatus::Failed, now);
         Some(Err(failed))
+    }
+
+    fn settle(&mut self, refund_id: Option<RefundId>, applied: bool) -> Option<Reply> {
+        let now = self.now();
+        let entropy = self.ctx.entropy;
+        let Some(payment) = self.state.as_mut() else {
+            return Some(Err(not_found("Paiement introuvable.")));
+        };
+        let nothing = || {
+            Problem::new(
+                ErrorCode::InvalidState,
+                "Rien à régler: ce mouvement n'attend pas d'opérateur.",
+            )
+        };
+        match refund_id {
+            None => {
+                let Some(reference) = payment
+                    .pending_reference
+                    .clone()
+                    .filter(|_| payment.status == Status::Unresolved)
+                else {
+                    return Some(Err(nothing()));
+                };
+                if applied {
+                    payment.succeed(
+                        Receipt {
+                            confirmation_code: ids::confirmation_code(entropy),
+                            transaction_date: now,
+                            cynod_reference: reference,
+                        },
+                        now,
+                    );
+                } else {
+                    payment.debit_not_applied("upstream_unavailable", now);
+                    if let (Flow::Epm, Some(order)) = (payment.flow, payment.order.clone()) {
+                        let id = payment.id.clone();
+                        self.release(&id, &order);
+                    }
+                }
+                let payment = self.state.as_ref()?;
+                Some(payment_view(payment))
+            }
+            Some(refund_id) => {
+                if !payment
+                    .refund(&refund_id)
+                    .is_some_and(|r| r.status == RefundStatus::Pending)
+                {
+                    return Some(Err(nothing()));
+                }
+                let status = if applied {
+                    RefundStatus::Succeeded
+                } else {
+                    RefundStatus::Failed
+                };
+                payment.settle_refund(&refund_id, status, now);
+                Some(refund_answer(payment, &refund_id))
+            }
+        }
     }
 
     fn wake(&mut self) -> Option<Reply> {
