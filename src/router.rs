@@ -188,6 +188,9 @@ async fn handle_pos(req: Request, env: &Env, rc: &RequestContext, matched: &Matc
                 RouteName::PosWhoami => pos::whoami(principal),
                 RouteName::PosReconciliation => reports::reconciliation(&call, principal).await,
                 RouteName::PosWebhookDeliveries => webhooks::deliveries(&call, principal).await,
+                RouteName::PosWebhookEndpoint => webhooks::endpoint(&call, principal).await,
+                RouteName::PosSetWebhookEndpoint => webhooks::set_endpoint(&call, principal).await,
+                RouteName::PosSandboxReceipts => webhooks::sandbox_receipts(&call, principal).await,
                 RouteName::PosWebhookRedeliver => {
                     let id = matched.param("delivery_id").unwrap_or_default();
                     webhooks::redeliver(&call, principal, id).await

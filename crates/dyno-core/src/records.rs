@@ -120,5 +120,8 @@ pub enum WebhookJob {
         /// Sandbox `webhook_timeout`: every attempt is recorded as timed out and nothing is sent.
         #[serde(default)]
         simulate_timeout: bool,
+        /// The request's own webhook URL, when the POS gave one; else the client's endpoint.
+        #[serde(default)]
+        url: Option<String>,
     },
 }

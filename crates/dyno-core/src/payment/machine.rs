@@ -845,11 +845,8 @@ fn consequences(before: Option<&Payment>, after: &Payment, now: Millis) -> Vec<E
 }
 
 fn webhook(payment: &Payment, event: &str, body: String, refund: Option<&RefundId>) -> Effect {
-    let client = payment
-        .order
-        .as_ref()
-        .map(|o| o.client_id.to_string())
-        .unwrap_or_default();
+    let order = payment.order.as_ref();
+    let client = order.map(|o| o.client_id.to_string()).unwrap_or_default();
     let refund = refund.map(RefundId::as_str).unwrap_or("");
     Effect::Webhook(WebhookJob::Deliver {
         // Derived, not drawn: the same event of the same payment is one delivery, whatever retries.
@@ -860,5 +857,6 @@ fn webhook(payment: &Payment, event: &str, body: String, refund: Option<&RefundI
         body,
         first_attempt: 1,
         simulate_timeout: payment.simulation == Some(Scenario::WebhookTimeout),
+        url: order.and_then(|o| o.webhook_url.clone()),
     })
 }

@@ -127,6 +127,9 @@ pub struct Order {
     /// Taken in the sandbox environment (its ledger rows say so).
     #[serde(default)]
     pub sandbox: bool,
+    /// Where this request's webhooks go instead of the client's endpoint (checked at initiate).
+    #[serde(default)]
+    pub webhook_url: Option<String>,
 }
 
 /// Proof of a successful debit.
