@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
-pub use dyno_core::records::{AuditEntry, TransactionRow};
+pub use dyno_core::records::{AuditEntry, OutcomeRow, TransactionRow};
 
 use crate::error::{AppError, AppResult};
 
@@ -503,6 +503,35 @@ pub async fn ensure_delivery(db: &D1Database, d: &Delivery) -> AppResult<()> {
     Ok(())
 }
 
+/// Writes how payments ended, idempotently by payment id.
+pub async fn insert_outcomes(db: &D1Database, rows: &[OutcomeRow]) -> AppResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut statements = Vec::with_capacity(rows.len());
+    for r in rows {
+        statements.push(
+            db.prepare(
+                "INSERT OR IGNORE INTO payment_outcomes (payment_id, client_id, merchant_id, flow, status, reason, amount_minor, at_ms, sandbox)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&[
+                s(&r.payment_id),
+                s(&r.client_id),
+                s(&r.merchant_id),
+                s(&r.flow),
+                s(&r.status),
+                opt(r.reason.as_deref()),
+                n(r.amount_minor),
+                n(r.at_ms),
+                b(r.sandbox),
+            ])?,
+        );
+    }
+    db.batch(statements).await?;
+    Ok(())
+}
+
 /// Records what the sandbox's webhook receiver got, keeping the last 100.
 pub async fn insert_sandbox_receipt(
     db: &D1Database,
@@ -645,6 +674,8 @@ pub async fn list_deliveries(
 pub async fn reset_sandbox_activity(db: &D1Database) -> AppResult<()> {
     db.batch(vec![
         db.prepare("DELETE FROM transactions WHERE sandbox = 1"),
+        db.prepare("DELETE FROM payment_outcomes WHERE sandbox = 1"),
+        db.prepare("DELETE FROM sandbox_receipts"),
         db.prepare("DELETE FROM webhook_attempts"),
         db.prepare("DELETE FROM webhook_deliveries"),
         db.prepare("UPDATE wallet_credentials SET failed_attempts = 0, locked_until_ms = 0"),

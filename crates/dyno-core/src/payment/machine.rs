@@ -17,7 +17,7 @@ use super::{
 use crate::ids::{self, ClientId, PaymentId, PosReference, RefundId};
 use crate::money::{Currency, Minor};
 use crate::problem::{ErrorCode, Problem};
-use crate::records::{TransactionRow, WebhookJob};
+use crate::records::{OutcomeRow, TransactionRow, WebhookJob};
 use crate::sandbox::Scenario;
 use crate::time::Millis;
 use crate::webhook::{event_for, refund_event};
@@ -181,6 +181,8 @@ pub enum Effect {
     },
     Webhook(WebhookJob),
     Transaction(TransactionRow),
+    /// How the payment ended (successes and failures alike), for the merchant's figures.
+    Outcome(OutcomeRow),
 }
 
 impl Effect {
@@ -821,6 +823,7 @@ fn consequences(before: Option<&Payment>, after: &Payment, now: Millis) -> Vec<E
     }
     let was_final = before.is_some_and(|b| b.status.is_final());
     if after.status.is_final() && !was_final {
+        effects.extend(OutcomeRow::of(after).map(Effect::Outcome));
         if let Some((event, body)) = event_for(after, now) {
             effects.push(webhook(after, event, body, None));
         }

@@ -51,7 +51,10 @@ fn kinds(t: &Transition) -> Vec<&'static str> {
             Effect::Release { .. } => "release",
             Effect::Webhook(_) => "webhook",
             Effect::Transaction(_) => "transaction",
+            // Checked on their own (`every_final_state_records_its_outcome`).
+            Effect::Outcome(_) => "",
         })
+        .filter(|kind| !kind.is_empty())
         .collect()
 }
 
@@ -1112,6 +1115,44 @@ fn sandbox_helpers_drive_the_clients_own_request() {
     assert_eq!(
         cancelled.state.unwrap().cancelled_by,
         Some(CancelledBy::Employee)
+    );
+}
+
+#[test]
+fn every_final_state_records_its_outcome_once() {
+    let outcomes = |t: &Transition| -> Vec<(String, Option<String>)> {
+        t.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Outcome(row) => Some((row.status.clone(), row.reason.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    let (p, call) = scanned_epm(1_000);
+    let paid = answer(Some(p), call, CynodOutcome::Applied, 6);
+    assert_eq!(outcomes(&paid), vec![("succeeded".into(), None)]);
+    let replay = scan(paid.state, order("a", "R1", 1_000), 7);
+    assert!(outcomes(&replay).is_empty(), "once");
+    let (p, call) = scanned_epm(1_000);
+    let refused = answer(
+        Some(p),
+        call,
+        CynodOutcome::Refused(problem(ErrorCode::InsufficientFunds)),
+        6,
+    );
+    assert_eq!(
+        outcomes(&refused),
+        vec![("failed".into(), Some("insufficient_funds".into()))]
+    );
+    let expired = wake(Some(pending()), 60);
+    assert_eq!(
+        outcomes(&expired),
+        vec![("expired".into(), Some("expired".into()))]
+    );
+    assert!(
+        outcomes(&wake(Some(pending()), 30)).is_empty(),
+        "not final yet"
     );
 }
 
