@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
-pub use dyno_core::records::{AuditEntry, TransactionRow};
+pub use dyno_core::records::{AuditEntry, OutcomeRow, TransactionRow};
 
 use crate::error::{AppError, AppResult};
 
@@ -217,6 +217,7 @@ pub struct WebhookEndpoint {
     pub secret_encrypted: String,
     /// JSON array of the event names this endpoint receives.
     pub events: String,
+    pub updated_at_ms: i64,
 }
 
 impl WebhookEndpoint {
@@ -251,7 +252,7 @@ pub async fn webhook_endpoint(
     client_id: &str,
 ) -> AppResult<Option<WebhookEndpoint>> {
     Ok(db
-        .prepare("SELECT url, secret_encrypted, events FROM webhook_endpoints WHERE client_id = ?")
+        .prepare("SELECT url, secret_encrypted, events, updated_at_ms FROM webhook_endpoints WHERE client_id = ?")
         .bind(&[s(client_id)])?
         .first::<WebhookEndpoint>(None)
         .await?)
@@ -475,6 +476,9 @@ pub struct Delivery {
     pub attempts: i64,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// The request's own webhook URL, if it had one.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -490,13 +494,89 @@ pub struct Attempt {
 /// Logs a delivery the first time it is attempted (later attempts find it).
 pub async fn ensure_delivery(db: &D1Database, d: &Delivery) -> AppResult<()> {
     db.prepare(
-        "INSERT OR IGNORE INTO webhook_deliveries (delivery_id, client_id, event, payment_id, body, status, attempts, created_at_ms, updated_at_ms)
-         VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+        "INSERT OR IGNORE INTO webhook_deliveries (delivery_id, client_id, event, payment_id, body, status, attempts, created_at_ms, updated_at_ms, url)
+         VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
     )
-    .bind(&[s(&d.delivery_id), s(&d.client_id), s(&d.event), s(&d.payment_id), s(&d.body), n(d.created_at_ms), n(d.created_at_ms)])?
+    .bind(&[s(&d.delivery_id), s(&d.client_id), s(&d.event), s(&d.payment_id), s(&d.body), n(d.created_at_ms), n(d.created_at_ms), opt(d.url.as_deref())])?
     .run()
     .await?;
     Ok(())
+}
+
+/// Writes how payments ended, idempotently by payment id.
+pub async fn insert_outcomes(db: &D1Database, rows: &[OutcomeRow]) -> AppResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut statements = Vec::with_capacity(rows.len());
+    for r in rows {
+        statements.push(
+            db.prepare(
+                "INSERT OR IGNORE INTO payment_outcomes (payment_id, client_id, merchant_id, flow, status, reason, amount_minor, at_ms, sandbox)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&[
+                s(&r.payment_id),
+                s(&r.client_id),
+                s(&r.merchant_id),
+                s(&r.flow),
+                s(&r.status),
+                opt(r.reason.as_deref()),
+                n(r.amount_minor),
+                n(r.at_ms),
+                b(r.sandbox),
+            ])?,
+        );
+    }
+    db.batch(statements).await?;
+    Ok(())
+}
+
+/// Records what the sandbox's webhook receiver got, keeping the last 100.
+pub async fn insert_sandbox_receipt(
+    db: &D1Database,
+    delivery_id: Option<&str>,
+    received_at_ms: i64,
+    headers: &str,
+    body: &str,
+    verified: bool,
+) -> AppResult<()> {
+    let insert = db
+        .prepare("INSERT INTO sandbox_receipts (delivery_id, received_at_ms, headers, body, verified) VALUES (?, ?, ?, ?, ?)")
+        .bind(&[opt(delivery_id), n(received_at_ms), s(headers), s(body), b(verified)])?;
+    let trim = db.prepare(
+        "DELETE FROM sandbox_receipts WHERE receipt_id <= (SELECT MAX(receipt_id) - 100 FROM sandbox_receipts)",
+    );
+    db.batch(vec![insert, trim]).await?;
+    Ok(())
+}
+
+/// A receipt of the sandbox receiver.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SandboxReceipt {
+    pub delivery_id: Option<String>,
+    pub received_at_ms: i64,
+    pub headers: String,
+    pub body: String,
+    pub verified: i64,
+}
+
+/// The receipts of one client's deliveries, newest first.
+pub async fn sandbox_receipts(
+    db: &D1Database,
+    client_id: &str,
+    limit: i64,
+) -> AppResult<Vec<SandboxReceipt>> {
+    Ok(db
+        .prepare(
+            "SELECT r.delivery_id, r.received_at_ms, r.headers, r.body, r.verified
+             FROM sandbox_receipts r JOIN webhook_deliveries d ON d.delivery_id = r.delivery_id
+             WHERE d.client_id = ? ORDER BY r.receipt_id DESC LIMIT ?",
+        )
+        .bind(&[s(client_id), n(limit)])?
+        .all()
+        .await?
+        .results::<SandboxReceipt>()?)
 }
 
 /// Attempts already made for a delivery (the next one is this plus one).
@@ -594,6 +674,8 @@ pub async fn list_deliveries(
 pub async fn reset_sandbox_activity(db: &D1Database) -> AppResult<()> {
     db.batch(vec![
         db.prepare("DELETE FROM transactions WHERE sandbox = 1"),
+        db.prepare("DELETE FROM payment_outcomes WHERE sandbox = 1"),
+        db.prepare("DELETE FROM sandbox_receipts"),
         db.prepare("DELETE FROM webhook_attempts"),
         db.prepare("DELETE FROM webhook_deliveries"),
         db.prepare("UPDATE wallet_credentials SET failed_attempts = 0, locked_until_ms = 0"),

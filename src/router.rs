@@ -16,8 +16,8 @@ use crate::error::{AppError, AppResult, Early, PosResult};
 use crate::http::RequestContext;
 use crate::routes::cards::{self, Direction};
 use crate::routes::{
-    admin, contract, cynod_sim_control, demo_seed, health, oauth, payments, pos, reports, sessions,
-    wallet, webhooks,
+    admin, contract, cynod_sim_control, demo_seed, health, oauth, operator, payments, pos, reports,
+    sessions, wallet, webhooks,
 };
 use crate::sandbox;
 use crate::stubs::GateStub;
@@ -140,6 +140,7 @@ async fn handle(
                 RouteName::AdminDemoSeed => demo_seed::seed(&req, env).await,
                 RouteName::AdminCynodSim => cynod_sim_control::forward(req, env).await,
                 RouteName::AdminSandboxFaults => sandbox::inject_faults(req, env).await,
+                RouteName::AdminSettlePayment => operator::settle(req, env, matched).await,
                 RouteName::AdminHealth => health::deep(env, rc).await,
                 other => Err(unrouted(other)),
             }
@@ -187,6 +188,9 @@ async fn handle_pos(req: Request, env: &Env, rc: &RequestContext, matched: &Matc
                 RouteName::PosWhoami => pos::whoami(principal),
                 RouteName::PosReconciliation => reports::reconciliation(&call, principal).await,
                 RouteName::PosWebhookDeliveries => webhooks::deliveries(&call, principal).await,
+                RouteName::PosWebhookEndpoint => webhooks::endpoint(&call, principal).await,
+                RouteName::PosSetWebhookEndpoint => webhooks::set_endpoint(&call, principal).await,
+                RouteName::PosSandboxReceipts => webhooks::sandbox_receipts(&call, principal).await,
                 RouteName::PosWebhookRedeliver => {
                     let id = matched.param("delivery_id").unwrap_or_default();
                     webhooks::redeliver(&call, principal, id).await

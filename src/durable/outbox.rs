@@ -8,7 +8,7 @@ use dyno_core::gate::Reservation;
 use dyno_core::outbox::{Entry, Outbox};
 use dyno_core::payment::machine::Effect;
 use dyno_core::protocol::Faults;
-use dyno_core::records::EventMessage;
+use dyno_core::records::{EventMessage, WebhookJob};
 use dyno_core::Millis;
 use serde::Deserialize;
 use worker::{Env, SqlStorage};
@@ -71,11 +71,67 @@ pub fn remove(sql: &SqlStorage, seq: u64) -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
-/// Runs one effect. `faults` is the sandbox's fault switch: while it asks for failures, queue
-/// sends fail before they are attempted.
-pub async fn run(env: &Env, effect: &Effect, faults: &mut Faults) -> Result<(), String> {
-    let text = |e: crate::error::AppError| format!("{e:?}");
+/// The queue an effect is a message on, if it is one; messages to the same queue go in one batch.
+pub fn queue_of(effect: &Effect) -> Option<&'static str> {
     match effect {
+        Effect::Transaction(_) | Effect::Outcome(_) => Some(queues::EVENTS),
+        Effect::Webhook(_) => Some(queues::WEBHOOKS),
+        _ => None,
+    }
+}
+
+/// Whether two effects can run in one send.
+pub fn together(a: &Effect, b: &Effect) -> bool {
+    queue_of(a).is_some() && queue_of(a) == queue_of(b)
+}
+
+/// Runs a run of effects: one queue batch for queue messages, else the one effect. `faults` is the
+/// sandbox's fault switch: while it asks for failures, a send fails before it is attempted.
+pub async fn run(env: &Env, run: &[Entry<Effect>], faults: &mut Faults) -> Result<(), String> {
+    let text = |e: crate::error::AppError| format!("{e:?}");
+    let Some(first) = run.first() else {
+        return Ok(());
+    };
+    if let Some(queue) = queue_of(&first.effect) {
+        let mut injected = false;
+        for entry in run {
+            let counter = match entry.effect {
+                Effect::Webhook(_) => &mut faults.webhook_send_failures,
+                Effect::Transaction(_) => &mut faults.transaction_send_failures,
+                _ => continue,
+            };
+            if *counter > 0 {
+                *counter -= 1;
+                injected = true;
+            }
+        }
+        if injected {
+            return Err("sandbox fault: queue send refused".into());
+        }
+        let queue = env.queue(queue).map_err(|e| e.to_string())?;
+        let sent = if queue_of(&first.effect) == Some(queues::WEBHOOKS) {
+            let jobs: Vec<&WebhookJob> = run
+                .iter()
+                .filter_map(|e| match &e.effect {
+                    Effect::Webhook(job) => Some(job),
+                    _ => None,
+                })
+                .collect();
+            queue.send_batch(jobs).await
+        } else {
+            let events: Vec<EventMessage> = run
+                .iter()
+                .filter_map(|e| match &e.effect {
+                    Effect::Transaction(row) => Some(EventMessage::Transaction(row.clone())),
+                    Effect::Outcome(row) => Some(EventMessage::Outcome(row.clone())),
+                    _ => None,
+                })
+                .collect();
+            queue.send_batch(events).await
+        };
+        return sent.map_err(|e| e.to_string());
+    }
+    match &first.effect {
         Effect::Publish(view) => GateStub::client(env, view.client_id.as_str())
             .map_err(text)?
             .track(view.clone())
@@ -93,27 +149,6 @@ pub async fn run(env: &Env, effect: &Effect, faults: &mut Faults) -> Result<(), 
             })
             .await
             .map_err(text),
-        Effect::Webhook(job) => {
-            injected(&mut faults.webhook_send_failures)?;
-            let queue = env.queue(queues::WEBHOOKS).map_err(|e| e.to_string())?;
-            queue.send(job).await.map_err(|e| e.to_string())
-        }
-        Effect::Transaction(row) => {
-            injected(&mut faults.transaction_send_failures)?;
-            let queue = env.queue(queues::EVENTS).map_err(|e| e.to_string())?;
-            queue
-                .send(EventMessage::Transaction(row.clone()))
-                .await
-                .map_err(|e| e.to_string())
-        }
-        Effect::Cynod(_) => Err("a CYNOD call is never an outbox entry".into()),
+        _ => Err("a CYNOD call is never an outbox entry".into()),
     }
-}
-
-fn injected(failures: &mut u32) -> Result<(), String> {
-    if *failures > 0 {
-        *failures -= 1;
-        return Err("sandbox fault: queue send refused".into());
-    }
-    Ok(())
 }

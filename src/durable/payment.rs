@@ -288,29 +288,34 @@ impl PaymentDO {
         let stored = |result: Result<(), String>| result.map_err(|e| unavailable(OBJECT, e));
         loop {
             let now = platform::now();
-            let Some((entry, mut faults)) =
-                self.with(|l| l.outbox.next_due(now).cloned().map(|e| (e, l.faults)))?
-            else {
+            let (run, mut faults) =
+                self.with(|l| (l.outbox.next_run(now, outbox::together), l.faults))?;
+            if run.is_empty() {
                 return Ok(());
-            };
+            }
             let before = faults;
-            let result = outbox::run(&self.env, &entry.effect, &mut faults).await;
+            let result = outbox::run(&self.env, &run, &mut faults).await;
             if faults != before {
                 self.with(|l| l.faults = faults)?;
                 stored(self.store_faults(faults))?;
             }
             match result {
                 Ok(()) => {
-                    self.with(|l| l.outbox.done(entry.seq))?;
-                    // Were this lost, the effect would run again: consumers dedupe by id.
-                    stored(outbox::remove(&sql, entry.seq))?;
+                    for entry in &run {
+                        self.with(|l| l.outbox.done(entry.seq))?;
+                        // Were this lost, the effect would run again: consumers dedupe by id.
+                        stored(outbox::remove(&sql, entry.seq))?;
+                    }
                 }
                 Err(e) => {
                     worker::console_error!("{OBJECT}: effect failed, retried by alarm: {e}");
-                    let retry = self.with(|l| l.outbox.failed(entry.seq, platform::now()))?;
-                    if let Some(retry) = retry {
-                        stored(outbox::store(&sql, std::slice::from_ref(&retry)))?;
-                    }
+                    let now = platform::now();
+                    let retries = self.with(|l| {
+                        run.iter()
+                            .filter_map(|entry| l.outbox.failed(entry.seq, now))
+                            .collect::<Vec<_>>()
+                    })?;
+                    stored(outbox::store(&sql, &retries))?;
                     return Ok(());
                 }
             }

@@ -10,6 +10,7 @@ use crate::registry;
 pub async fn consume(batch: MessageBatch<serde_json::Value>, env: &Env) -> worker::Result<()> {
     let mut audit = Vec::new();
     let mut transactions = Vec::new();
+    let mut outcomes = Vec::new();
     let mut decoded = Vec::new();
     for message in batch.iter() {
         match message {
@@ -23,13 +24,17 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: &Env) -> worke
             Ok(EventMessage::Probe { .. }) => {}
             Ok(EventMessage::Audit(entry)) => audit.push(entry),
             Ok(EventMessage::Transaction(row)) => transactions.push(row),
+            Ok(EventMessage::Outcome(row)) => outcomes.push(row),
             // An unknown event can never succeed; log it rather than retry it forever.
             Err(e) => worker::console_error!("events: unknown event: {e}"),
         }
     }
     let db = env.d1("DB")?;
     let written = match registry::insert_audit(&db, &audit).await {
-        Ok(()) => registry::insert_transactions(&db, &transactions).await,
+        Ok(()) => match registry::insert_transactions(&db, &transactions).await {
+            Ok(()) => registry::insert_outcomes(&db, &outcomes).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     match written {

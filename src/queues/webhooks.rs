@@ -96,6 +96,7 @@ async fn deliver(env: &Env, job: &WebhookJob) -> crate::error::AppResult<Outcome
         body,
         first_attempt,
         simulate_timeout,
+        url,
     } = job
     else {
         return Ok(Outcome::Dropped);
@@ -130,6 +131,7 @@ async fn deliver(env: &Env, job: &WebhookJob) -> crate::error::AppResult<Outcome
             attempts: 0,
             created_at_ms: now.0,
             updated_at_ms: now.0,
+            url: url.clone(),
         },
     )
     .await?;
@@ -160,7 +162,10 @@ async fn deliver(env: &Env, job: &WebhookJob) -> crate::error::AppResult<Outcome
     let result = if *simulate_timeout {
         Err(TransportError::Timeout)
     } else {
-        fetch_with_timeout(None, &endpoint.url, &request, ATTEMPT_TIMEOUT_MS).await
+        // The request's own URL (checked at initiate), else the client's endpoint; signed with the
+        // client's secret either way.
+        let target = url.as_deref().unwrap_or(&endpoint.url);
+        fetch_with_timeout(None, target, &request, ATTEMPT_TIMEOUT_MS).await
     };
     let latency_ms = platform::now().0 - now.0;
     let (http_status, error, delivered) = match result {

@@ -8,6 +8,7 @@ pub mod cynod_sim_control;
 pub mod demo_seed;
 pub mod health;
 pub mod oauth;
+pub mod operator;
 pub mod payments;
 pub mod pos;
 pub mod reports;

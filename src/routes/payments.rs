@@ -109,6 +109,7 @@ pub fn order_for(
         transaction_id,
         description,
         sandbox: call.config.environment == crate::config::Environment::Sandbox,
+        webhook_url: None,
     })
 }
 

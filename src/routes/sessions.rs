@@ -14,6 +14,7 @@ use dyno_core::qr_png::render_png_base64;
 use dyno_core::routes::Matched;
 use dyno_core::sandbox::Scenario;
 use dyno_core::text::optional_text_within;
+use dyno_core::webhook::{same_host, validate_webhook_url};
 use dyno_core::{Currency, ErrorCode, Minor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -24,6 +25,7 @@ use crate::config::{Config, Environment};
 use crate::error::{AppError, AppResult, PosResult};
 use crate::http::{self, json_response};
 use crate::platform;
+use crate::registry;
 use crate::routes::payments::{amount, order_for};
 use crate::routes::wallet::{usable_card, verify_pin};
 use crate::stubs::{unexpected, GateStub, PaymentStub};
@@ -37,6 +39,8 @@ struct InitiateBody {
     channel: String,
     /// Sandbox only: a shorter lifetime, so integrators can test expiry without waiting 60 s.
     ttl_seconds: Option<i64>,
+    /// This request's webhooks go here rather than to the client's endpoint.
+    webhook_url: Option<String>,
 }
 
 struct ValidInitiate {
@@ -45,6 +49,7 @@ struct ValidInitiate {
     pos_reference: PosReference,
     description: Option<String>,
     channel: Channel,
+    webhook_url: Option<String>,
 }
 
 fn validate_initiate(call: &PosCall<'_>) -> AppResult<ValidInitiate> {
@@ -74,13 +79,43 @@ fn validate_initiate(call: &PosCall<'_>) -> AppResult<ValidInitiate> {
             ))
         }
     };
+    let production = call.config.environment == Environment::Production;
+    let webhook_url = match body.webhook_url {
+        Some(url) => Some(
+            validate_webhook_url(&url, production)
+                .map_err(|e| AppError::new(ErrorCode::InvalidRequest, format!("webhook_url: {e}")))?
+                .to_string(),
+        ),
+        None => None,
+    };
     Ok(ValidInitiate {
         ttl_seconds,
         amount,
         pos_reference,
         description,
         channel,
+        webhook_url,
     })
+}
+
+/// A request's own webhook URL needs the client's endpoint: its secret signs the deliveries, and in
+/// production the URL's host must be the endpoint's (the host the client registered).
+async fn check_webhook_url(call: &PosCall<'_>, url: &str) -> AppResult<()> {
+    let endpoint = registry::webhook_endpoint(&registry::db(call.env)?, call.client().as_str())
+        .await?
+        .ok_or_else(|| {
+            AppError::new(
+                ErrorCode::InvalidRequest,
+                "webhook_url: configurez d'abord l'endpoint du client (PUT /api/v1/pos/webhooks/endpoint), dont le secret signe les livraisons.",
+            )
+        })?;
+    if call.config.environment == Environment::Production && !same_host(url, &endpoint.url) {
+        return Err(AppError::new(
+            ErrorCode::InvalidRequest,
+            "webhook_url: en production, l'hôte doit être celui de l'endpoint enregistré.",
+        ));
+    }
+    Ok(())
 }
 
 /// The answer to `initiate` for a request: QR PNG of the signed wallet link, and the NFC payload.
@@ -117,6 +152,11 @@ pub async fn initiate(call: &PosCall<'_>) -> PosResult {
         Ok(valid) => valid,
         Err(error) => return call.refuse(error).await,
     };
+    if let Some(url) = &valid.webhook_url {
+        if let Err(error) = check_webhook_url(call, url).await {
+            return call.refuse(error).await;
+        }
+    }
     let id = PaymentId::from_random(platform::random_bytes());
     let reservation = Reservation {
         pos_reference: valid.pos_reference.clone(),
@@ -155,7 +195,7 @@ pub async fn initiate(call: &PosCall<'_>) -> PosResult {
             }
         }
     }
-    let order = order_for(
+    let mut order = order_for(
         &principal,
         call,
         valid.pos_reference,
@@ -164,6 +204,7 @@ pub async fn initiate(call: &PosCall<'_>) -> PosResult {
         reserved,
         valid.description,
     )?;
+    order.webhook_url = valid.webhook_url;
     let now = platform::now();
     let view = PaymentStub::of(call.env, &id)?
         .view(Request::Initiate {

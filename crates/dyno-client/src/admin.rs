@@ -132,6 +132,22 @@ impl AdminClient {
         )
     }
 
+    /// Settles a movement whose outcome is unknown: the debit, or `refund_id`.
+    pub fn settle_payment(
+        &self,
+        payment_id: &str,
+        applied: bool,
+        refund_id: Option<&str>,
+    ) -> Result<serde_json::Value, ApiError> {
+        self.client.call(
+            self.request(
+                "POST",
+                format!("/api/v1/admin/payments/{payment_id}/settle"),
+            )
+            .json(&json!({ "applied": applied, "refund_id": refund_id })),
+        )
+    }
+
     pub fn revoke_tokens(&self, client_id: &str) -> Result<TokensRevoked, ApiError> {
         self.client.call(self.request(
             "POST",

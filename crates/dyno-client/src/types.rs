@@ -341,6 +341,9 @@ pub struct Payment {
     pub refund_status: Option<String>,
     #[serde(default)]
     pub cancelled_by: Option<String>,
+    /// A movement whose outcome only an operator can settle (`code`, `detail`, `cynod_reference`).
+    #[serde(default)]
+    pub action_required: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -67,6 +67,25 @@ impl Initiated {
     }
 }
 
+/// What the POS must know when a movement's outcome is unknown and only an operator can settle
+/// it: the code, what to do, and the reference the operator looks up.
+#[derive(Debug, Serialize)]
+pub struct ActionRequired {
+    pub code: &'static str,
+    pub detail: &'static str,
+    pub cynod_reference: String,
+}
+
+impl ActionRequired {
+    pub fn of(view: &PaymentView) -> Option<Self> {
+        view.awaiting_operator.clone().map(|cynod_reference| Self {
+            code: "OUTCOME_UNKNOWN",
+            detail: "Le résultat du mouvement chez CYNOD est inconnu et ne peut pas être vérifié automatiquement: ne relancez pas la vente et n'encaissez pas autrement; un opérateur Dyno le règle, puis ce paiement prend son statut final.",
+            cynod_reference,
+        })
+    }
+}
+
 /// The status a POS polls (and the answer of cancel and of the sandbox helpers).
 #[derive(Debug, Serialize)]
 pub struct SessionStatus {
@@ -90,6 +109,9 @@ pub struct SessionStatus {
     /// When confirmed: `none`, `partially_refunded` or `refunded`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refund_status: Option<&'static str>,
+    /// A movement awaits an operator (its outcome is unknown and cannot be looked up).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_required: Option<ActionRequired>,
 }
 
 impl SessionStatus {
@@ -112,6 +134,7 @@ impl SessionStatus {
                 .filter(|_| v.status.is_final() && !confirmed),
             cancelled_by: v.cancelled_by,
             refund_status: v.refund_status(),
+            action_required: ActionRequired::of(v),
         }
     }
 }
@@ -133,6 +156,8 @@ pub struct PaymentResource {
     pub refund_status: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancelled_by: Option<CancelledBy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_required: Option<ActionRequired>,
     pub pos_reference: String,
     pub channel: String,
     pub wallet_type: Option<String>,
@@ -171,6 +196,7 @@ impl PaymentResource {
             refunded_amount: (v.refunded > Minor::ZERO).then(|| v.refunded.number(TND)),
             refund_status: v.refund_status(),
             cancelled_by: v.cancelled_by,
+            action_required: ActionRequired::of(v),
             pos_reference: v.pos_reference.to_string(),
             channel: v.channel.as_str().to_string(),
             wallet_type: v.wallet_type.clone(),
@@ -193,6 +219,7 @@ impl PaymentResource {
             refunded_amount: (p.refunded > Minor::ZERO).then(|| p.refunded.number(TND)),
             refund_status: Some(refund_status(p.refunded, p.amount)),
             cancelled_by: None,
+            action_required: None,
             pos_reference: p.pos_reference,
             channel: String::new(),
             wallet_type: p.wallet_type,

@@ -88,6 +88,10 @@ impl TransactionId {
 }
 
 impl RefundId {
+    pub fn parse(text: &str) -> Option<Self> {
+        parse_uuid(text).map(Self)
+    }
+
     pub fn from_random(bytes: [u8; 16]) -> Self {
         Self(uuid_v4(bytes))
     }

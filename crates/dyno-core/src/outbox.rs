@@ -77,6 +77,22 @@ impl<E: Clone> Outbox<E> {
         self.entries.front().filter(|e| e.due_at <= now)
     }
 
+    /// The oldest entry if it is due, with the due entries right after it that can go together
+    /// with it (`together(head, next)`, e.g. messages to the same queue): one send for the run.
+    pub fn next_run(&self, now: Millis, together: impl Fn(&E, &E) -> bool) -> Vec<Entry<E>> {
+        let mut run = Vec::new();
+        let mut entries = self.entries.iter().take_while(|e| e.due_at <= now);
+        if let Some(head) = entries.next() {
+            run.push(head.clone());
+            run.extend(
+                entries
+                    .take_while(|e| together(&head.effect, &e.effect))
+                    .cloned(),
+            );
+        }
+        run
+    }
+
     /// When the outbox next needs running.
     pub fn wake_at(&self) -> Option<Millis> {
         self.entries.front().map(|e| e.due_at)
@@ -134,6 +150,31 @@ mod tests {
         assert_eq!(outbox.next_due(t(3_000)).map(|e| e.effect), Some("webhook"));
         outbox.done(2);
         assert!(outbox.is_empty() && outbox.wake_at().is_none());
+    }
+
+    #[test]
+    fn consecutive_entries_that_go_together_run_together() {
+        let mut outbox = Outbox::default();
+        outbox.push(["row", "row", "hook", "row"], t(0));
+        let same = |a: &&str, b: &&str| a == b;
+        let run: Vec<_> = outbox
+            .next_run(t(0), same)
+            .into_iter()
+            .map(|e| e.effect)
+            .collect();
+        assert_eq!(
+            run,
+            vec!["row", "row"],
+            "only the consecutive ones, in order"
+        );
+        outbox.failed(1, t(0));
+        assert!(
+            outbox.next_run(t(0), same).is_empty(),
+            "the head waits, so do the others"
+        );
+        outbox.done(1);
+        outbox.done(2);
+        assert_eq!(outbox.next_run(t(0), same)[0].effect, "hook");
     }
 
     #[test]

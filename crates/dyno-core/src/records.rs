@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::cynod::card_last4;
-use crate::payment::{Flow, Payment, Refund};
+use crate::payment::{Flow, Payment, Refund, Status};
 
 /// A row of D1 `transactions`: one money movement, as reconciliation needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +71,47 @@ impl TransactionRow {
     }
 }
 
+/// How a payment ended (D1 `payment_outcomes`): successes and failures by flow, for the
+/// merchant's console, whether or not money moved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeRow {
+    pub payment_id: String,
+    pub client_id: String,
+    pub merchant_id: String,
+    pub flow: String,
+    /// `succeeded`, `failed`, `expired` or `cancelled`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub amount_minor: i64,
+    pub at_ms: i64,
+    pub sandbox: bool,
+}
+
+impl OutcomeRow {
+    /// The final state of a payment that had a sale; `None` otherwise.
+    pub fn of(payment: &Payment) -> Option<Self> {
+        let order = payment.order.as_ref()?;
+        let status = match payment.status {
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Expired => "expired",
+            Status::Cancelled => "cancelled",
+            _ => return None,
+        };
+        Some(Self {
+            payment_id: payment.id.to_string(),
+            client_id: order.client_id.to_string(),
+            merchant_id: order.merchant_id.clone(),
+            flow: payment.flow.as_str().into(),
+            status: status.into(),
+            reason: payment.failure_reason.clone(),
+            amount_minor: order.amount.get(),
+            at_ms: payment.updated_at.0,
+            sandbox: order.sandbox,
+        })
+    }
+}
+
 /// One row of D1 `audit_log`: who did what to which resource, and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -97,6 +138,8 @@ pub enum EventMessage {
     Audit(AuditEntry),
     /// One money movement (a payment or a refund) for D1 `transactions`.
     Transaction(TransactionRow),
+    /// How a payment ended, for D1 `payment_outcomes`.
+    Outcome(OutcomeRow),
 }
 
 /// A message on the `webhooks` queue.
@@ -120,5 +163,8 @@ pub enum WebhookJob {
         /// Sandbox `webhook_timeout`: every attempt is recorded as timed out and nothing is sent.
         #[serde(default)]
         simulate_timeout: bool,
+        /// The request's own webhook URL, when the POS gave one; else the client's endpoint.
+        #[serde(default)]
+        url: Option<String>,
     },
 }

@@ -63,6 +63,17 @@ pub fn validate_events(events: Option<Vec<String>>) -> Result<Vec<String>, Strin
     Ok(events)
 }
 
+/// Whether two URLs name the same host (a request's own webhook URL must stay on the host the
+/// client registered, in production).
+pub fn same_host(a: &str, b: &str) -> bool {
+    let host = |u: &str| {
+        Url::parse(u)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+    };
+    matches!((host(a), host(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// Whether `event` is one an endpoint subscribed to `events` (none listed: the default).
 pub fn subscribed(events: &[String], event: &str) -> bool {
     if events.is_empty() {

@@ -273,6 +273,30 @@ fn without_recovery_calls_a_lost_answer_is_outcome_unknown_and_never_paid_twice(
     assert_eq!(stack.balance_of(&employee.card.numero), 45_000);
     assert_eq!(stat(&stack, "calls:annuler-reference"), 0);
     assert_eq!(stat(&stack, "calls:get-operation"), 0);
+
+    // The POS sees it as a visible state with a code and what to do; nothing retries it blindly.
+    let looked_up = pos.client.payment_by_reference(&token, "NR-LOST").unwrap();
+    assert_eq!(looked_up.status, "processing");
+    let action = looked_up.action_required.clone().expect("action_required");
+    assert_eq!(action["code"], "OUTCOME_UNKNOWN");
+    let reference = action["cynod_reference"].as_str().unwrap().to_string();
+    // An operator who checked CYNOD settles it: the debit did move.
+    let payment_id = reference.split(':').nth(1).unwrap();
+    let settled = stack
+        .admin()
+        .settle_payment(payment_id, true, None)
+        .expect("settled");
+    assert_eq!(settled["status"], "succeeded");
+    let after = pos.client.payment_by_reference(&token, "NR-LOST").unwrap();
+    assert_eq!(after.status, "succeeded");
+    assert!(after.action_required.is_none());
+    // Once only.
+    let twice = stack
+        .admin()
+        .settle_payment(payment_id, false, None)
+        .unwrap_err();
+    assert_eq!(twice.code(), Some("INVALID_STATE"));
+    assert_eq!(stack.balance_of(&employee.card.numero), 45_000);
 }
 
 #[test]

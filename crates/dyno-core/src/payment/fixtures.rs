@@ -47,6 +47,7 @@ pub fn order(client_name: &str, reference: &str, amount: i64) -> Order {
         transaction_id: TransactionId::parse("0b6f3f4e-3c1a-4d47-9a59-6c3e1f0f8a11").unwrap(),
         description: None,
         sandbox: true,
+        webhook_url: None,
     }
 }
 

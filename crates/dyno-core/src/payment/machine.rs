@@ -17,7 +17,7 @@ use super::{
 use crate::ids::{self, ClientId, PaymentId, PosReference, RefundId};
 use crate::money::{Currency, Minor};
 use crate::problem::{ErrorCode, Problem};
-use crate::records::{TransactionRow, WebhookJob};
+use crate::records::{OutcomeRow, TransactionRow, WebhookJob};
 use crate::sandbox::Scenario;
 use crate::time::Millis;
 use crate::webhook::{event_for, refund_event};
@@ -115,6 +115,12 @@ pub enum Request {
         action: DriveAction,
         reason: Option<String>,
     },
+    /// An operator who checked CYNOD settles a movement whose outcome nobody could learn: the
+    /// debit (`refund_id` absent) or a refund.
+    Settle {
+        refund_id: Option<RefundId>,
+        applied: bool,
+    },
 }
 
 /// A money movement at CYNOD, in the gateway's minor units (the CYNOD client converts).
@@ -175,6 +181,8 @@ pub enum Effect {
     },
     Webhook(WebhookJob),
     Transaction(TransactionRow),
+    /// How the payment ended (successes and failures alike), for the merchant's figures.
+    Outcome(OutcomeRow),
 }
 
 impl Effect {
@@ -439,6 +447,7 @@ impl Step<'_> {
                 amount,
                 reason,
             } => return self.refund(client, refund_id, amount, reason),
+            Request::Settle { refund_id, applied } => return self.settle(refund_id, applied),
             Request::Drive {
                 client,
                 action,
@@ -633,9 +642,11 @@ impl Step<'_> {
                 Err(with_detail(cause, "Aucun débit n'a été effectué."))
             }
             CynodOutcome::Unknown(cause) => {
-                let resolve = match (resolving, payment.resolve) {
-                    (true, Some(previous)) => previous.next(now, RESOLVE_MAX_DELAY_MS),
-                    _ => Backoff::first(now, RESOLVE_FIRST_DELAY_MS),
+                // No look-up can ever settle it (CYNOD offers none): an operator must.
+                let resolve = match (cause.code, resolving, payment.resolve) {
+                    (ErrorCode::OutcomeUnknown, ..) => None,
+                    (_, true, Some(previous)) => Some(previous.next(now, RESOLVE_MAX_DELAY_MS)),
+                    _ => Some(Backoff::first(now, RESOLVE_FIRST_DELAY_MS)),
                 };
                 payment.debit_unresolved(resolve, now);
                 let reference = payment
@@ -682,16 +693,18 @@ impl Step<'_> {
             CynodOutcome::NotApplied(cause) => {
                 with_detail(cause, "Aucun remboursement n'a été effectué.")
             }
-            CynodOutcome::Unknown(_) => {
+            CynodOutcome::Unknown(cause) => {
                 if let Some(refund) = payment
                     .refunds
                     .iter_mut()
                     .find(|r| &r.refund_id == refund_id)
                 {
-                    refund.resolve = Some(match (resolving, refund.resolve) {
-                        (true, Some(previous)) => previous.next(now, RESOLVE_MAX_DELAY_MS),
-                        _ => Backoff::first(now, RESOLVE_FIRST_DELAY_MS),
-                    });
+                    refund.awaiting_operator = cause.code == ErrorCode::OutcomeUnknown;
+                    refund.resolve = match (refund.awaiting_operator, resolving, refund.resolve) {
+                        (true, ..) => None,
+                        (_, true, Some(previous)) => Some(previous.next(now, RESOLVE_MAX_DELAY_MS)),
+                        _ => Some(Backoff::first(now, RESOLVE_FIRST_DELAY_MS)),
+                    };
                 }
                 // The credit may have happened: the refund stays pending (its amount reserved), and
                 // the POS is told so — a retry of the same request gets the same pending refund.
@@ -700,6 +713,64 @@ impl Step<'_> {
         };
         payment.settle_refund(refund_id, RefundStatus::Failed, now);
         Some(Err(failed))
+    }
+
+    fn settle(&mut self, refund_id: Option<RefundId>, applied: bool) -> Option<Reply> {
+        let now = self.now();
+        let entropy = self.ctx.entropy;
+        let Some(payment) = self.state.as_mut() else {
+            return Some(Err(not_found("Paiement introuvable.")));
+        };
+        let nothing = || {
+            Problem::new(
+                ErrorCode::InvalidState,
+                "Rien à régler: ce mouvement n'attend pas d'opérateur.",
+            )
+        };
+        match refund_id {
+            None => {
+                let Some(reference) = payment
+                    .pending_reference
+                    .clone()
+                    .filter(|_| payment.status == Status::Unresolved)
+                else {
+                    return Some(Err(nothing()));
+                };
+                if applied {
+                    payment.succeed(
+                        Receipt {
+                            confirmation_code: ids::confirmation_code(entropy),
+                            transaction_date: now,
+                            cynod_reference: reference,
+                        },
+                        now,
+                    );
+                } else {
+                    payment.debit_not_applied("upstream_unavailable", now);
+                    if let (Flow::Epm, Some(order)) = (payment.flow, payment.order.clone()) {
+                        let id = payment.id.clone();
+                        self.release(&id, &order);
+                    }
+                }
+                let payment = self.state.as_ref()?;
+                Some(payment_view(payment))
+            }
+            Some(refund_id) => {
+                if !payment
+                    .refund(&refund_id)
+                    .is_some_and(|r| r.status == RefundStatus::Pending)
+                {
+                    return Some(Err(nothing()));
+                }
+                let status = if applied {
+                    RefundStatus::Succeeded
+                } else {
+                    RefundStatus::Failed
+                };
+                payment.settle_refund(&refund_id, status, now);
+                Some(refund_answer(payment, &refund_id))
+            }
+        }
     }
 
     fn wake(&mut self) -> Option<Reply> {
@@ -752,6 +823,7 @@ fn consequences(before: Option<&Payment>, after: &Payment, now: Millis) -> Vec<E
     }
     let was_final = before.is_some_and(|b| b.status.is_final());
     if after.status.is_final() && !was_final {
+        effects.extend(OutcomeRow::of(after).map(Effect::Outcome));
         if let Some((event, body)) = event_for(after, now) {
             effects.push(webhook(after, event, body, None));
         }
@@ -776,11 +848,8 @@ fn consequences(before: Option<&Payment>, after: &Payment, now: Millis) -> Vec<E
 }
 
 fn webhook(payment: &Payment, event: &str, body: String, refund: Option<&RefundId>) -> Effect {
-    let client = payment
-        .order
-        .as_ref()
-        .map(|o| o.client_id.to_string())
-        .unwrap_or_default();
+    let order = payment.order.as_ref();
+    let client = order.map(|o| o.client_id.to_string()).unwrap_or_default();
     let refund = refund.map(RefundId::as_str).unwrap_or("");
     Effect::Webhook(WebhookJob::Deliver {
         // Derived, not drawn: the same event of the same payment is one delivery, whatever retries.
@@ -791,5 +860,6 @@ fn webhook(payment: &Payment, event: &str, body: String, refund: Option<&RefundI
         body,
         first_attempt: 1,
         simulate_timeout: payment.simulation == Some(Scenario::WebhookTimeout),
+        url: order.and_then(|o| o.webhook_url.clone()),
     })
 }

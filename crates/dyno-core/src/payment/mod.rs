@@ -127,6 +127,9 @@ pub struct Order {
     /// Taken in the sandbox environment (its ledger rows say so).
     #[serde(default)]
     pub sandbox: bool,
+    /// Where this request's webhooks go instead of the client's endpoint (checked at initiate).
+    #[serde(default)]
+    pub webhook_url: Option<String>,
 }
 
 /// Proof of a successful debit.
@@ -175,6 +178,9 @@ pub struct Payment {
     /// When an unresolved debit is next looked up, and the wait before the one after.
     #[serde(default)]
     pub resolve: Option<Backoff>,
+    /// The debit's outcome is unknown and no look-up can settle it: an operator must.
+    #[serde(default)]
+    pub awaiting_operator: bool,
     pub receipt: Option<Receipt>,
     pub failure_reason: Option<String>,
     #[serde(default)]
@@ -238,6 +244,9 @@ pub struct Refund {
     /// While pending after a lost answer: when its outcome is next looked up.
     #[serde(default)]
     pub resolve: Option<Backoff>,
+    /// The credit's outcome is unknown and no look-up can settle it: an operator must.
+    #[serde(default)]
+    pub awaiting_operator: bool,
 }
 
 /// Wrong PINs a PPM request tolerates before it fails.
@@ -323,6 +332,7 @@ impl Payment {
             attempts: 0,
             pending_reference: None,
             resolve: None,
+            awaiting_operator: false,
             receipt: None,
             failure_reason: None,
             cancelled_by: None,
@@ -353,6 +363,7 @@ impl Payment {
         self.failure_reason = reason.map(str::to_string);
         self.pending_reference = None;
         self.resolve = None;
+        self.awaiting_operator = false;
         self.updated_at = now;
     }
 
@@ -527,6 +538,7 @@ impl Payment {
             updated_at: now,
             reason,
             resolve: None,
+            awaiting_operator: false,
         };
         self.refunds.push(refund.clone());
         self.updated_at = now;
@@ -543,6 +555,7 @@ impl Payment {
             refund.status = status;
             refund.updated_at = now;
             refund.resolve = None;
+            refund.awaiting_operator = false;
             self.updated_at = now;
         }
     }
@@ -671,6 +684,7 @@ impl Payment {
         self.status = Status::Succeeded;
         self.pending_reference = None;
         self.resolve = None;
+        self.awaiting_operator = false;
         self.receipt = Some(receipt);
         self.failure_reason = None;
         self.updated_at = now;
@@ -682,6 +696,7 @@ impl Payment {
     pub fn debit_not_applied(&mut self, reason: &str, now: Millis) {
         self.pending_reference = None;
         self.resolve = None;
+        self.awaiting_operator = false;
         self.failure_reason = Some(reason.to_string());
         self.updated_at = now;
         self.status = Status::Failed;
@@ -697,11 +712,18 @@ impl Payment {
             )
     }
 
-    /// The outcome was lost and could not be resolved yet; it stays blocked until it is.
-    pub fn debit_unresolved(&mut self, resolve: Backoff, now: Millis) {
+    /// The outcome was lost and could not be resolved yet; it stays blocked until it is: by a
+    /// later look-up (`resolve`), or by an operator when no look-up can (`None`).
+    pub fn debit_unresolved(&mut self, resolve: Option<Backoff>, now: Millis) {
         self.status = Status::Unresolved;
-        self.resolve = Some(resolve);
+        self.awaiting_operator = resolve.is_none();
+        self.resolve = resolve;
         self.updated_at = now;
+    }
+
+    /// Whether an operator must settle something of this payment (its debit or a refund).
+    pub fn awaits_operator(&self) -> bool {
+        self.awaiting_operator || self.refunds.iter().any(|r| r.awaiting_operator)
     }
 }
 

@@ -51,7 +51,10 @@ fn kinds(t: &Transition) -> Vec<&'static str> {
             Effect::Release { .. } => "release",
             Effect::Webhook(_) => "webhook",
             Effect::Transaction(_) => "transaction",
+            // Checked on their own (`every_final_state_records_its_outcome`).
+            Effect::Outcome(_) => "",
         })
+        .filter(|kind| !kind.is_empty())
         .collect()
 }
 
@@ -530,6 +533,68 @@ fn an_outcome_still_unknown_is_asked_again_later_and_later() {
         delays,
         vec![10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000, 300_000]
     );
+}
+
+#[test]
+fn an_outcome_no_look_up_can_settle_waits_for_an_operator() {
+    let (p, call) = scanned_epm(1_000);
+    let t1 = answer(
+        Some(p),
+        call,
+        CynodOutcome::Unknown(problem(ErrorCode::OutcomeUnknown)),
+        6,
+    );
+    assert_eq!(problem_code(&t1.reply), Some(ErrorCode::OutcomeUnknown));
+    let p = t1.state.unwrap();
+    assert!(p.awaiting_operator && p.status == Status::Unresolved);
+    assert_eq!(wake_at(&p), None, "no blind retries");
+    assert!(wake(Some(p.clone()), 3_600).effects.is_empty());
+    let view = PaymentView::of(&p).unwrap();
+    assert_eq!(view.awaiting_operator, Some(format!("epm:{EPM_ID}:1")));
+    // The operator checked CYNOD: it did move.
+    let settle = |applied| Request::Settle {
+        refund_id: None,
+        applied,
+    };
+    let done = run(Some(p.clone()), settle(true), 7_200);
+    assert!(
+        matches!(&done.reply, Some(Ok(Answer::Payment(v))) if v.status == Status::Succeeded && v.awaiting_operator.is_none())
+    );
+    assert_eq!(kinds(&done), vec!["transaction"]);
+    // It did not: nothing moved, the sale's reference is free.
+    let undone = run(Some(p), settle(false), 7_200);
+    assert_eq!(undone.state.as_ref().unwrap().status, Status::Failed);
+    assert_eq!(kinds(&undone), vec!["release"]);
+    // Nothing else can be settled.
+    let again = run(done.state, settle(false), 7_300);
+    assert_eq!(problem_code(&again.reply), Some(ErrorCode::InvalidState));
+}
+
+#[test]
+fn a_refund_no_look_up_can_settle_waits_for_an_operator() {
+    let (p, call) = refund_in_flight(4_000);
+    let t1 = answer(
+        Some(p),
+        call,
+        CynodOutcome::Unknown(problem(ErrorCode::OutcomeUnknown)),
+        21,
+    );
+    let p = t1.state.unwrap();
+    assert!(p.refunds[0].awaiting_operator && p.awaits_operator());
+    assert_eq!(wake_at(&p), None);
+    let id = p.refunds[0].refund_id.clone();
+    let settled = run(
+        Some(p),
+        Request::Settle {
+            refund_id: Some(id),
+            applied: true,
+        },
+        60,
+    );
+    let p = settled.state.clone().unwrap();
+    assert_eq!(p.refunds[0].status, RefundStatus::Succeeded);
+    assert!(!p.awaits_operator());
+    assert_eq!(kinds(&settled), vec!["transaction", "webhook"]);
 }
 
 #[test]
@@ -1050,6 +1115,44 @@ fn sandbox_helpers_drive_the_clients_own_request() {
     assert_eq!(
         cancelled.state.unwrap().cancelled_by,
         Some(CancelledBy::Employee)
+    );
+}
+
+#[test]
+fn every_final_state_records_its_outcome_once() {
+    let outcomes = |t: &Transition| -> Vec<(String, Option<String>)> {
+        t.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Outcome(row) => Some((row.status.clone(), row.reason.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    let (p, call) = scanned_epm(1_000);
+    let paid = answer(Some(p), call, CynodOutcome::Applied, 6);
+    assert_eq!(outcomes(&paid), vec![("succeeded".into(), None)]);
+    let replay = scan(paid.state, order("a", "R1", 1_000), 7);
+    assert!(outcomes(&replay).is_empty(), "once");
+    let (p, call) = scanned_epm(1_000);
+    let refused = answer(
+        Some(p),
+        call,
+        CynodOutcome::Refused(problem(ErrorCode::InsufficientFunds)),
+        6,
+    );
+    assert_eq!(
+        outcomes(&refused),
+        vec![("failed".into(), Some("insufficient_funds".into()))]
+    );
+    let expired = wake(Some(pending()), 60);
+    assert_eq!(
+        outcomes(&expired),
+        vec![("expired".into(), Some("expired".into()))]
+    );
+    assert!(
+        outcomes(&wake(Some(pending()), 30)).is_empty(),
+        "not final yet"
     );
 }
 

@@ -32,6 +32,10 @@ pub struct PaymentView {
     pub merchant_id: String,
     /// Money refunded so far (succeeded refunds).
     pub refunded: Minor,
+    /// A movement's outcome is unknown and only an operator can settle it; the CYNOD reference
+    /// they look up.
+    #[serde(default)]
+    pub awaiting_operator: Option<String>,
 }
 
 impl PaymentView {
@@ -60,6 +64,7 @@ impl PaymentView {
             cancelled_by: payment.cancelled_by,
             merchant_id: order.merchant_id.clone(),
             refunded: payment.refunded(),
+            awaiting_operator: awaiting_operator(payment),
         })
     }
 
@@ -67,6 +72,18 @@ impl PaymentView {
     pub fn refund_status(&self) -> Option<&'static str> {
         (self.status == Status::Succeeded).then(|| refund_status(self.refunded, self.amount))
     }
+}
+
+/// The CYNOD reference an operator must settle, if any: the debit's, else a refund's.
+fn awaiting_operator(payment: &Payment) -> Option<String> {
+    if payment.awaiting_operator {
+        return payment.pending_reference.clone();
+    }
+    payment
+        .refunds
+        .iter()
+        .find(|r| r.awaiting_operator)
+        .map(|r| r.cynod_reference.clone())
 }
 
 /// What the employee's wallet shows of a PPM request.
