@@ -134,6 +134,8 @@ async fn handle(
                 RouteName::AdminEnrollWallet => admin::enroll_wallet(req, env, matched).await,
                 RouteName::AdminDemoSeed => demo_seed::seed(&req, env).await,
                 RouteName::AdminCynodSim => cynod_sim_control::forward(req, env).await,
+                RouteName::AdminWalletLockout => admin::wallet_lockout(env, matched).await,
+                RouteName::AdminUnlockWallet => admin::unlock_wallet(env, matched).await,
                 other => Err(unrouted(other)),
             }
         }
@@ -150,6 +152,9 @@ async fn handle(
                     sessions::wallet_confirm(req, env, matched, &principal).await
                 }
                 RouteName::WalletPaymentCancel => sessions::wallet_cancel(req, env, matched).await,
+                RouteName::WalletCardHistory => {
+                    wallet::card_history(&req, env, matched, &principal).await
+                }
                 other => Err(unrouted(other)),
             }
         }

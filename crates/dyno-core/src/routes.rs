@@ -64,6 +64,9 @@ pub enum RouteName {
     AdminEnrollWallet,
     AdminDemoSeed,
     AdminCynodSim,
+    WalletCardHistory,
+    AdminWalletLockout,
+    AdminUnlockWallet,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -165,6 +168,9 @@ pub const ROUTES: &[RouteDef] = &[
     route("DELETE", "/api/v1/admin/cynod-sim/faults", RouteName::AdminCynodSim, Audience::Admin),
     route("POST", "/api/v1/admin/cynod-sim/revoke-tokens", RouteName::AdminCynodSim, Audience::Admin),
     route("POST", "/api/v1/admin/cynod-sim/reset", RouteName::AdminCynodSim, Audience::Admin),
+    route("GET", "/api/v1/wallet/cards/{card_number}/history", RouteName::WalletCardHistory, Audience::Wallet),
+    route("GET", "/api/v1/admin/wallets/{wallet_id}/pin-lockout", RouteName::AdminWalletLockout, Audience::Admin),
+    route("POST", "/api/v1/admin/wallets/{wallet_id}/unlock", RouteName::AdminUnlockWallet, Audience::Admin),
 ];
 
 /// A matched route with its path parameters, in pattern order.

@@ -159,6 +159,67 @@ impl Guard {
     }
 }
 
+impl Lock {
+    /// The French detail of a `WALLET_LOCKED` answer and its `Retry-After` seconds. Both depend
+    /// only on the lock, never on whether the wallet id is enrolled.
+    pub fn answer(self, now: Millis) -> (String, Option<i64>) {
+        match self {
+            Lock::Until(until) => {
+                let secs = ((until.0 - now.0 + 999) / 1000).max(1);
+                (
+                    format!(
+                        "Trop de codes PIN erronés: wallet verrouillé, réessayez dans {} min.",
+                        (secs + 59) / 60
+                    ),
+                    Some(secs),
+                )
+            }
+            Lock::UntilRePin => (
+                "Trop de codes PIN erronés: wallet verrouillé jusqu'à ce que votre gestionnaire \
+                 vous attribue un nouveau code PIN."
+                    .to_string(),
+                None,
+            ),
+        }
+    }
+}
+
+/// What an operator sees of a guard (`GET /api/v1/admin/wallets/{id}/pin-lockout`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GuardView {
+    /// PIN comparisons made since the last re-PIN.
+    pub evaluations: i64,
+    pub consecutive_failures: i64,
+    pub lock_level: i64,
+    pub locked: bool,
+    pub locked_until: Option<String>,
+    pub locked_until_re_pin: bool,
+    pub window_started_at: Option<String>,
+    pub window_evaluations: i64,
+    pub window_budget: i64,
+}
+
+impl Guard {
+    pub fn view(&self, now: Millis) -> GuardView {
+        let lock = self.lock(now);
+        GuardView {
+            evaluations: self.evaluations,
+            consecutive_failures: self.failures,
+            lock_level: self.lock_level,
+            locked: lock.is_some(),
+            locked_until: match lock {
+                Some(Lock::Until(until)) => Some(until.to_rfc3339()),
+                _ => None,
+            },
+            locked_until_re_pin: lock == Some(Lock::UntilRePin),
+            window_started_at: (self.window_start_ms > 0)
+                .then(|| Millis(self.window_start_ms).to_rfc3339()),
+            window_evaluations: self.window_count,
+            window_budget: WINDOW_BUDGET,
+        }
+    }
+}
+
 /// Columns of [`Guard`], as `RETURNING` lists them.
 const COLUMNS: &str =
     "failures, lock_level, locked_until_ms, window_start_ms, window_count, evaluations, outcome";
@@ -371,6 +432,31 @@ mod tests {
             attempt(&mut g, at(1), true),
             Decision::Evaluate { .. }
         ));
+    }
+
+    #[test]
+    fn lock_answers_say_how_long_and_operators_see_the_counts() {
+        let (detail, retry) = Lock::Until(at(15 * MINUTE_MS)).answer(at(0));
+        assert_eq!(retry, Some(900));
+        assert!(detail.ends_with("réessayez dans 15 min."), "{detail}");
+        assert_eq!(Lock::Until(at(1_500)).answer(at(0)).1, Some(2));
+        assert_eq!(Lock::UntilRePin.answer(at(0)).1, None);
+        let mut g = Guard::default();
+        for _ in 0..5 {
+            attempt(&mut g, at(0), false);
+        }
+        let view = g.view(at(1));
+        assert_eq!(
+            (
+                view.evaluations,
+                view.lock_level,
+                view.locked,
+                view.window_evaluations
+            ),
+            (5, 1, true, 5)
+        );
+        assert_eq!(view.locked_until, Some(at(15 * MINUTE_MS).to_rfc3339()));
+        assert!(!Guard::default().view(at(0)).locked);
     }
 
     #[test]
