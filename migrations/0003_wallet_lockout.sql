@@ -7,6 +7,7 @@ CREATE TABLE wallet_pin_guards (
     failures         INTEGER NOT NULL DEFAULT 0,
     lock_level       INTEGER NOT NULL DEFAULT 0,
     locked_until_ms  INTEGER NOT NULL DEFAULT 0,
+    locked_at_ms     INTEGER NOT NULL DEFAULT 0,
     window_start_ms  INTEGER NOT NULL DEFAULT 0,
     window_count     INTEGER NOT NULL DEFAULT 0,
     evaluations      INTEGER NOT NULL DEFAULT 0,

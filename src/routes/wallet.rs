@@ -4,9 +4,13 @@
 //! answer, writes and work as a known one; a QR is only issued for a usable card of the logged-in
 //! wallet and carries no phone number.
 
+use std::time::Duration;
+
 use dyno_core::auth::credentials::{validate_pin, validate_wallet_id, verify_pin_or_stand_in};
 use dyno_core::auth::jwt::{AccessClaims, Audience, WALLET_TOKEN_TTL_SECONDS};
-use dyno_core::auth::lockout::{guard_key, Decision, Lock};
+use dyno_core::auth::lockout::{
+    guard_key, Decision, Guard, Lock, MAX_SETTLE_WAIT_MS, OUTCOME_LOCKED,
+};
 use dyno_core::cynod::{
     card_last4, cynod_date_to_iso, is_valid_card_number, CardItem, HistoryEntry, MAX_HISTORY_ITEMS,
 };
@@ -18,7 +22,7 @@ use dyno_core::routes::Matched;
 use dyno_core::{Amount, Currency, ErrorCode, Millis, Problem};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use worker::{Env, Request, Response};
+use worker::{D1Database, Delay, Env, Request, Response};
 
 use crate::auth::{self, WalletPrincipal};
 use crate::config::{Config, Environment};
@@ -68,9 +72,8 @@ pub async fn verify_pin(
     pin: &str,
 ) -> AppResult<registry::WalletCredential> {
     let db = registry::db(env)?;
-    let now = platform::now();
     let key = guard_key(&config.secret_pepper, wallet_id);
-    let (guard, wallet) = registry::reserve_pin_attempt(&db, &key, wallet_id, now.0).await?;
+    let (now, guard, wallet) = reserve_comparison(&db, &key, wallet_id).await?;
     let (window_start_ms, lock_if_wrong) = match guard.decision(now) {
         Decision::Refused(lock) => return Err(locked(lock, now)),
         Decision::Evaluate {
@@ -96,6 +99,37 @@ pub async fn verify_pin(
                 "Identifiant de wallet ou code PIN incorrect.",
             ),
         }),
+    }
+}
+
+/// Reserves a comparison. A lock set a moment ago may be lifted at once by a right PIN whose
+/// comparison was already running, so a refusal on such a lock is held back, watching the guard
+/// with reads only, until the lock lifts (then it reserves again) or outlives `LOCK_SETTLE_MS`.
+async fn reserve_comparison(
+    db: &D1Database,
+    key: &str,
+    wallet_id: &str,
+) -> AppResult<(Millis, Guard, Option<registry::WalletCredential>)> {
+    let started = platform::now();
+    loop {
+        let now = platform::now();
+        let (guard, wallet) = registry::reserve_pin_attempt(db, key, wallet_id, now.0).await?;
+        if guard.outcome != OUTCOME_LOCKED || !guard.lock_may_lift(now) {
+            return Ok((now, guard, wallet));
+        }
+        let (mut watched, mut at) = (guard, now);
+        while watched.lock_may_lift(at) && at.0 - started.0 < MAX_SETTLE_WAIT_MS {
+            let jitter = i64::from(platform::random_bytes::<1>()[0] % 64);
+            Delay::from(Duration::from_millis((32 + jitter) as u64)).await;
+            at = platform::now();
+            watched = Guard {
+                outcome: OUTCOME_LOCKED,
+                ..registry::pin_guard(db, key).await?
+            };
+        }
+        if watched.lock(at).is_some() {
+            return Ok((at, watched, wallet));
+        }
     }
 }
 

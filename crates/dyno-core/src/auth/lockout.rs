@@ -28,6 +28,12 @@ pub const LOCKED_UNTIL_RE_PIN_MS: i64 = 8_640_000_000_000_000;
 pub const WINDOW_MS: i64 = 24 * HOUR_MS;
 /// Comparisons per window, a success giving its own back.
 pub const WINDOW_BUDGET: i64 = 10;
+/// For this long after a lock is set, a right PIN whose comparison was already running may still
+/// lift it (the streak counts comparisons in flight: five concurrent right PINs lock too, for a
+/// moment). A refusal on such a lock waits for it to lift or to outlive this.
+pub const LOCK_SETTLE_MS: i64 = 300;
+/// The longest a PIN check waits for locks to settle before answering.
+pub const MAX_SETTLE_WAIT_MS: i64 = 2_000;
 /// Any 24 h span meets at most two windows, hence at most this many wrong PINs.
 pub const MAX_GUESSES_PER_24H: i64 = 2 * WINDOW_BUDGET;
 
@@ -44,6 +50,8 @@ pub struct Guard {
     /// Locks so far; a success or a re-PIN clears it.
     pub lock_level: i64,
     pub locked_until_ms: i64,
+    /// When the current lock was set.
+    pub locked_at_ms: i64,
     pub window_start_ms: i64,
     /// Comparisons reserved in the current window and not given back by a success.
     pub window_count: i64,
@@ -115,6 +123,7 @@ impl Guard {
         if self.failures + 1 >= MAX_CONSECUTIVE_FAILURES {
             next.failures = 0;
             next.locked_until_ms = lock_until(self.lock_level, now);
+            next.locked_at_ms = now;
             next.lock_level += 1;
         } else {
             next.failures += 1;
@@ -129,6 +138,11 @@ impl Guard {
         } else {
             (self.locked_until_ms > now.0).then_some(Lock::Until(Millis(self.locked_until_ms)))
         }
+    }
+
+    /// Whether a lock is in place that a right PIN already being compared may still lift.
+    pub fn lock_may_lift(&self, now: Millis) -> bool {
+        self.lock(now).is_some() && now.0 - self.locked_at_ms <= LOCK_SETTLE_MS
     }
 
     /// What the reservation that produced this row allows.
@@ -221,8 +235,8 @@ impl Guard {
 }
 
 /// Columns of [`Guard`], as `RETURNING` lists them.
-const COLUMNS: &str =
-    "failures, lock_level, locked_until_ms, window_start_ms, window_count, evaluations, outcome";
+const COLUMNS: &str = "failures, lock_level, locked_until_ms, locked_at_ms, window_start_ms, \
+     window_count, evaluations, outcome";
 
 /// Creates the guard row of `?1` if it does not exist yet (all zero: nothing attempted).
 pub const INSERT_GUARD_SQL: &str =
@@ -247,6 +261,7 @@ pub fn reserve_sql() -> String {
             locked_until_ms = CASE WHEN NOT {locking} THEN locked_until_ms
                 WHEN lock_level = 0 THEN ?2 + {first} WHEN lock_level = 1 THEN ?2 + {second}
                 WHEN lock_level = 2 THEN ?2 + {third} ELSE {LOCKED_UNTIL_RE_PIN_MS} END,
+            locked_at_ms = CASE WHEN {locking} THEN ?2 ELSE locked_at_ms END,
             lock_level = lock_level + {locking},
             outcome = CASE WHEN {locked} THEN {OUTCOME_LOCKED} WHEN {spent} THEN {OUTCOME_BUDGET_SPENT}
                 ELSE {OUTCOME_EVALUATE} END
@@ -435,6 +450,36 @@ mod tests {
     }
 
     #[test]
+    fn five_concurrent_right_pins_lock_only_for_a_moment() {
+        // Five comparisons in flight fill the streak: the fifth reservation locks…
+        let mut g = Guard::default();
+        let mut windows = Vec::new();
+        for _ in 0..5 {
+            g = g.reserve(at(0));
+            if let Decision::Evaluate {
+                window_start_ms, ..
+            } = g.decision(at(0))
+            {
+                windows.push(window_start_ms);
+            }
+        }
+        let refused = g.reserve(at(10));
+        assert!(matches!(refused.decision(at(10)), Decision::Refused(_)));
+        assert!(
+            refused.lock_may_lift(at(10)),
+            "a right PIN may still lift it"
+        );
+        assert!(!refused.lock_may_lift(at(LOCK_SETTLE_MS + 1)));
+        // …and the first right PIN to finish lifts it: the waiting attempt is then compared.
+        g = refused.settle_success(windows[0]);
+        assert_eq!(g.lock(at(20)), None);
+        assert!(matches!(
+            g.reserve(at(20)).decision(at(20)),
+            Decision::Evaluate { .. }
+        ));
+    }
+
+    #[test]
     fn lock_answers_say_how_long_and_operators_see_the_counts() {
         let (detail, retry) = Lock::Until(at(15 * MINUTE_MS)).answer(at(0));
         assert_eq!(retry, Some(900));
@@ -557,6 +602,7 @@ mod tests {
                 failures,
                 lock_level,
                 locked_until_ms: if locked == 0 { 0 } else { T0 + locked },
+                locked_at_ms: T0,
                 window_start_ms: T0 + window_start,
                 window_count,
                 evaluations,
@@ -583,7 +629,8 @@ mod tests {
         db.execute(INSERT_GUARD_SQL, ["k"]).unwrap();
         db.execute(
             "UPDATE wallet_pin_guards SET failures = ?2, lock_level = ?3, locked_until_ms = ?4,
-                window_start_ms = ?5, window_count = ?6, evaluations = ?7 WHERE guard_key = ?1",
+                window_start_ms = ?5, window_count = ?6, evaluations = ?7, locked_at_ms = ?8
+             WHERE guard_key = ?1",
             rusqlite::params![
                 "k",
                 guard.failures,
@@ -591,7 +638,8 @@ mod tests {
                 guard.locked_until_ms,
                 guard.window_start_ms,
                 guard.window_count,
-                guard.evaluations
+                guard.evaluations,
+                guard.locked_at_ms
             ],
         )
         .unwrap();
@@ -603,10 +651,11 @@ mod tests {
             failures: row.get(0)?,
             lock_level: row.get(1)?,
             locked_until_ms: row.get(2)?,
-            window_start_ms: row.get(3)?,
-            window_count: row.get(4)?,
-            evaluations: row.get(5)?,
-            outcome: row.get(6)?,
+            locked_at_ms: row.get(3)?,
+            window_start_ms: row.get(4)?,
+            window_count: row.get(5)?,
+            evaluations: row.get(6)?,
+            outcome: row.get(7)?,
         })
     }
 
