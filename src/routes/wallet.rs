@@ -104,7 +104,8 @@ pub async fn verify_pin(
 
 /// Reserves a comparison. A lock set a moment ago may be lifted at once by a right PIN whose
 /// comparison was already running, so a refusal on such a lock is held back, watching the guard
-/// with reads only, until the lock lifts (then it reserves again) or outlives `LOCK_SETTLE_MS`.
+/// with reads only, until the lock lifts (then it reserves again) or outlives `LOCK_SETTLE_MS`
+/// (at most `MAX_SETTLE_WAIT_MS` in all).
 async fn reserve_comparison(
     db: &D1Database,
     key: &str,
@@ -119,8 +120,8 @@ async fn reserve_comparison(
         }
         let (mut watched, mut at) = (guard, now);
         while watched.lock_may_lift(at) && at.0 - started.0 < MAX_SETTLE_WAIT_MS {
-            let jitter = i64::from(platform::random_bytes::<1>()[0] % 64);
-            Delay::from(Duration::from_millis((32 + jitter) as u64)).await;
+            let jitter = u64::from(platform::random_bytes::<1>()[0] % 40);
+            Delay::from(Duration::from_millis(20 + jitter)).await;
             at = platform::now();
             watched = Guard {
                 outcome: OUTCOME_LOCKED,

@@ -104,6 +104,33 @@ fn sixty_four_concurrent_wrong_pins_are_compared_exactly_five_times() {
     );
 }
 
+/// Five comparisons in flight fill the streak, so concurrent right PINs lock the wallet for an
+/// instant; each waits for the right PIN before it to lift that lock, and every one logs in.
+#[test]
+fn twenty_concurrent_right_pins_all_log_in() {
+    let stack = Stack::shared();
+    let card = enrolled_wallet(stack);
+    let barrier = Arc::new(Barrier::new(20));
+    let handles: Vec<_> = (0..20)
+        .map(|_| {
+            let (client, barrier) = (stack.fresh_client(), barrier.clone());
+            let wallet_id = card.wallet_id.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                login_raw(&client, &wallet_id, "2468").status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+    let guard = stack.admin().wallet_lockout(&card.wallet_id).unwrap();
+    assert_eq!((guard.evaluations, guard.locked), (20, false));
+    assert_eq!(
+        guard.window_evaluations, 0,
+        "right PINs give their reservation back"
+    );
+}
+
 #[test]
 fn lockouts_escalate_the_day_has_a_budget_and_only_a_re_pin_starts_over() {
     let stack = Stack::shared();

@@ -31,9 +31,9 @@ pub const WINDOW_BUDGET: i64 = 10;
 /// For this long after a lock is set, a right PIN whose comparison was already running may still
 /// lift it (the streak counts comparisons in flight: five concurrent right PINs lock too, for a
 /// moment). A refusal on such a lock waits for it to lift or to outlive this.
-pub const LOCK_SETTLE_MS: i64 = 300;
+pub const LOCK_SETTLE_MS: i64 = 1_000;
 /// The longest a PIN check waits for locks to settle before answering.
-pub const MAX_SETTLE_WAIT_MS: i64 = 2_000;
+pub const MAX_SETTLE_WAIT_MS: i64 = 5_000;
 /// Any 24 h span meets at most two windows, hence at most this many wrong PINs.
 pub const MAX_GUESSES_PER_24H: i64 = 2 * WINDOW_BUDGET;
 
