@@ -120,8 +120,9 @@ async fn reserve_comparison(
         }
         let (mut watched, mut at) = (guard, now);
         while watched.lock_may_lift(at) && at.0 - started.0 < MAX_SETTLE_WAIT_MS {
-            let jitter = u64::from(platform::random_bytes::<1>()[0] % 40);
-            Delay::from(Duration::from_millis(20 + jitter)).await;
+            // 40 to 103 ms: spread out, so waiters do not load D1 in step.
+            let jitter = u64::from(platform::random_bytes::<1>()[0] % 64);
+            Delay::from(Duration::from_millis(40 + jitter)).await;
             at = platform::now();
             watched = Guard {
                 outcome: OUTCOME_LOCKED,
