@@ -66,22 +66,29 @@ async fn queue(
     }
 }
 
-/// The daily job (03:00 UTC): purge audit entries past their 12-month retention and, in the
-/// sandbox, reset the sandbox data. The cutoff is
+/// The daily job (03:00 UTC): purge audit entries past their 12-month retention and wallet PIN
+/// guards quiet for a month and, in the sandbox, reset the sandbox data. The cutoff is
 /// computed from the event's scheduled time, so a run is reproducible for any instant.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let at = dyno_core::Millis(event.schedule() as i64);
     let cutoff = audit::retention_cutoff(at);
     match registry::db(&env) {
-        Ok(db) => match registry::purge_audit(&db, cutoff.0).await {
-            Ok(n) => worker::console_log!(
-                "cron {}: purged {n} audit entries before {}",
-                event.cron(),
-                cutoff.to_rfc3339()
-            ),
-            Err(e) => worker::console_error!("cron {}: audit purge failed: {e:?}", event.cron()),
-        },
+        Ok(db) => {
+            match registry::purge_audit(&db, cutoff.0).await {
+                Ok(n) => worker::console_log!(
+                    "cron {}: purged {n} audit entries before {}",
+                    event.cron(),
+                    cutoff.to_rfc3339()
+                ),
+                Err(e) => {
+                    worker::console_error!("cron {}: audit purge failed: {e:?}", event.cron())
+                }
+            }
+            if let Err(e) = registry::purge_pin_guards(&db, at.0).await {
+                worker::console_error!("cron {}: PIN guard purge failed: {e:?}", event.cron());
+            }
+        }
         Err(e) => worker::console_error!("cron {}: no D1: {e:?}", event.cron()),
     }
     if let Err(e) = sandbox::daily_reset(&env).await {

@@ -1,6 +1,7 @@
 //! The D1 registry: merchants, POS clients, webhook endpoints and the audit log. Invariant: client
 //! secrets are only ever written as salted, peppered hashes and webhook secrets only sealed.
 
+use dyno_core::auth::lockout::{self, Guard};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
@@ -325,34 +326,37 @@ fn changes(result: &worker::D1Result) -> u64 {
         .unwrap_or(0)
 }
 
-/// Creates or resets an employee wallet login (PIN stored as a peppered hash, lock cleared). With
-/// `sign_out`, a reset also moves the token generation on, in the same statement, so no token
-/// issued under the old PIN outlives it.
+/// Creates or resets an employee wallet login (PIN stored as a peppered hash). Its PIN guard
+/// (`guard_key`) goes in the same transaction: a new PIN makes earlier guesses worthless, so the
+/// locks, the ladder and the day's count all restart. With `sign_out`, a reset also moves the token
+/// generation on, so no token issued under the old PIN outlives it.
 pub async fn upsert_wallet(
     db: &D1Database,
     wallet_id: &str,
     client_id: &str,
     display_name: &str,
-    pin_salt: &str,
-    pin_hash: &str,
+    (pin_salt, pin_hash): &(String, String),
     sign_out: bool,
+    guard_key: &str,
 ) -> AppResult<()> {
-    db.prepare(
-        "INSERT INTO wallet_credentials (wallet_id, client_id, display_name, pin_salt, pin_hash, failed_attempts, locked_until_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, 0, 0)
-         ON CONFLICT (wallet_id) DO UPDATE SET client_id = ?2, display_name = ?3, pin_salt = ?4,
-             pin_hash = ?5, failed_attempts = 0, locked_until_ms = 0,
-             token_generation = token_generation + ?6",
-    )
-    .bind(&[
-        s(wallet_id),
-        s(client_id),
-        s(display_name),
-        s(pin_salt),
-        s(pin_hash),
-        n(i64::from(sign_out)),
-    ])?
-    .run()
+    db.batch(vec![
+        db.prepare(
+            "INSERT INTO wallet_credentials (wallet_id, client_id, display_name, pin_salt, pin_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (wallet_id) DO UPDATE SET client_id = ?2, display_name = ?3, pin_salt = ?4,
+                 pin_hash = ?5, token_generation = token_generation + ?6",
+        )
+        .bind(&[
+            s(wallet_id),
+            s(client_id),
+            s(display_name),
+            s(pin_salt),
+            s(pin_hash),
+            n(i64::from(sign_out)),
+        ])?,
+        db.prepare("DELETE FROM wallet_pin_guards WHERE guard_key = ?")
+            .bind(&[s(guard_key)])?,
+    ])
     .await?;
     Ok(())
 }
@@ -402,8 +406,6 @@ pub struct WalletCredential {
     pub display_name: String,
     pub pin_salt: String,
     pub pin_hash: String,
-    pub failed_attempts: i64,
-    pub locked_until_ms: i64,
     /// Tokens issued under an older generation are signed out.
     pub token_generation: u64,
 }
@@ -427,41 +429,89 @@ pub async fn sign_out_wallet(db: &D1Database, wallet_id: &str) -> AppResult<()> 
     Ok(())
 }
 
-/// Counts a wrong PIN atomically; at `max_failures` the wallet locks until `lock_until_ms` and the
-/// counter restarts. Returns the lock instant when this failure locked it.
-pub async fn record_wallet_failure(
+/// Reserves one PIN comparison on the guard `guard_key` (created if the id was never tried) and
+/// reads the wallet's credential, in one round trip: a D1 batch is one transaction, and the same
+/// statements run whether or not the wallet is enrolled.
+pub async fn reserve_pin_attempt(
     db: &D1Database,
+    guard_key: &str,
     wallet_id: &str,
-    max_failures: i64,
-    lock_until_ms: i64,
-) -> AppResult<Option<i64>> {
-    #[derive(Deserialize)]
-    struct Row {
-        locked_until_ms: i64,
-        failed_attempts: i64,
-    }
-    let row = db
-        .prepare(
-            "UPDATE wallet_credentials
-             SET failed_attempts = CASE WHEN failed_attempts + 1 >= ?1 THEN 0 ELSE failed_attempts + 1 END,
-                 locked_until_ms = CASE WHEN failed_attempts + 1 >= ?1 THEN ?2 ELSE locked_until_ms END
-             WHERE wallet_id = ?3
-             RETURNING locked_until_ms, failed_attempts",
-        )
-        .bind(&[n(max_failures), n(lock_until_ms), s(wallet_id)])?
-        .first::<Row>(None)
+    now_ms: i64,
+) -> AppResult<(Guard, Option<WalletCredential>)> {
+    let results = db
+        .batch(vec![
+            db.prepare(lockout::INSERT_GUARD_SQL)
+                .bind(&[s(guard_key)])?,
+            db.prepare(lockout::reserve_sql())
+                .bind(&[s(guard_key), n(now_ms)])?,
+            db.prepare("SELECT * FROM wallet_credentials WHERE wallet_id = ?")
+                .bind(&[s(wallet_id)])?,
+        ])
         .await?;
-    Ok(row
-        .filter(|r| r.failed_attempts == 0 && r.locked_until_ms == lock_until_ms)
-        .map(|r| r.locked_until_ms))
+    let first = |index: usize| results.get(index).ok_or("missing batch result");
+    let guard = first(1)
+        .map_err(AppError::internal)?
+        .results::<Guard>()?
+        .into_iter()
+        .next()
+        .ok_or_else(|| AppError::internal("PIN guard: no row returned"))?;
+    let wallet = first(2)
+        .map_err(AppError::internal)?
+        .results::<WalletCredential>()?
+        .into_iter()
+        .next();
+    Ok((guard, wallet))
 }
 
-pub async fn clear_wallet_failures(db: &D1Database, wallet_id: &str) -> AppResult<()> {
-    db.prepare("UPDATE wallet_credentials SET failed_attempts = 0 WHERE wallet_id = ? AND failed_attempts > 0")
-        .bind(&[s(wallet_id)])?
+/// The right PIN: clears the guard's streak and locks, and gives back the reservation made in
+/// window `window_start_ms`.
+pub async fn settle_pin_success(
+    db: &D1Database,
+    guard_key: &str,
+    window_start_ms: i64,
+) -> AppResult<()> {
+    db.prepare(lockout::SETTLE_SUCCESS_SQL)
+        .bind(&[s(guard_key), n(window_start_ms)])?
         .run()
         .await?;
     Ok(())
+}
+
+/// The guard as it is; an id never tried has an empty one.
+pub async fn pin_guard(db: &D1Database, guard_key: &str) -> AppResult<Guard> {
+    Ok(db
+        .prepare(lockout::read_sql())
+        .bind(&[s(guard_key)])?
+        .first::<Guard>(None)
+        .await?
+        .unwrap_or_default())
+}
+
+/// Lifts a temporary lock; `None` when the wallet is locked until a re-PIN.
+pub async fn unlock_pin_guard(db: &D1Database, guard_key: &str) -> AppResult<Option<Guard>> {
+    let results = db
+        .batch(vec![
+            db.prepare(lockout::INSERT_GUARD_SQL)
+                .bind(&[s(guard_key)])?,
+            db.prepare(lockout::unlock_sql()).bind(&[s(guard_key)])?,
+        ])
+        .await?;
+    Ok(match results.get(1) {
+        Some(result) => result.results::<Guard>()?.into_iter().next(),
+        None => None,
+    })
+}
+
+/// Forgets guards quiet for 30 days and not locked (a lock until re-PIN is never forgotten).
+pub async fn purge_pin_guards(db: &D1Database, now_ms: i64) -> AppResult<u64> {
+    let result = db
+        .prepare(
+            "DELETE FROM wallet_pin_guards WHERE locked_until_ms < ?1 AND window_start_ms < ?2",
+        )
+        .bind(&[n(now_ms), n(now_ms - 30 * 24 * 3_600_000)])?
+        .run()
+        .await?;
+    Ok(changes(&result))
 }
 
 /// A webhook delivery (one event for one client), as logged.
@@ -670,7 +720,7 @@ pub async fn list_deliveries(
         .collect())
 }
 
-/// Sandbox daily reset: the day's payments, deliveries and wallet lockouts go; the registry stays.
+/// Sandbox daily reset: the day's payments, deliveries and wallet PIN guards go; the registry stays.
 pub async fn reset_sandbox_activity(db: &D1Database) -> AppResult<()> {
     db.batch(vec![
         db.prepare("DELETE FROM transactions WHERE sandbox = 1"),
@@ -678,7 +728,7 @@ pub async fn reset_sandbox_activity(db: &D1Database) -> AppResult<()> {
         db.prepare("DELETE FROM sandbox_receipts"),
         db.prepare("DELETE FROM webhook_attempts"),
         db.prepare("DELETE FROM webhook_deliveries"),
-        db.prepare("UPDATE wallet_credentials SET failed_attempts = 0, locked_until_ms = 0"),
+        db.prepare("DELETE FROM wallet_pin_guards"),
     ])
     .await?;
     Ok(())

@@ -142,6 +142,8 @@ async fn handle(
                 RouteName::AdminSandboxFaults => sandbox::inject_faults(req, env).await,
                 RouteName::AdminSettlePayment => operator::settle(req, env, matched).await,
                 RouteName::AdminHealth => health::deep(env, rc).await,
+                RouteName::AdminWalletLockout => admin::wallet_lockout(env, matched).await,
+                RouteName::AdminUnlockWallet => admin::unlock_wallet(env, matched).await,
                 other => Err(unrouted(other)),
             }
         }
@@ -158,6 +160,9 @@ async fn handle(
                     sessions::wallet_confirm(req, env, matched, &principal).await
                 }
                 RouteName::WalletPaymentCancel => sessions::wallet_cancel(req, env, matched).await,
+                RouteName::WalletCardHistory => {
+                    wallet::card_history(&req, env, matched, &principal).await
+                }
                 other => Err(unrouted(other)),
             }
         }

@@ -346,6 +346,23 @@ impl<'a> CynodClient<'a> {
             .collect()
     }
 
+    /// `get-operations-carte` (a Dyno extension, `docs/cynod-api.md`): the card's movements,
+    /// newest first, at most `limit`; CYNOD checks the card is `wallet_id`'s.
+    pub async fn card_operations(
+        &self,
+        card_number: &str,
+        wallet_id: &str,
+        limit: u32,
+    ) -> Result<Vec<OperationItem>, Problem> {
+        let limit = limit.to_string();
+        let query = query(&[
+            ("numeroCarte", Some(card_number)),
+            ("walletId", Some(wallet_id)),
+            ("limite", Some(limit.as_str())),
+        ]);
+        self.read(&format!("/get-operations-carte?{query}")).await
+    }
+
     pub async fn debit(&self, movement: &MovementRequest) -> WriteOutcome {
         self.write("/debiter-carte", movement).await
     }

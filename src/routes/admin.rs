@@ -4,6 +4,7 @@
 
 use dyno_core::auth::credentials::{format_client_secret, hash_secret};
 use dyno_core::auth::credentials::{validate_pin, validate_wallet_id};
+use dyno_core::auth::lockout::{guard_key, GuardView};
 use dyno_core::auth::oauth::KNOWN_SCOPES;
 use dyno_core::auth::sealed;
 use dyno_core::routes::Matched;
@@ -477,15 +478,14 @@ pub async fn enroll_wallet(mut req: Request, env: &Env, matched: &Matched) -> Ap
     validate_pin(&body.pin)?;
     let display_name = display_text("display_name", &body.display_name, 100)?;
     validate_id("client_id", &body.client_id)?;
-    let (salt, hash) = hashed(&config, &body.pin);
     registry::upsert_wallet(
         &registry::db(env)?,
         wallet_id,
         &body.client_id,
         display_name,
-        &salt,
-        &hash,
+        &hashed(&config, &body.pin),
         true,
+        &guard_key(&config.secret_pepper, wallet_id),
     )
     .await?;
     json_response(
@@ -493,6 +493,56 @@ pub async fn enroll_wallet(mut req: Request, env: &Env, matched: &Matched) -> Ap
         &WalletEnrolled {
             wallet_id: wallet_id.to_string(),
             display_name: display_name.to_string(),
+        },
+    )
+}
+
+#[derive(Serialize)]
+struct WalletLockout {
+    wallet_id: String,
+    #[serde(flatten)]
+    guard: GuardView,
+}
+
+/// The PIN guard of a wallet id, enrolled or not: `wallet_id` validated, and its guard key.
+fn guard_of(env: &Env, matched: &Matched) -> AppResult<(String, String)> {
+    let wallet_id = path_param(matched, "wallet_id")?;
+    validate_wallet_id(wallet_id)?;
+    let key = guard_key(&Config::get(env)?.secret_pepper, wallet_id);
+    Ok((wallet_id.to_string(), key))
+}
+
+/// `GET /api/v1/admin/wallets/{wallet_id}/pin-lockout`: PIN comparisons made, streak, lock.
+pub async fn wallet_lockout(env: &Env, matched: &Matched) -> AppResult<Response> {
+    let (wallet_id, key) = guard_of(env, matched)?;
+    let guard = registry::pin_guard(&registry::db(env)?, &key).await?;
+    json_response(
+        200,
+        &WalletLockout {
+            wallet_id,
+            guard: guard.view(platform::now()),
+        },
+    )
+}
+
+/// `POST /api/v1/admin/wallets/{wallet_id}/unlock`: lifts a temporary lock once the operator has
+/// identified the employee. The ladder and the day's count stay, so guessing does not restart;
+/// a wallet locked until a re-PIN needs one (`PUT /api/v1/admin/wallets/{wallet_id}`).
+pub async fn unlock_wallet(env: &Env, matched: &Matched) -> AppResult<Response> {
+    let (wallet_id, key) = guard_of(env, matched)?;
+    let guard = registry::unlock_pin_guard(&registry::db(env)?, &key)
+        .await?
+        .ok_or_else(|| {
+            AppError::new(
+                ErrorCode::InvalidState,
+                "Wallet verrouillé jusqu'à un nouveau code PIN: utilisez l'enrôlement (PUT).",
+            )
+        })?;
+    json_response(
+        200,
+        &WalletLockout {
+            wallet_id,
+            guard: guard.view(platform::now()),
         },
     )
 }

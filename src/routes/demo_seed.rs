@@ -3,6 +3,7 @@
 //! Invariant: seeding is idempotent and only ever runs in the sandbox; it restores the demo
 //! credentials to their published values without touching any other client.
 
+use dyno_core::auth::lockout::guard_key;
 use dyno_core::auth::sealed;
 use dyno_core::webhook;
 use dyno_core::ErrorCode;
@@ -136,9 +137,10 @@ pub async fn seed_demo_data(env: &Env, origin: Option<&str>) -> AppResult<String
     )
     .await?;
     for (wallet_id, cynod_client_id, name, pin) in DEMO_WALLETS {
-        let (salt, hash) = hashed(&config, pin);
         // The demo logins keep their tokens across a reseed (the daily sandbox reset).
-        registry::upsert_wallet(&db, wallet_id, cynod_client_id, name, &salt, &hash, false).await?;
+        let guard = guard_key(&config.secret_pepper, wallet_id);
+        let pin = hashed(&config, pin);
+        registry::upsert_wallet(&db, wallet_id, cynod_client_id, name, &pin, false, &guard).await?;
     }
     Ok(webhook_url)
 }

@@ -1,32 +1,44 @@
-//! The employee wallet API (what the employee app calls): PIN login, cards with balances, and the
-//! EPM QR. Invariant: PINs are only compared as peppered hashes, repeated wrong PINs lock the
-//! wallet for a while, and a QR is only issued for a usable card of the logged-in wallet.
+//! The employee wallet API (what the employee app calls): PIN login, cards with balances and their
+//! history, and the EPM QR. Invariant: a PIN comparison happens only after it was counted, in one
+//! atomic D1 statement (`dyno_core::auth::lockout`), and an unknown wallet id gets the same
+//! answer, writes and work as a known one; a QR is only issued for a usable card of the logged-in
+//! wallet and carries no phone number.
 
-use dyno_core::auth::credentials::verify_secret;
-use dyno_core::auth::credentials::{validate_pin, validate_wallet_id};
+use std::time::Duration;
+
+use dyno_core::auth::credentials::{validate_pin, validate_wallet_id, verify_pin_or_stand_in};
 use dyno_core::auth::jwt::{AccessClaims, Audience, WALLET_TOKEN_TTL_SECONDS};
-use dyno_core::cynod::{card_last4, cynod_date_to_iso, CardItem};
+use dyno_core::auth::lockout::{
+    guard_key, Decision, Guard, Lock, MAX_SETTLE_WAIT_MS, OUTCOME_LOCKED,
+};
+use dyno_core::cynod::{
+    card_last4, cynod_date_to_iso, is_valid_card_number, CardItem, HistoryEntry, MAX_HISTORY_ITEMS,
+};
 use dyno_core::ids::PaymentId;
 use dyno_core::money::DecimalNumber;
 use dyno_core::payment::machine::Request as PaymentRequest;
 use dyno_core::payment::Payer;
 use dyno_core::qr::{EpmQr, EPM_QR_TTL_SECONDS};
-use dyno_core::{Currency, ErrorCode, Millis, Problem};
+use dyno_core::ratelimit::WALLET_LOGIN_PER_IP_POLICY;
+use dyno_core::routes::Matched;
+use dyno_core::Minor;
+use dyno_core::{Amount, Currency, ErrorCode, Millis, Problem};
 use serde::{Deserialize, Serialize};
-use worker::{Env, Request, Response};
+use serde_json::value::RawValue;
+use worker::{D1Database, Delay, Env, Request, Response};
 
-use crate::auth::WalletPrincipal;
+use crate::auth::{self, WalletPrincipal};
 use crate::config::{Config, Environment};
 use crate::cynod::CynodClient;
 use crate::error::{AppError, AppResult};
 use crate::http::{self, json_response, RequestContext};
 use crate::platform;
+use crate::rate_limiter;
 use crate::registry;
 use crate::stubs::PaymentStub;
 
-/// Wrong PINs allowed before the wallet locks, and for how long.
-const MAX_PIN_FAILURES: i64 = 5;
-const LOCK_MS: i64 = 15 * 60_000;
+/// The Rate Limiting binding that throttles logins per source IP (see `wrangler.toml`).
+const WALLET_LOGIN_IP_LIMITER: &str = "WALLET_LOGIN_IP_LIMITER";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,65 +56,98 @@ struct WalletToken {
     display_name: String,
 }
 
-fn locked(until: Millis, now: Millis) -> AppError {
-    AppError::new(
-        ErrorCode::WalletLocked,
-        format!(
-            "Trop de codes PIN erronés: wallet verrouillé jusqu'à {}.",
-            until.to_rfc3339()
-        ),
-    )
-    .with_header(
-        "Retry-After",
-        ((until.0 - now.0 + 999) / 1000).max(1).to_string(),
-    )
+fn locked(lock: Lock, now: Millis) -> AppError {
+    let (detail, retry_after) = lock.answer(now);
+    let error = AppError::new(ErrorCode::WalletLocked, detail);
+    match retry_after {
+        Some(secs) => error.with_header("Retry-After", secs.to_string()),
+        None => error,
+    }
 }
 
-/// Looks up the wallet and checks the PIN, counting failures and enforcing the lock.
+/// Checks the PIN of `wallet_id`. The comparison is reserved first (refused while the wallet is
+/// locked or its day's budget is spent), then made against the stored hash or, for an id that is
+/// not enrolled, a stand-in of the same cost; only the right PIN writes again, to clear the streak.
 pub async fn verify_pin(
     env: &Env,
     config: &Config,
     wallet_id: &str,
     pin: &str,
 ) -> AppResult<registry::WalletCredential> {
-    let wrong = || {
-        AppError::new(
-            ErrorCode::InvalidPin,
-            "Identifiant de wallet ou code PIN incorrect.",
-        )
-    };
     let db = registry::db(env)?;
-    let now = platform::now();
-    let Some(wallet) = registry::find_wallet(&db, wallet_id).await? else {
-        return Err(wrong());
+    let key = guard_key(&config.secret_pepper, wallet_id);
+    let (now, guard, wallet) = reserve_comparison(&db, &key, wallet_id).await?;
+    let (window_start_ms, lock_if_wrong) = match guard.decision(now) {
+        Decision::Refused(lock) => return Err(locked(lock, now)),
+        Decision::Evaluate {
+            window_start_ms,
+            lock_if_wrong,
+        } => (window_start_ms, lock_if_wrong),
     };
-    if wallet.locked_until_ms > now.0 {
-        return Err(locked(Millis(wallet.locked_until_ms), now));
-    }
-    if !verify_secret(
-        &config.secret_pepper,
-        &wallet.pin_salt,
-        &wallet.pin_hash,
-        pin,
+    let stored = wallet
+        .as_ref()
+        .map(|w| (w.pin_salt.as_str(), w.pin_hash.as_str()));
+    match (
+        verify_pin_or_stand_in(&config.secret_pepper, stored, pin),
+        wallet,
     ) {
-        let lock_until = now.plus_ms(LOCK_MS);
-        return Err(
-            match registry::record_wallet_failure(&db, wallet_id, MAX_PIN_FAILURES, lock_until.0)
-                .await?
-            {
-                Some(until) => locked(Millis(until), now),
-                None => wrong(),
-            },
-        );
+        (true, Some(wallet)) => {
+            registry::settle_pin_success(&db, &key, window_start_ms).await?;
+            Ok(wallet)
+        }
+        _ => Err(match lock_if_wrong {
+            Some(lock) => locked(lock, now),
+            None => AppError::new(
+                ErrorCode::InvalidPin,
+                "Identifiant de wallet ou code PIN incorrect.",
+            ),
+        }),
     }
-    if wallet.failed_attempts > 0 {
-        registry::clear_wallet_failures(&db, wallet_id).await?;
-    }
-    Ok(wallet)
 }
 
-/// `POST /api/v1/wallet/oauth/token`: `{wallet_id, pin}` → a 15-minute employee token.
+/// Reserves a comparison. A lock set a moment ago may be lifted at once by a right PIN whose
+/// comparison was already running, so a refusal on such a lock is held back, watching the guard
+/// with reads only, until the lock lifts (then it reserves again) or outlives `LOCK_SETTLE_MS`
+/// (at most `MAX_SETTLE_WAIT_MS` in all).
+async fn reserve_comparison(
+    db: &D1Database,
+    key: &str,
+    wallet_id: &str,
+) -> AppResult<(Millis, Guard, Option<registry::WalletCredential>)> {
+    let started = platform::now();
+    loop {
+        let now = platform::now();
+        let (guard, wallet) = registry::reserve_pin_attempt(db, key, wallet_id, now.0).await?;
+        if guard.outcome != OUTCOME_LOCKED || !guard.lock_may_lift(now) {
+            return Ok((now, guard, wallet));
+        }
+        let (mut watched, mut at) = (guard, now);
+        while watched.lock_may_lift(at) && at.0 - started.0 < MAX_SETTLE_WAIT_MS {
+            // 40 to 103 ms: spread out, so waiters do not load D1 in step.
+            let jitter = u64::from(platform::random_bytes::<1>()[0] % 64);
+            Delay::from(Duration::from_millis(40 + jitter)).await;
+            at = platform::now();
+            watched = Guard {
+                outcome: OUTCOME_LOCKED,
+                ..registry::pin_guard(db, key).await?
+            };
+        }
+        if watched.lock(at).is_some() {
+            return Ok((at, watched, wallet));
+        }
+    }
+}
+
+/// `POST /api/v1/wallet/oauth/token`: `{wallet_id, pin}` → a 15-minute employee token. The source
+/// IP's throttle comes first, before the body is even read.
 pub async fn login(mut req: Request, env: &Env, rc: &RequestContext) -> AppResult<Response> {
+    if !rate_limiter::allow(env, WALLET_LOGIN_IP_LIMITER, &rc.client_ip).await? {
+        let refusal = WALLET_LOGIN_PER_IP_POLICY.fixed_window_refusal(platform::now().0);
+        return Err(auth::rate_limited(
+            &(&refusal).into(),
+            "Trop de connexions depuis cette adresse: réessayez dans une minute.".into(),
+        ));
+    }
     let config = Config::get(env)?;
     let body: Login = http::read_json(&mut req).await?;
     validate_wallet_id(&body.wallet_id)?;
@@ -216,12 +261,16 @@ struct QrRequest {
     card_number: String,
     /// Sandbox only: a shorter lifetime, so integrators can test QR_EXPIRED without waiting.
     ttl_seconds: Option<i64>,
+    /// The most a scan of this QR may debit, a JSON number parsed like every amount.
+    max_amount: Option<Box<RawValue>>,
 }
 
 #[derive(Serialize)]
 struct QrIssued {
     qr_payload: String,
     expires_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_amount: Option<DecimalNumber>,
 }
 
 /// The card of this wallet named `card_number`, if CYNOD lists it and it can pay today.
@@ -281,6 +330,15 @@ pub async fn issue_qr(
             ))
         }
     };
+    let max_amount_minor = body
+        .max_amount
+        .as_deref()
+        .map(|raw| {
+            Amount::parse_request(raw.get(), Currency::Tnd, config.max_amount_minor)
+                .map(|amount| amount.minor())
+                .map_err(|e| AppError::new(ErrorCode::InvalidAmount, format!("max_amount: {e}")))
+        })
+        .transpose()?;
     let card = usable_card(env, &config, &principal.wallet_id, &body.card_number).await?;
     let now = platform::now();
     let nonce = PaymentId::from_random(platform::random_bytes());
@@ -305,7 +363,7 @@ pub async fn issue_qr(
             id: nonce.clone(),
             payer,
             expires_at: qr.expires_at(),
-            max_amount: None,
+            max_amount: max_amount_minor.map(Minor),
         })
         .await?;
     json_response(
@@ -313,6 +371,77 @@ pub async fn issue_qr(
         &QrIssued {
             qr_payload: qr.encode(),
             expires_at: qr.expires_at().to_rfc3339(),
+            max_amount: max_amount_minor.map(|m| DecimalNumber::from_minor(m, Currency::Tnd)),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct CardHistory {
+    card_number: String,
+    card_last4: String,
+    currency: &'static str,
+    /// Newest first.
+    movements: Vec<HistoryEntry>,
+}
+
+/// `GET /api/v1/wallet/cards/{card_number}/history`: the card's movements at CYNOD, every debit
+/// of a payment included. Only for a card of this wallet: the wallet's card list says so first.
+pub async fn card_history(
+    req: &Request,
+    env: &Env,
+    matched: &Matched,
+    principal: &WalletPrincipal,
+) -> AppResult<Response> {
+    let card_number = matched
+        .param("card_number")
+        .filter(|n| is_valid_card_number(n))
+        .ok_or_else(|| {
+            AppError::new(
+                ErrorCode::InvalidCardNumber,
+                "Le numéro de carte doit comporter exactement 16 chiffres.",
+            )
+        })?;
+    let limit = match req.query::<HistoryQuery>().map(|q| q.limit.unwrap_or(50)) {
+        Ok(limit) if (1..=MAX_HISTORY_ITEMS).contains(&limit) => limit,
+        _ => {
+            return Err(AppError::new(
+                ErrorCode::InvalidRequest,
+                format!("limit: entre 1 et {MAX_HISTORY_ITEMS}."),
+            ))
+        }
+    };
+    let config = Config::get(env)?;
+    let cynod = CynodClient::new(env, &config.cynod);
+    let owned = cynod.cards(Some(&principal.wallet_id), None).await?;
+    if !owned.iter().any(|c| c.numero_carte == card_number) {
+        return Err(AppError::new(
+            ErrorCode::CardNotFound,
+            "Cette carte n'appartient pas à ce wallet.",
+        ));
+    }
+    let operations = cynod
+        .card_operations(card_number, &principal.wallet_id, limit)
+        .await?;
+    let mut movements = Vec::with_capacity(operations.len());
+    for operation in operations
+        .iter()
+        .filter(|op| op.numero_carte.as_deref().is_none_or(|n| n == card_number))
+    {
+        movements.extend(operation.to_history_entry(Currency::Tnd)?);
+    }
+    json_response(
+        200,
+        &CardHistory {
+            card_number: card_number.to_string(),
+            card_last4: card_last4(card_number),
+            currency: Currency::Tnd.code(),
+            movements,
         },
     )
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 use base64::Engine;
 use chrono::{NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
-use dyno_core::cynod::{is_valid_card_number, CynodCode, ErrorEnvelope, SuccessEnvelope};
+use dyno_core::cynod::{
+    is_valid_card_number, CynodCode, ErrorEnvelope, SuccessEnvelope, MAX_HISTORY_ITEMS,
+};
 use dyno_core::money::DecimalNumber;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -320,6 +322,7 @@ impl CynodLedger {
                 }
             }
             ("POST", "annuler-reference") if mode.recovery => fence(store, mode, body),
+            ("GET", "get-operations-carte") => card_operations(store, mode, query),
             _ => Err(fail(
                 CynodCode::Other(404),
                 format!("Ressource inconnue: {method} /{endpoint}"),
@@ -680,6 +683,24 @@ fn movement_message(mode: &SimMode, sens: &str, montant: i64) -> String {
         mode.amount(montant).get(),
         mode.currency_label()
     )
+}
+
+/// A card's applied movements, newest first (`limite`, 1 to 200, default 50); the optional
+/// `walletId` / `clientId` must be the card's holder.
+fn card_operations(store: &Store, mode: &SimMode, query: &HashMap<String, String>) -> Outcome {
+    let card = owned_card(store, query)?;
+    let limite = match query.get("limite").map(|l| l.trim().parse::<u32>()) {
+        None => 50,
+        Some(Ok(l)) if (1..=MAX_HISTORY_ITEMS).contains(&l) => l,
+        Some(_) => return Err(missing("limite")),
+    };
+    let operations = store
+        .operations_of_card(&card.numero, limite)
+        .map_err(system)?;
+    Ok((
+        format!("{} opération(s) trouvée(s)", operations.len()),
+        Value::Array(operations.iter().map(|op| operation_json(op, mode)).collect()),
+    ))
 }
 
 /// Looks a reference up and, if no operation used it, fences it so none ever can.

@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS operations (
     created_at_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS operations_by_time ON operations (created_at_ms);
+CREATE INDEX IF NOT EXISTS operations_by_card ON operations (numero, created_at_ms);
 CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, expires_at_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS faults (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -297,6 +298,14 @@ impl Store {
                 since_ms.into(),
                 until_ms.into(),
             ],
+        )
+    }
+
+    /// The applied movements of one card, newest first.
+    pub fn operations_of_card(&self, numero: &str, limit: u32) -> SqlResult<Vec<Operation>> {
+        self.rows(
+            "SELECT * FROM operations WHERE statut = 'EFFECTUEE' AND numero = ?1 ORDER BY created_at_ms DESC, reference DESC LIMIT ?2",
+            vec![numero.into(), i64::from(limit).into()],
         )
     }
 

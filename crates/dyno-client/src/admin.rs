@@ -192,6 +192,28 @@ impl AdminClient {
         )
     }
 
+    /// A wallet id's PIN guard: comparisons made, streak, lock.
+    pub fn wallet_lockout(&self, wallet_id: &str) -> Result<crate::WalletLockout, ApiError> {
+        self.client.call(self.request(
+            "GET",
+            format!(
+                "/api/v1/admin/wallets/{}/pin-lockout",
+                crate::encode_query(wallet_id)
+            ),
+        ))
+    }
+
+    /// Lifts a temporary PIN lock (the ladder and the day's count stay).
+    pub fn unlock_wallet(&self, wallet_id: &str) -> Result<crate::WalletLockout, ApiError> {
+        self.client.call(self.request(
+            "POST",
+            format!(
+                "/api/v1/admin/wallets/{}/unlock",
+                crate::encode_query(wallet_id)
+            ),
+        ))
+    }
+
     pub fn seed_demo(&self) -> Result<DemoSeeded, ApiError> {
         self.client
             .call(self.request("POST", "/api/v1/admin/demo/seed"))

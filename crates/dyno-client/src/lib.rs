@@ -430,6 +430,37 @@ impl DynoClient {
         )
     }
 
+    /// An EPM QR whose scan may debit at most `max_amount`.
+    pub fn wallet_qr_with_max(
+        &self,
+        wallet_token: &str,
+        card_number: &str,
+        max_amount: Millimes,
+    ) -> Result<EpmQr, ApiError> {
+        self.call(
+            RawRequest::new("POST", "/api/v1/wallet/qr")
+                .auth(Auth::Bearer(wallet_token.to_string()))
+                .json(&serde_json::json!({ "card_number": card_number, "max_amount": max_amount })),
+        )
+    }
+
+    /// A card's movements, newest first (only a card of the logged-in wallet).
+    pub fn wallet_card_history(
+        &self,
+        wallet_token: &str,
+        card_number: &str,
+        limit: Option<u32>,
+    ) -> Result<CardHistory, ApiError> {
+        let query = limit.map(|l| format!("?limit={l}")).unwrap_or_default();
+        self.call(
+            RawRequest::new(
+                "GET",
+                format!("/api/v1/wallet/cards/{card_number}/history{query}"),
+            )
+            .auth(Auth::Bearer(wallet_token.to_string())),
+        )
+    }
+
     /// The seed's EPM scan request.
     pub fn scan_request(
         token: &str,

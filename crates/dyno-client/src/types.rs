@@ -302,6 +302,44 @@ pub struct WalletCards {
 pub struct EpmQr {
     pub qr_payload: String,
     pub expires_at: String,
+    #[serde(default)]
+    pub max_amount: Option<Millimes>,
+}
+
+/// `GET /api/v1/wallet/cards/{card_number}/history`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CardHistory {
+    pub card_number: String,
+    pub card_last4: String,
+    pub currency: String,
+    pub movements: Vec<CardHistoryMovement>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CardHistoryMovement {
+    pub reference: String,
+    /// `debit` or `credit`.
+    pub direction: String,
+    pub amount: Millimes,
+    pub balance_after: Option<Millimes>,
+    pub merchant: Option<String>,
+    pub occurred_at: Option<String>,
+}
+
+/// `GET /api/v1/admin/wallets/{wallet_id}/pin-lockout` and `…/unlock`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct WalletLockout {
+    pub wallet_id: String,
+    /// PIN comparisons made since the last re-PIN.
+    pub evaluations: i64,
+    pub consecutive_failures: i64,
+    pub lock_level: i64,
+    pub locked: bool,
+    pub locked_until: Option<String>,
+    pub locked_until_re_pin: bool,
+    pub window_started_at: Option<String>,
+    pub window_evaluations: i64,
+    pub window_budget: i64,
 }
 
 /// The seed's 200 body of `POST /api/v1/pos/payments/scan`.

@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::money::DecimalNumber;
+use crate::money::{Currency, DecimalNumber};
 use crate::problem::{ErrorCode, Problem};
 
 /// CYNOD's functional codes. 405 and 412 come from the spec; the others are ours, in the same style
@@ -344,13 +344,69 @@ pub struct OperationItem {
     pub solde_online: Option<DecimalNumber>,
     #[serde(default)]
     pub date_operation: Option<String>,
+    /// The merchant the movement was made for, when the request named one.
+    #[serde(default)]
+    pub commercant: Option<String>,
 }
 
 impl OperationItem {
     pub fn applied(&self) -> bool {
         self.statut == "EFFECTUEE"
     }
+
+    /// The movement as a card's history shows it; a fenced reference (nothing moved) is none.
+    pub fn to_history_entry(&self, currency: Currency) -> Result<Option<HistoryEntry>, Problem> {
+        let direction = match self.sens.as_deref() {
+            _ if !self.applied() => return Ok(None),
+            Some("DEBIT") => "debit",
+            Some("CREDIT") => "credit",
+            other => return Err(unexpected(format!("sens {other:?}"))),
+        };
+        let minor = |field: &str, value: Option<&DecimalNumber>| {
+            value
+                .map(|v| {
+                    v.to_minor(currency)
+                        .map(|m| DecimalNumber::from_minor(m, currency))
+                        .map_err(|e| unexpected(format!("{field} {}: {e}", v.text())))
+                })
+                .transpose()
+        };
+        Ok(Some(HistoryEntry {
+            reference: self.reference.clone(),
+            direction,
+            amount: minor("montant", self.montant.as_ref())?
+                .ok_or_else(|| unexpected("montant absent".into()))?,
+            balance_after: minor("soldeOnline", self.solde_online.as_ref())?,
+            merchant: self.commercant.clone(),
+            occurred_at: self
+                .date_operation
+                .as_deref()
+                .and_then(cynod_datetime_to_rfc3339),
+        }))
+    }
 }
+
+fn unexpected(detail: String) -> Problem {
+    Problem::new(
+        ErrorCode::UpstreamError,
+        format!("opération CYNOD inattendue: {detail}"),
+    )
+}
+
+/// One movement of a card in the wallet's history (`GET /api/v1/wallet/cards/{n}/history`).
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    pub reference: String,
+    /// `debit` or `credit`.
+    pub direction: &'static str,
+    pub amount: DecimalNumber,
+    pub balance_after: Option<DecimalNumber>,
+    pub merchant: Option<String>,
+    pub occurred_at: Option<String>,
+}
+
+/// Most movements one history page of `get-operations-carte` returns (its `limite`).
+pub const MAX_HISTORY_ITEMS: u32 = 200;
 
 /// Body of `debiter-carte` and `crediter-carte`.
 #[derive(Debug, Clone, Serialize)]
@@ -593,6 +649,19 @@ mod tests {
         };
         let ops: Vec<OperationItem> = data_items(data).unwrap();
         assert!(ops[0].applied());
+        let entry = ops[0].to_history_entry(Currency::Tnd).unwrap().unwrap();
+        assert_eq!(
+            serde_json::to_string(&entry).unwrap(),
+            r#"{"reference":"R1","direction":"debit","amount":12.500,"balance_after":137.500,"merchant":null,"occurred_at":"2026-06-05T10:30:00Z"}"#
+        );
+        let fenced: OperationItem =
+            serde_json::from_str(r#"{"reference":"R2","statut":"ANNULEE"}"#).unwrap();
+        assert!(fenced.to_history_entry(Currency::Tnd).unwrap().is_none());
+        let odd: OperationItem = serde_json::from_str(
+            r#"{"reference":"R3","statut":"EFFECTUEE","sens":"DEBIT","montant":1.0001}"#,
+        )
+        .unwrap();
+        assert!(odd.to_history_entry(Currency::Tnd).is_err());
         assert_eq!(
             ops[0].montant.as_ref().unwrap().to_minor(Currency::Tnd),
             Ok(12_500)

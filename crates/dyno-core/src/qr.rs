@@ -1,7 +1,8 @@
 //! QR payloads. EPM: the employee's code, `base64(JSON)` starting with `{"QrType":"transaction",` as
-//! in the seed, carrying a random nonce, the wallet, the card's last four digits, `iat`/`exp` and an
-//! HMAC-SHA256 tag. Invariant: a payload verifies only if every signed field is exactly as issued;
-//! decoding never panics on any input.
+//! in the seed, carrying a random nonce, an opaque wallet reference, the card's last four digits,
+//! `iat`/`exp` and an HMAC-SHA256 tag. Invariant: a payload verifies only if every signed field is
+//! exactly as issued; it never carries the wallet id (the employee's phone number); decoding never
+//! panics on any input.
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -20,6 +21,8 @@ pub const EPM_QR_TTL_SECONDS: i64 = 30;
 /// Clock skew tolerated after `exp`: covers the time between the phone showing the code and the
 /// POS submitting it, and small clock differences between gateway instances.
 pub const EPM_SKEW_TOLERANCE_MS: i64 = 2_000;
+/// Format version of the EPM payload: 2 carries `wallet_ref` where 1 carried the wallet id.
+pub const EPM_QR_VERSION: u8 = 2;
 /// Longest payload accepted (a genuine one is about 300 characters).
 pub const MAX_QR_PAYLOAD_LEN: usize = 1_024;
 
@@ -46,7 +49,9 @@ pub struct EpmQr {
     pub v: u8,
     /// Random 128-bit nonce (UUID form); names the payment and makes the QR single-use.
     pub nonce: String,
-    pub wallet_id: String,
+    /// [`wallet_ref`]: opaque to a POS, different on every QR, so a cashier can neither read the
+    /// employee's phone number nor link two visits. The grant behind the nonce holds the wallet.
+    pub wallet_ref: String,
     pub card_last4: String,
     pub iat: i64,
     pub exp: i64,
@@ -58,12 +63,12 @@ impl EpmQr {
         qr_type: &str,
         v: u8,
         nonce: &str,
-        wallet_id: &str,
+        wallet_ref: &str,
         card_last4: &str,
         iat: i64,
         exp: i64,
     ) -> String {
-        format!("{qr_type}\n{v}\n{nonce}\n{wallet_id}\n{card_last4}\n{iat}\n{exp}")
+        format!("{qr_type}\n{v}\n{nonce}\n{wallet_ref}\n{card_last4}\n{iat}\n{exp}")
     }
 
     fn tag(key: &[u8], input: &str) -> String {
@@ -83,15 +88,24 @@ impl EpmQr {
     ) -> Self {
         let iat = now.secs();
         let exp = iat + ttl_seconds;
+        let wallet_ref = wallet_ref(key, nonce, wallet_id);
         let sig = Self::tag(
             key,
-            &Self::signing_input("transaction", 1, nonce, wallet_id, card_last4, iat, exp),
+            &Self::signing_input(
+                "transaction",
+                EPM_QR_VERSION,
+                nonce,
+                &wallet_ref,
+                card_last4,
+                iat,
+                exp,
+            ),
         );
         Self {
             qr_type: "transaction".into(),
-            v: 1,
+            v: EPM_QR_VERSION,
             nonce: nonce.into(),
-            wallet_id: wallet_id.into(),
+            wallet_ref,
             card_last4: card_last4.into(),
             iat,
             exp,
@@ -125,7 +139,7 @@ impl EpmQr {
             });
         }
         let qr: EpmQr = serde_json::from_value(value).map_err(|_| QrError::Malformed)?;
-        if qr.v != 1 {
+        if qr.v != EPM_QR_VERSION {
             return Err(QrError::WrongType);
         }
         let expected = Self::tag(
@@ -134,7 +148,7 @@ impl EpmQr {
                 &qr.qr_type,
                 qr.v,
                 &qr.nonce,
-                &qr.wallet_id,
+                &qr.wallet_ref,
                 &qr.card_last4,
                 qr.iat,
                 qr.exp,
@@ -149,6 +163,14 @@ impl EpmQr {
         Ok(qr)
     }
 
+    /// Whether this QR was issued for `wallet_id` (the reference is recomputed, never reversed).
+    pub fn is_for_wallet(&self, key: &[u8], wallet_id: &str) -> bool {
+        constant_time_eq(
+            wallet_ref(key, &self.nonce, wallet_id).as_bytes(),
+            self.wallet_ref.as_bytes(),
+        )
+    }
+
     pub fn expires_at(&self) -> Millis {
         Millis::from_secs(self.exp)
     }
@@ -157,6 +179,18 @@ impl EpmQr {
     pub fn is_expired(&self, now: Millis) -> bool {
         now.0 > self.expires_at().0 + EPM_SKEW_TOLERANCE_MS
     }
+}
+
+/// The opaque wallet reference of an EPM QR: 128 bits of `HMAC-SHA256(key, "wallet-ref" ‖ nonce ‖
+/// wallet_id)`, base64url. Without the QR key it cannot be tied to a phone number, and the nonce
+/// makes it differ on every QR.
+pub fn wallet_ref(key: &[u8], nonce: &str, wallet_id: &str) -> String {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(b"wallet-ref\n");
+    mac.update(nonce.as_bytes());
+    mac.update(b"\n");
+    mac.update(wallet_id.as_bytes());
+    URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..16])
 }
 
 /// Lifetime of a PPM request (the seed: "TTL 60s").
@@ -266,7 +300,7 @@ mod tests {
             Err(QrError::BadSignature)
         );
         let mut other_wallet = qr.clone();
-        other_wallet.wallet_id = "+21620000002".into();
+        other_wallet.wallet_ref = wallet_ref(KEY, NONCE, "+21620000002");
         assert_eq!(
             EpmQr::decode(KEY, &other_wallet.encode()),
             Err(QrError::BadSignature)
@@ -300,6 +334,40 @@ mod tests {
         assert_eq!(
             EpmQr::decode(KEY, &STANDARD.encode(serde_json::to_vec(&extra).unwrap())),
             Err(QrError::Malformed)
+        );
+    }
+
+    #[test]
+    fn the_payload_carries_an_opaque_wallet_reference_never_the_phone_number() {
+        let qr = issued();
+        let json = String::from_utf8(STANDARD.decode(qr.encode()).unwrap()).unwrap();
+        assert!(
+            !json.contains("21620000001") && !json.contains("wallet_id"),
+            "{json}"
+        );
+        assert!(
+            json.starts_with(r#"{"QrType":"transaction","v":2,"nonce":"#),
+            "{json}"
+        );
+        assert!(qr.is_for_wallet(KEY, "+21620000001"));
+        assert!(!qr.is_for_wallet(KEY, "+21620000002"));
+        assert!(!qr.is_for_wallet(b"another key", "+21620000001"));
+        // Another QR of the same wallet cannot be linked to this one.
+        let next = EpmQr::issue(
+            KEY,
+            "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+            "+21620000001",
+            "9569",
+            now(),
+            EPM_QR_TTL_SECONDS,
+        );
+        assert_ne!(next.wallet_ref, qr.wallet_ref);
+        // A version-1 payload (it carried the phone number) is no longer accepted.
+        let mut v1: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v1["v"] = 1.into();
+        assert_eq!(
+            EpmQr::decode(KEY, &STANDARD.encode(v1.to_string())),
+            Err(QrError::WrongType)
         );
     }
 

@@ -59,12 +59,28 @@ impl Policy {
     }
 }
 
-/// Employee wallet logins per wallet id.
-pub const WALLET_LOGIN_POLICY: Policy = Policy {
-    name: "wallet-login",
-    limit: 10,
+/// Employee wallet logins per source IP, whatever the wallet id: stops one address from spraying
+/// a few PINs over many wallets. Enforced by the Workers Rate Limiting binding
+/// `WALLET_LOGIN_IP_LIMITER`, whose `wrangler.toml` entries must say the same (a test checks).
+pub const WALLET_LOGIN_PER_IP_POLICY: Policy = Policy {
+    name: "wallet-login-ip",
+    limit: 20,
     window_ms: 60_000,
 };
+
+impl Policy {
+    /// The refusal of a fixed-window limiter whose windows are aligned on the epoch, as the Rate
+    /// Limiting binding counts: room again when the current window ends.
+    pub fn fixed_window_refusal(self, now_ms: i64) -> Decision {
+        let window = self.window_ms.max(1);
+        Decision {
+            policy: self,
+            allowed: false,
+            remaining: 0,
+            reset_secs: ceil_secs(window - now_ms.rem_euclid(window)),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
@@ -246,6 +262,26 @@ mod tests {
         assert!(!w.admit(t0 + 59_999, CLIENT_POLICY).allowed);
         assert!(w.admit(t0 + 60_000, CLIENT_POLICY).allowed);
         assert!(!w.admit(t0 + 60_000, CLIENT_POLICY).allowed);
+    }
+
+    #[test]
+    fn the_wallet_login_limiter_is_configured_as_the_policy_says() {
+        let refused = WALLET_LOGIN_PER_IP_POLICY.fixed_window_refusal(120_000 + 45_500);
+        assert_eq!(refused.retry_after_secs(), 15);
+        assert_eq!(refused.policy_header(), "\"wallet-login-ip\";q=20;w=60");
+        assert_eq!(refused.limit_header(), "\"wallet-login-ip\";r=0;t=15");
+        // Both environments of wrangler.toml bind the limiter with this policy's figures.
+        let wrangler = include_str!("../../../wrangler.toml");
+        let entry = format!(
+            "name = \"WALLET_LOGIN_IP_LIMITER\"\nnamespace_id = \"1501\"\nsimple = {{ limit = {}, period = {} }}",
+            WALLET_LOGIN_PER_IP_POLICY.limit,
+            WALLET_LOGIN_PER_IP_POLICY.window_ms / 1000
+        );
+        assert_eq!(wrangler.matches(&entry).count(), 2, "{entry}");
+        assert!(
+            wrangler.contains("[[ratelimits]]\n")
+                && wrangler.contains("[[env.production.ratelimits]]\n")
+        );
     }
 
     #[test]

@@ -71,6 +71,9 @@ pub enum RouteName {
     AdminSandboxFaults,
     AdminSettlePayment,
     AdminHealth,
+    WalletCardHistory,
+    AdminWalletLockout,
+    AdminUnlockWallet,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -180,6 +183,9 @@ pub const ROUTES: &[RouteDef] = &[
     route("GET", "/api/v1/admin/health", RouteName::AdminHealth, Audience::Admin),
     route("GET", "/api/v1/admin/cynod-sim/mode", RouteName::AdminCynodSim, Audience::Admin),
     route("POST", "/api/v1/admin/cynod-sim/mode", RouteName::AdminCynodSim, Audience::Admin),
+    route("GET", "/api/v1/wallet/cards/{card_number}/history", RouteName::WalletCardHistory, Audience::Wallet),
+    route("GET", "/api/v1/admin/wallets/{wallet_id}/pin-lockout", RouteName::AdminWalletLockout, Audience::Admin),
+    route("POST", "/api/v1/admin/wallets/{wallet_id}/unlock", RouteName::AdminUnlockWallet, Audience::Admin),
 ];
 
 /// A matched route with its path parameters, in pattern order.

@@ -296,7 +296,7 @@ fn every_error_changes_nothing() {
 
     let json = STANDARD.decode(&qr).unwrap();
     let mut value: Value = serde_json::from_slice(&json).unwrap();
-    value["wallet_id"] = "+21699999999".into();
+    value["wallet_ref"] = "AAAAAAAAAAAAAAAAAAAAAA".into();
     let tampered = STANDARD.encode(serde_json::to_vec(&value).unwrap());
     let session_qr = STANDARD.encode(br#"{"SessionId":"7c9e6679"}"#);
     for (what, payload) in [

@@ -52,6 +52,19 @@ pub fn verify_client_secret(
         })
 }
 
+/// Salt and hash a PIN is compared with when the wallet id is not enrolled: the same shape as a
+/// real pair (16-byte salt, SHA-256), so the comparison costs the same, and a hash no PIN has.
+const UNENROLLED_SALT: &str = "00000000000000000000000000000000";
+const UNENROLLED_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Checks a PIN against a wallet's stored `(salt, hash)`, or, for an id that is not enrolled,
+/// against a stand-in pair that takes the same work and never matches: the time taken does not
+/// tell whether the wallet exists.
+pub fn verify_pin_or_stand_in(pepper: &[u8], stored: Option<(&str, &str)>, pin: &str) -> bool {
+    let (salt, hash) = stored.unwrap_or((UNENROLLED_SALT, UNENROLLED_HASH));
+    verify_secret(pepper, salt, hash, pin) && stored.is_some()
+}
+
 /// Equality in time independent of where the inputs differ (lengths are not secret here).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
@@ -124,6 +137,19 @@ mod tests {
             hash_secret(b"pepper", "aa11", "x"),
             hash_secret(b"pepper", "aa1", "1:x")
         );
+    }
+
+    #[test]
+    fn an_unenrolled_wallet_never_verifies() {
+        let hash = hash_secret(b"pepper", UNENROLLED_SALT, "1234");
+        assert!(verify_pin_or_stand_in(
+            b"pepper",
+            Some((UNENROLLED_SALT, &hash)),
+            "1234"
+        ));
+        assert!(!verify_pin_or_stand_in(b"pepper", None, "1234"));
+        assert_eq!(UNENROLLED_SALT.len(), 32);
+        assert_eq!(UNENROLLED_HASH.len(), hash.len());
     }
 
     #[test]

@@ -3,5 +3,6 @@
 
 pub mod credentials;
 pub mod jwt;
+pub mod lockout;
 pub mod oauth;
 pub mod sealed;
