@@ -103,7 +103,6 @@ impl CallError {
 /// A card's balance, in minor units.
 #[derive(Debug, Clone)]
 pub struct CardBalance {
-    pub card_number: String,
     pub balance_minor: i64,
     pub as_of: Option<String>,
     pub wallet_type: Option<String>,
@@ -255,7 +254,6 @@ impl<'a> CynodClient<'a> {
                 .solde_online
                 .to_minor(dyno_core::Currency::Tnd)
                 .map_err(|e| upstream(format!("soldeOnline {}: {e}", item.solde_online.text())))?,
-            card_number: item.numero_carte,
             as_of: item.date_solde,
             wallet_type: item.type_wallet,
         })
@@ -273,21 +271,6 @@ impl<'a> CynodClient<'a> {
             ("clientId", client_id),
         ]);
         single(self.read(&format!("/check-card-validity?{query}")).await?)
-    }
-
-    pub async fn member_validity(
-        &self,
-        client_id: &str,
-        card_number: &str,
-    ) -> Result<ValidityItem, Problem> {
-        let query = query(&[
-            ("numeroCarte", Some(card_number)),
-            ("clientId", Some(client_id)),
-        ]);
-        single(
-            self.read(&format!("/check-card-validity-membre?{query}"))
-                .await?,
-        )
     }
 
     pub async fn cards(
