@@ -15,6 +15,7 @@ use dyno_core::idempotency;
 use dyno_core::ids::{ClientId, PaymentId};
 use dyno_core::payment::view::PaymentView;
 use dyno_core::protocol::{AuthorizeOutcome, AuthorizeRequest};
+use dyno_core::ratelimit::{RouteWindow, CARD_READ_POLICY};
 use dyno_core::routes::{RouteDef, RouteName};
 use dyno_core::sandbox::Scenario;
 use dyno_core::ErrorCode;
@@ -134,6 +135,8 @@ pub struct PosCall<'a> {
     client: ClientId,
     idempotency: Option<IdempotencyCheck>,
     counted: bool,
+    /// The route's own window besides the client's (card reads).
+    window: Option<RouteWindow>,
     scope: &'static str,
     /// The raw `X-Dyno-Simulate` header, checked once authorized.
     simulate: Option<String>,
@@ -188,6 +191,7 @@ impl<'a> PosCall<'a> {
             simulate,
             idempotency,
             counted: route.name != RouteName::PosPaymentStatus,
+            window: RouteWindow::for_route(route.name),
             scope: route.scope.unwrap_or("payments"),
         })
     }
@@ -261,6 +265,7 @@ impl<'a> PosCall<'a> {
                 idempotency: self.idempotency.clone(),
                 reserve: needs.reserve,
                 lookup: needs.lookup,
+                window: self.window,
             })
             .await?;
         let granted = match outcome {
@@ -342,6 +347,13 @@ fn refused(refusal: Refusal) -> AppError {
         Refusal::Limited(limit) if limit.name.starts_with("poll") => rate_limited(
             &limit,
             "Trop d'interrogations de statut: 1 par seconde suffit.".into(),
+        ),
+        Refusal::Limited(limit) if limit.name == CARD_READ_POLICY.name => rate_limited(
+            &limit,
+            format!(
+                "Limite de {} lectures de carte par minute atteinte pour ce client.",
+                limit.limit
+            ),
         ),
         Refusal::Limited(limit) => rate_limited(
             &limit,

@@ -76,6 +76,10 @@ pub struct Config {
     pub max_amount_minor: i64,
     /// Grace period during which a rotated client secret still works.
     pub secret_rotation_grace_seconds: i64,
+    /// Largest single operator credit or debit, and the most operator movements may move in one
+    /// UTC day, both in minor units (`OPERATOR_MOVEMENT_MAX_MINOR`, `OPERATOR_DAILY_MAX_MINOR`).
+    pub operator_movement_max_minor: i64,
+    pub operator_daily_max_minor: i64,
     /// Multiplies every rate limit (1 in production; the bench raises it to measure throughput).
     /// The Rate Limiting bindings' limits are fixed in wrangler.toml and cannot be scaled at run
     /// time, so a scale above 1 lifts them instead.
@@ -130,6 +134,10 @@ impl Config {
             max_amount_minor: number(env, "MAX_AMOUNT_MINOR")?.unwrap_or(10_000_000),
             secret_rotation_grace_seconds: number(env, "SECRET_ROTATION_GRACE_SECONDS")?
                 .unwrap_or(86_400),
+            operator_movement_max_minor: number(env, "OPERATOR_MOVEMENT_MAX_MINOR")?
+                .unwrap_or(1_000_000),
+            operator_daily_max_minor: number(env, "OPERATOR_DAILY_MAX_MINOR")?
+                .unwrap_or(10_000_000),
             rate_limit_scale: number(env, "RATE_LIMIT_SCALE")?.unwrap_or(1).max(1),
             cynod: CynodConfig {
                 route,

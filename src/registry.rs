@@ -852,3 +852,83 @@ pub async fn merchant_movements(
         })
         .collect())
 }
+
+/// An operator movement about to be journaled (`operator_movements`, one row per reference).
+pub struct OperatorMovement<'a> {
+    pub reference: &'a str,
+    pub day: &'a str,
+    pub direction: &'a str,
+    pub card_number: &'a str,
+    pub amount_minor: i64,
+    pub operator: &'a str,
+    pub request_id: &'a str,
+    pub at_ms: i64,
+}
+
+pub async fn find_operator_movement(
+    db: &D1Database,
+    reference: &str,
+) -> AppResult<Option<dyno_core::cards::JournalEntry>> {
+    Ok(db
+        .prepare("SELECT direction, card_number, amount_minor, status FROM operator_movements WHERE reference = ?")
+        .bind(&[s(reference)])?
+        .first(None)
+        .await?)
+}
+
+/// Counts a movement against its day's cap in one statement — the sum of the day's counted
+/// movements and the insert (or the re-reservation of a released row of the same movement) are
+/// atomic, so concurrent movements can never exceed the cap together. False: over the cap, or the
+/// reference was taken meanwhile (the caller reads it again).
+pub async fn reserve_operator_movement(
+    db: &D1Database,
+    movement: &OperatorMovement<'_>,
+    daily_max_minor: i64,
+) -> AppResult<bool> {
+    let row = db
+        .prepare(
+            "INSERT INTO operator_movements (reference, day, direction, card_number, amount_minor, operator, status, request_id, created_at_ms, updated_at_ms)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'reserved', ?7, ?8, ?8
+             WHERE (SELECT COALESCE(SUM(amount_minor), 0) FROM operator_movements
+                    WHERE day = ?2 AND status != 'released') + ?5 <= ?9
+             ON CONFLICT (reference) DO UPDATE
+               SET status = 'reserved', day = excluded.day, operator = excluded.operator,
+                   request_id = excluded.request_id, updated_at_ms = excluded.updated_at_ms
+               WHERE operator_movements.status = 'released'
+                 AND operator_movements.direction = excluded.direction
+                 AND operator_movements.card_number = excluded.card_number
+                 AND operator_movements.amount_minor = excluded.amount_minor
+             RETURNING reference",
+        )
+        .bind(&[
+            s(movement.reference),
+            s(movement.day),
+            s(movement.direction),
+            s(movement.card_number),
+            n(movement.amount_minor),
+            s(movement.operator),
+            s(movement.request_id),
+            n(movement.at_ms),
+            n(daily_max_minor),
+        ])?
+        .first::<serde_json::Value>(None)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Records what CYNOD did with a journaled movement; an applied movement is never downgraded.
+pub async fn settle_operator_movement(
+    db: &D1Database,
+    reference: &str,
+    status: dyno_core::cards::JournalStatus,
+    at_ms: i64,
+) -> AppResult<()> {
+    db.prepare(
+        "UPDATE operator_movements SET status = ?1, updated_at_ms = ?2
+         WHERE reference = ?3 AND status != 'applied'",
+    )
+    .bind(&[s(status.as_str()), n(at_ms), s(reference)])?
+    .run()
+    .await?;
+    Ok(())
+}

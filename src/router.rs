@@ -14,13 +14,14 @@ use dyno_core::payment::machine::DriveAction;
 
 use crate::error::{AppError, AppResult, Early, PosResult};
 use crate::http::RequestContext;
-use crate::routes::cards::{self, Direction};
+use crate::routes::cards;
 use crate::routes::{
     admin, contract, cynod_sim_control, demo_seed, health, oauth, operator, payments, pos, reports,
     sessions, wallet, webhooks,
 };
 use crate::sandbox;
 use crate::stubs::GateStub;
+use dyno_core::cards::Direction;
 
 /// Handles a request end to end; errors are already rendered.
 pub async fn dispatch(req: Request, env: &Env, ctx: &Context, rc: &RequestContext) -> Response {
@@ -144,6 +145,13 @@ async fn handle(
                 RouteName::AdminHealth => health::deep(env, rc).await,
                 RouteName::AdminWalletLockout => admin::wallet_lockout(env, matched).await,
                 RouteName::AdminUnlockWallet => admin::unlock_wallet(env, matched).await,
+                RouteName::AdminMemberCards => cards::member_cards(env, matched).await,
+                RouteName::AdminCardCredit => {
+                    cards::operator_movement(req, env, rc, matched, Direction::Credit).await
+                }
+                RouteName::AdminCardDebit => {
+                    cards::operator_movement(req, env, rc, matched, Direction::Debit).await
+                }
                 other => Err(unrouted(other)),
             }
         }
@@ -185,6 +193,8 @@ async fn handle_pos(req: Request, env: &Env, rc: &RequestContext, matched: &Matc
         RouteName::PosSandboxConfirm => sandbox::drive(&call, matched, DriveAction::Confirm).await,
         RouteName::PosSandboxFail => sandbox::drive(&call, matched, DriveAction::Fail).await,
         RouteName::PosSandboxCancel => sandbox::drive(&call, matched, DriveAction::Cancel).await,
+        RouteName::PosCardBalance => cards::presented_balance(&call).await,
+        RouteName::PosCardValidity => cards::presented_validity(&call).await,
         name => {
             // Routes without gate needs: authorize here, then run.
             let authorized = call.authorize(GateNeeds::default()).await?;
@@ -200,16 +210,6 @@ async fn handle_pos(req: Request, env: &Env, rc: &RequestContext, matched: &Matc
                     let id = matched.param("delivery_id").unwrap_or_default();
                     webhooks::redeliver(&call, principal, id).await
                 }
-                RouteName::PosCardCredit => {
-                    cards::movement(&call, principal, matched, Direction::Credit).await
-                }
-                RouteName::PosCardDebit => {
-                    cards::movement(&call, principal, matched, Direction::Debit).await
-                }
-                RouteName::PosCardBalance => cards::balance(&call, matched).await,
-                RouteName::PosCardValidity => cards::validity(&call, matched).await,
-                RouteName::PosMemberCards => cards::member_cards(&call, matched).await,
-                RouteName::PosMemberCardValidity => cards::member_validity(&call, matched).await,
                 other => Err(unrouted(other)),
             }?)
         }

@@ -7,6 +7,7 @@ use dyno_core::gate::{PollOutcome, Reservation, TokenRef};
 use dyno_core::ids::{ClientId, PaymentId};
 use dyno_core::payment::machine::{Answer, Request};
 use dyno_core::payment::view::PaymentView;
+use dyno_core::payment::Payer;
 use dyno_core::protocol::{
     AuthorizeOutcome, AuthorizeRequest, Faults, GateCall, PaymentCall, PaymentPoll, StorageProbe,
     ThrottleOutcome, ThrottlePolicy,
@@ -60,6 +61,14 @@ impl PaymentStub {
     pub async fn view(&self, request: Request) -> AppResult<PaymentView> {
         match self.run(request).await? {
             Answer::Payment(view) => Ok(view),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The card a fresh, unused EPM QR presents (its object holds the grant).
+    pub async fn presented(&self) -> AppResult<Payer> {
+        match self.run(Request::Presented).await? {
+            Answer::Presented(payer) => Ok(payer),
             other => Err(unexpected(other)),
         }
     }

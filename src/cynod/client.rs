@@ -108,7 +108,6 @@ impl CallError {
 /// A card's balance, in minor units.
 #[derive(Debug, Clone)]
 pub struct CardBalance {
-    pub card_number: String,
     pub balance_minor: i64,
     /// `dateSolde` rewritten in UTC (`dd-mm-yyyy hh:mm:ss`); `None` when CYNOD's is unreadable.
     pub as_of: Option<String>,
@@ -297,7 +296,6 @@ impl<'a> CynodClient<'a> {
         Ok(CardBalance {
             balance_minor: dialect.balance_minor(&item)?,
             as_of: dialect.utc_datetime(item.date_solde.as_deref()),
-            card_number: item.numero_carte,
             wallet_type: item.type_wallet,
         })
     }
@@ -314,22 +312,6 @@ impl<'a> CynodClient<'a> {
             ("clientId", client_id),
         ]);
         let item = single(self.read(&format!("/check-card-validity?{query}")).await?)?;
-        self.config.dialect.still_valid(item, platform::now())
-    }
-
-    pub async fn member_validity(
-        &self,
-        client_id: &str,
-        card_number: &str,
-    ) -> Result<ValidityItem, Problem> {
-        let query = query(&[
-            ("numeroCarte", Some(card_number)),
-            ("clientId", Some(client_id)),
-        ]);
-        let item = single(
-            self.read(&format!("/check-card-validity-membre?{query}"))
-                .await?,
-        )?;
         self.config.dialect.still_valid(item, platform::now())
     }
 

@@ -16,7 +16,9 @@ use dyno_core::payment::view::PaymentView;
 use dyno_core::protocol::{
     AuthorizeOutcome, AuthorizeRequest, GateCall, Granted, ThrottleOutcome, ThrottlePolicy,
 };
-use dyno_core::ratelimit::{Policy, SlidingWindow, TOKEN_PER_CLIENT_POLICY};
+use dyno_core::ratelimit::{
+    Policy, RouteWindow, SlidingWindow, CLIENT_POLICY, POLL_CLIENT_POLICY, TOKEN_PER_CLIENT_POLICY,
+};
 use dyno_core::{ErrorCode, Millis, Problem};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -254,12 +256,21 @@ impl ClientGate {
     ) -> Result<AuthorizeOutcome, Problem> {
         self.profile(&request.client).await?;
         let scale = self.scale();
-        let admitted = self.with(|g| g.admission(&request.token, request.counted, scale, now))?;
+        let window = request.window.map(RouteWindow::policy);
+        let admitted =
+            self.with(|g| g.admission_in(&request.token, request.counted, window, scale, now))?;
         let (profile, decision) = match admitted {
             Ok(admitted) => admitted,
             Err(refusal) => return Ok(AuthorizeOutcome::Refused(refusal)),
         };
-        self.persist_window(decision.policy.name)?;
+        let client_window = if request.counted {
+            CLIENT_POLICY
+        } else {
+            POLL_CLIENT_POLICY
+        };
+        for policy in std::iter::once(client_window).chain(window) {
+            self.persist_window(policy.name)?;
+        }
         let idempotency = match &request.idempotency {
             Some(check) => Some(self.check_idempotency(check, now)?),
             None => None,

@@ -1,8 +1,7 @@
 """Schemathesis hooks for the contract run (tests/e2e/tests/contract.rs loads them).
 
 The generator draws minimal values, so its `Idempotency-Key`s collide ("0", "00", ...): most
-money operations would then stop at 422 IDEMPOTENCY_KEY_REUSED and never reach refunds, credits
-or debits. Each valid key gets a unique suffix right before it is sent, so the request goes on
+money operations would then stop at 422 IDEMPOTENCY_KEY_REUSED and never reach refunds. Each valid key gets a unique suffix right before it is sent, so the request goes on
 into the real logic. An invalid key is left as drawn: the API must still refuse it. Replays of
 one key are proven by the e2e suites, not here.
 """

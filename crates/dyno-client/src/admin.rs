@@ -3,8 +3,9 @@
 use serde_json::json;
 
 use crate::{
-    ApiError, AuditPage, Auth, ClientCreated, DemoSeeded, DynoClient, HealthReport, Merchant,
-    RawRequest, SecretRotated, TokensRevoked, WebhookConfigured,
+    ApiError, AuditPage, Auth, CardMovement, ClientCreated, DemoSeeded, DynoClient, HealthReport,
+    MemberCards, Merchant, Millimes, RawRequest, SecretRotated, TokensRevoked, WebhookConfigured,
+    OPERATOR_HEADER,
 };
 
 /// The operator's view of a deployment.
@@ -24,6 +25,36 @@ impl AdminClient {
 
     fn request(&self, method: &'static str, path: impl Into<String>) -> RawRequest {
         RawRequest::new(method, path).auth(Auth::Admin(self.key.clone()))
+    }
+
+    /// A member's cards with balances (CYNOD member id).
+    pub fn member_cards(&self, member_id: &str) -> Result<MemberCards, ApiError> {
+        self.client.call(self.request(
+            "GET",
+            format!(
+                "/api/v1/admin/members/{}/cards",
+                crate::encode_query(member_id)
+            ),
+        ))
+    }
+
+    /// A direct `credit` or `debit` of a card by `operator`, idempotent by `reference`.
+    pub fn card_movement(
+        &self,
+        operator: &str,
+        card_number: &str,
+        direction: &str,
+        amount: Millimes,
+        reference: &str,
+    ) -> Result<CardMovement, ApiError> {
+        self.client.call(
+            self.request(
+                "POST",
+                format!("/api/v1/admin/cards/{card_number}/{direction}"),
+            )
+            .header(OPERATOR_HEADER, operator)
+            .json(&json!({ "amount": amount, "reference": reference })),
+        )
     }
 
     pub fn create_merchant(

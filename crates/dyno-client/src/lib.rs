@@ -112,6 +112,11 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// The header through which a POS presents the employee's EPM QR with a card read.
+pub const CARD_PRESENTATION_HEADER: &str = "X-Dyno-Card-Presentation";
+/// The header naming the operator behind a direct card movement.
+pub const OPERATOR_HEADER: &str = "X-Operator";
+
 /// How a request authenticates.
 #[derive(Debug, Clone)]
 pub enum Auth {
@@ -327,64 +332,21 @@ impl DynoClient {
         )
     }
 
-    pub fn card_balance(&self, token: &str, card_number: &str) -> Result<CardBalance, ApiError> {
+    /// The balance of the card the employee presents with `qr_payload` (a fresh EPM QR).
+    pub fn card_balance(&self, token: &str, qr_payload: &str) -> Result<CardBalance, ApiError> {
         self.call(
-            RawRequest::new("GET", format!("/api/v1/pos/cards/{card_number}/balance"))
-                .auth(Auth::Bearer(token.to_string())),
+            RawRequest::new("GET", "/api/v1/pos/cards/balance")
+                .auth(Auth::Bearer(token.to_string()))
+                .header(CARD_PRESENTATION_HEADER, qr_payload),
         )
     }
 
-    pub fn card_validity(&self, token: &str, card_number: &str) -> Result<CardValidity, ApiError> {
+    /// Whether the card the employee presents with `qr_payload` is valid.
+    pub fn card_validity(&self, token: &str, qr_payload: &str) -> Result<CardValidity, ApiError> {
         self.call(
-            RawRequest::new("GET", format!("/api/v1/pos/cards/{card_number}/validity"))
-                .auth(Auth::Bearer(token.to_string())),
-        )
-    }
-
-    pub fn member_cards(&self, token: &str, member_id: &str) -> Result<MemberCards, ApiError> {
-        self.call(
-            RawRequest::new(
-                "GET",
-                format!("/api/v1/pos/members/{}/cards", encode_query(member_id)),
-            )
-            .auth(Auth::Bearer(token.to_string())),
-        )
-    }
-
-    pub fn member_card_validity(
-        &self,
-        token: &str,
-        member_id: &str,
-        card_number: &str,
-    ) -> Result<CardValidity, ApiError> {
-        self.call(
-            RawRequest::new(
-                "GET",
-                format!(
-                    "/api/v1/pos/members/{}/cards/{card_number}/validity",
-                    encode_query(member_id)
-                ),
-            )
-            .auth(Auth::Bearer(token.to_string())),
-        )
-    }
-
-    /// `direction`: `credit` or `debit` (scope `cards:write`).
-    pub fn card_movement(
-        &self,
-        token: &str,
-        card_number: &str,
-        direction: &str,
-        amount: Millimes,
-        reference: &str,
-    ) -> Result<CardMovement, ApiError> {
-        self.call(
-            RawRequest::new(
-                "POST",
-                format!("/api/v1/pos/cards/{card_number}/{direction}"),
-            )
-            .auth(Auth::Bearer(token.to_string()))
-            .json(&serde_json::json!({ "amount": amount, "reference": reference })),
+            RawRequest::new("GET", "/api/v1/pos/cards/validity")
+                .auth(Auth::Bearer(token.to_string()))
+                .header(CARD_PRESENTATION_HEADER, qr_payload),
         )
     }
 

@@ -190,7 +190,7 @@ pub fn parse_millimes(text: &str) -> Option<Millimes> {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct CardBalance {
-    pub card_number: String,
+    pub card_last4: String,
     pub balance: Millimes,
     pub currency: String,
     pub wallet_type: Option<String>,
@@ -199,11 +199,9 @@ pub struct CardBalance {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct CardValidity {
-    pub card_number: String,
+    pub card_last4: String,
     pub valid: bool,
     pub valid_until: Option<String>,
-    pub holder_first_name: Option<String>,
-    pub holder_last_name: Option<String>,
     pub wallet_type: Option<String>,
     /// Why `valid` is false (`card_expired`, `card_blocked`).
     #[serde(default)]

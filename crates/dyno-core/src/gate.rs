@@ -276,6 +276,41 @@ impl GateState {
         Ok((profile, decision))
     }
 
+    /// [`Self::admission`], with a route's own window (card reads) counted first: a call it
+    /// refuses spends nothing of the client's window, so abusing one route cannot starve the
+    /// client's payments. Reports the decision with the least room left.
+    pub fn admission_in(
+        &mut self,
+        token: &TokenRef,
+        counted: bool,
+        window: Option<Policy>,
+        scale: u32,
+        now: Millis,
+    ) -> Result<(ClientProfile, Decision), Refusal> {
+        let Some(window) = window else {
+            return self.admission(token, counted, scale, now);
+        };
+        if self.profile.is_none() {
+            return Err(Refusal::UnknownClient);
+        }
+        if self.is_revoked(token) {
+            return Err(Refusal::Revoked);
+        }
+        let own = self.admit(window.scaled(scale), now);
+        if !own.allowed {
+            return Err(Refusal::Limited(LimitInfo::from(&own)));
+        }
+        let (profile, client) = self.admission(token, counted, scale, now)?;
+        Ok((
+            profile,
+            if own.remaining <= client.remaining {
+                own
+            } else {
+                client
+            },
+        ))
+    }
+
     /// A status poll: revocation, the client's poll ceiling, the request's own allowance (bursts
     /// of 5, 2 per second) and its published status.
     pub fn poll(
@@ -399,6 +434,44 @@ mod tests {
         for i in 0..120 {
             assert!(g.admission(&token("j", 0), true, 2, t(i)).is_ok());
         }
+    }
+
+    #[test]
+    fn a_routes_own_window_is_counted_first_and_spares_the_clients() {
+        let cards = Some(crate::ratelimit::CARD_READ_POLICY);
+        let mut g = gate();
+        for i in 0..10 {
+            let (_, reported) = g
+                .admission_in(&token("j", 0), true, cards, 1, t(i))
+                .unwrap();
+            assert_eq!(
+                reported.policy.name, "card-reads",
+                "the tighter window is reported"
+            );
+        }
+        let Err(Refusal::Limited(limit)) = g.admission_in(&token("j", 0), true, cards, 1, t(10))
+        else {
+            panic!("the 11th card read is refused")
+        };
+        assert_eq!((limit.name.as_str(), limit.limit), ("card-reads", 10));
+        // Refused card reads spent nothing of the client's minute: 50 other calls still pass.
+        for i in 0..50 {
+            assert!(g.admission(&token("j", 0), true, 1, t(11 + i)).is_ok());
+        }
+        assert!(g.admission(&token("j", 0), true, 1, t(61)).is_err());
+        // Revocation and unknown clients come before any counting.
+        g.revoke_all();
+        assert_eq!(
+            g.admission_in(&token("j", 0), true, cards, 1, t(62))
+                .unwrap_err(),
+            Refusal::Revoked
+        );
+        assert_eq!(
+            GateState::default()
+                .admission_in(&token("j", 0), true, cards, 1, t(0))
+                .unwrap_err(),
+            Refusal::UnknownClient
+        );
     }
 
     #[test]

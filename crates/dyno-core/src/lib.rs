@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cards;
 pub mod cynod;
 pub mod edge;
 pub mod gate;

@@ -46,6 +46,8 @@ pub enum ErrorCode {
     CardBlocked,
     InvalidPin,
     WalletLocked,
+    CardNotPresented,
+    DailyLimitExceeded,
     // Sandbox.
     SimulationNotAllowed,
     InvalidSimulation,
@@ -98,6 +100,8 @@ impl ErrorCode {
         ErrorCode::CardBlocked,
         ErrorCode::InvalidPin,
         ErrorCode::WalletLocked,
+        ErrorCode::CardNotPresented,
+        ErrorCode::DailyLimitExceeded,
         ErrorCode::SimulationNotAllowed,
         ErrorCode::InvalidSimulation,
         ErrorCode::ReadOnlyCredentials,
@@ -128,7 +132,8 @@ impl ErrorCode {
             | InvalidSimulation
             | IdempotencyKeyRequired => 400,
             UnsupportedMediaType => 415,
-            InsufficientScope | Forbidden | ReadOnlyCredentials | HttpsRequired => 403,
+            InsufficientScope | Forbidden | ReadOnlyCredentials | HttpsRequired
+            | CardNotPresented => 403,
             MethodNotAllowed => 405,
             QrAlreadyUsed
             | AlreadyExists
@@ -137,7 +142,7 @@ impl ErrorCode {
             | InvalidState
             | IdempotencyKeyInProgress => 409,
             IdempotencyKeyReused | RefundExceedsPayment | AmountAboveQrLimit | InvalidPin
-            | CardExpired | CardBlocked => 422,
+            | CardExpired | CardBlocked | DailyLimitExceeded => 422,
             WalletLocked => 423,
             UpstreamError | OutcomeUnknown => 502,
             UpstreamTimeout => 504,
@@ -184,6 +189,8 @@ impl ErrorCode {
             CardBlocked => "CARD_BLOCKED",
             InvalidPin => "INVALID_PIN",
             WalletLocked => "WALLET_LOCKED",
+            CardNotPresented => "CARD_NOT_PRESENTED",
+            DailyLimitExceeded => "DAILY_LIMIT_EXCEEDED",
             SimulationNotAllowed => "SIMULATION_NOT_ALLOWED",
             InvalidSimulation => "INVALID_SIMULATION",
             ReadOnlyCredentials => "READ_ONLY_CREDENTIALS",
@@ -234,6 +241,8 @@ impl ErrorCode {
             CardBlocked => "Carte bloquée",
             InvalidPin => "Code PIN incorrect",
             WalletLocked => "Wallet temporairement verrouillé",
+            CardNotPresented => "Carte non présentée",
+            DailyLimitExceeded => "Plafond journalier atteint",
             SimulationNotAllowed => "Simulation non autorisée",
             InvalidSimulation => "Scénario de simulation inconnu",
             ReadOnlyCredentials => "Identifiants de démonstration en lecture seule",

@@ -12,6 +12,7 @@ use crate::gate::{
 use crate::ids::{ClientId, PaymentId};
 use crate::payment::machine::Request;
 use crate::payment::view::PaymentView;
+use crate::ratelimit::RouteWindow;
 
 /// A call to a payment's object. Answers: `Run` → `machine::Answer`; `Poll` → [`PaymentPoll`];
 /// `InjectFaults` → `()`; `Health` → [`StorageProbe`].
@@ -96,6 +97,9 @@ pub struct AuthorizeRequest {
     /// A new payment claims this `pos_reference` (unique per client).
     pub reserve: Option<Reservation>,
     pub lookup: Option<Lookup>,
+    /// The route's own window, counted before the client's (card reads: 10/min).
+    #[serde(default)]
+    pub window: Option<RouteWindow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ use sha2::Sha256;
 use thiserror::Error;
 
 use crate::auth::credentials::constant_time_eq;
+use crate::problem::{ErrorCode, Problem};
 use crate::time::Millis;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -179,6 +180,20 @@ impl EpmQr {
     pub fn is_expired(&self, now: Millis) -> bool {
         now.0 > self.expires_at().0 + EPM_SKEW_TOLERANCE_MS
     }
+
+    /// [`Self::decode`], then freshness, as API errors: INVALID_QR for a forged or malformed
+    /// payload, QR_EXPIRED past its lifetime (with the skew tolerance).
+    pub fn verify_fresh(key: &[u8], payload: &str, now: Millis) -> Result<Self, Problem> {
+        let qr = Self::decode(key, payload)
+            .map_err(|e| Problem::new(ErrorCode::InvalidQr, e.to_string()))?;
+        if qr.is_expired(now) {
+            return Err(Problem::new(
+                ErrorCode::QrExpired,
+                "QR code présenté après 30 secondes: demandez un nouveau QR code à l'employé.",
+            ));
+        }
+        Ok(qr)
+    }
 }
 
 /// The opaque wallet reference of an EPM QR: 128 bits of `HMAC-SHA256(key, "wallet-ref" ‖ nonce ‖
@@ -287,6 +302,16 @@ mod tests {
         assert!(decoded.is_expired(now().plus_ms(32_001)));
         let url_safe = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&qr).unwrap());
         assert_eq!(EpmQr::decode(KEY, &url_safe).unwrap(), qr);
+    }
+
+    #[test]
+    fn verify_fresh_tells_forged_from_expired() {
+        let payload = issued().encode();
+        assert!(EpmQr::verify_fresh(KEY, &payload, now().plus_ms(32_000)).is_ok());
+        let late = EpmQr::verify_fresh(KEY, &payload, now().plus_ms(32_001)).unwrap_err();
+        assert_eq!(late.code, ErrorCode::QrExpired);
+        let forged = EpmQr::verify_fresh(b"another key", &payload, now()).unwrap_err();
+        assert_eq!(forged.code, ErrorCode::InvalidQr);
     }
 
     #[test]

@@ -4,6 +4,10 @@
 
 use std::collections::VecDeque;
 
+use serde::{Deserialize, Serialize};
+
+use crate::routes::RouteName;
+
 /// A named limit, e.g. `client`: 60 requests per 60 s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
@@ -55,6 +59,38 @@ impl Policy {
         Self {
             limit: self.limit.saturating_mul(factor.max(1)),
             ..self
+        }
+    }
+}
+
+/// Card reads per client (balance, validity of a presented card): low, because each one is a
+/// look at an employee's card, and an honest POS reads a card once per sale at most.
+pub const CARD_READ_POLICY: Policy = Policy {
+    name: "card-reads",
+    limit: 10,
+    window_ms: 60_000,
+};
+
+/// A route's own window, counted by the client's gate in the same round trip as (and before)
+/// the client's 60/min window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteWindow {
+    CardReads,
+}
+
+impl RouteWindow {
+    pub const fn policy(self) -> Policy {
+        match self {
+            RouteWindow::CardReads => CARD_READ_POLICY,
+        }
+    }
+
+    /// The window a route is counted in besides the client's, if it has one.
+    pub fn for_route(route: RouteName) -> Option<Self> {
+        match route {
+            RouteName::PosCardBalance | RouteName::PosCardValidity => Some(RouteWindow::CardReads),
+            _ => None,
         }
     }
 }

@@ -53,10 +53,6 @@ pub enum RouteName {
     WalletQr,
     PosCardBalance,
     PosCardValidity,
-    PosMemberCards,
-    PosMemberCardValidity,
-    PosCardCredit,
-    PosCardDebit,
     AdminCreateMerchant,
     AdminGetMerchant,
     AdminUpdateMerchant,
@@ -74,6 +70,9 @@ pub enum RouteName {
     WalletCardHistory,
     AdminWalletLockout,
     AdminUnlockWallet,
+    AdminMemberCards,
+    AdminCardCredit,
+    AdminCardDebit,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -85,22 +84,6 @@ pub struct RouteDef {
     pub audience: Audience,
     /// The OAuth scope a POS token needs for this route.
     pub scope: Option<&'static str>,
-}
-
-/// A POS route that needs a scope beyond `payments`.
-const fn scoped(
-    method: &'static str,
-    pattern: &'static str,
-    name: RouteName,
-    scope: &'static str,
-) -> RouteDef {
-    RouteDef {
-        method,
-        pattern,
-        name,
-        audience: Audience::Pos,
-        scope: Some(scope),
-    }
 }
 
 const fn route(
@@ -154,12 +137,8 @@ pub const ROUTES: &[RouteDef] = &[
         route("POST", "/api/v1/wallet/oauth/revoke", RouteName::WalletSignOut, Audience::Wallet),
     route("GET", "/api/v1/wallet/cards", RouteName::WalletCards, Audience::Wallet),
     route("POST", "/api/v1/wallet/qr", RouteName::WalletQr, Audience::Wallet),
-    route("GET", "/api/v1/pos/cards/{card_number}/balance", RouteName::PosCardBalance, Audience::Pos),
-    route("GET", "/api/v1/pos/cards/{card_number}/validity", RouteName::PosCardValidity, Audience::Pos),
-    route("GET", "/api/v1/pos/members/{client_id}/cards", RouteName::PosMemberCards, Audience::Pos),
-    route("GET", "/api/v1/pos/members/{client_id}/cards/{card_number}/validity", RouteName::PosMemberCardValidity, Audience::Pos),
-    scoped("POST", "/api/v1/pos/cards/{card_number}/credit", RouteName::PosCardCredit, "cards:write"),
-    scoped("POST", "/api/v1/pos/cards/{card_number}/debit", RouteName::PosCardDebit, "cards:write"),
+    route("GET", "/api/v1/pos/cards/balance", RouteName::PosCardBalance, Audience::Pos),
+    route("GET", "/api/v1/pos/cards/validity", RouteName::PosCardValidity, Audience::Pos),
     route("POST", "/api/v1/admin/merchants", RouteName::AdminCreateMerchant, Audience::Admin),
     route("GET", "/api/v1/admin/merchants/{merchant_id}", RouteName::AdminGetMerchant, Audience::Admin),
     route("PATCH", "/api/v1/admin/merchants/{merchant_id}", RouteName::AdminUpdateMerchant, Audience::Admin),
@@ -186,6 +165,9 @@ pub const ROUTES: &[RouteDef] = &[
     route("GET", "/api/v1/wallet/cards/{card_number}/history", RouteName::WalletCardHistory, Audience::Wallet),
     route("GET", "/api/v1/admin/wallets/{wallet_id}/pin-lockout", RouteName::AdminWalletLockout, Audience::Admin),
     route("POST", "/api/v1/admin/wallets/{wallet_id}/unlock", RouteName::AdminUnlockWallet, Audience::Admin),
+    route("GET", "/api/v1/admin/members/{client_id}/cards", RouteName::AdminMemberCards, Audience::Admin),
+    route("POST", "/api/v1/admin/cards/{card_number}/credit", RouteName::AdminCardCredit, Audience::Admin),
+    route("POST", "/api/v1/admin/cards/{card_number}/debit", RouteName::AdminCardDebit, Audience::Admin),
 ];
 
 /// A matched route with its path parameters, in pattern order.

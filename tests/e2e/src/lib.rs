@@ -369,7 +369,11 @@ impl Stack {
 
     /// An employee with a wallet login (PIN `2468`) and one card of `balance_minor` millimes.
     pub fn new_employee(&self, balance_minor: i64) -> Employee {
-        let card = self.new_card(balance_minor, "TicketResto");
+        self.employee_for(self.new_card(balance_minor, "TicketResto"))
+    }
+
+    /// An employee with a wallet login (PIN `2468`) for a card already in the simulator.
+    pub fn employee_for(&self, card: SimCard) -> Employee {
         self.admin()
             .enroll_wallet(&card.wallet_id, "2468", "Employé de test", &card.client_id)
             .expect("enroll wallet");
@@ -390,7 +394,8 @@ impl Stack {
             .solde_minor
     }
 
-    /// A new affiliated client whose token also carries `cards:write` (the card-movement proxy).
+    /// A new affiliated client whose token also carries `cards:write` — a scope that once allowed
+    /// card movements and now grants nothing (movements are operator-only).
     pub fn card_writer(&self, name: &str) -> (Onboarded, String) {
         let pos = self.onboard(name, Some("payments cards:write"));
         let token = pos

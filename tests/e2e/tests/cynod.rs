@@ -1,21 +1,21 @@
-//! The CYNOD proxy, end to end through the gateway and the simulator's ledger: every read route,
-//! credit and debit with exact balances, idempotent references, scopes, and input refused before
-//! it reaches CYNOD.
+//! The CYNOD card core, end to end through the gateway and the simulator's ledger: the reads of a
+//! presented card and of a member's cards, operator credit and debit with exact balances,
+//! idempotent references, and input refused before it reaches CYNOD.
 
 use dyno_client::{Auth, Millimes, RawRequest};
 use dyno_e2e::Stack;
+
+const OPERATOR: &str = "ops.test";
 
 #[test]
 fn read_routes_return_exact_balances_and_validity() {
     let stack = Stack::shared();
     let pos = stack.onboard("Card reader", None);
     let token = &pos.token.access_token;
-    let card = stack.new_card(123_456, "TicketResto");
+    let employee = stack.new_employee(123_456);
+    let qr = employee.qr(stack, None);
 
-    let balance = pos
-        .client
-        .card_balance(token, &card.numero)
-        .expect("balance");
+    let balance = pos.client.card_balance(token, &qr).expect("balance");
     assert_eq!(
         balance.balance,
         Millimes(123_456),
@@ -27,8 +27,9 @@ fn read_routes_return_exact_balances_and_validity() {
     let raw = pos
         .client
         .send(
-            RawRequest::new("GET", format!("/api/v1/pos/cards/{}/balance", card.numero))
-                .auth(Auth::Bearer(token.clone())),
+            RawRequest::new("GET", "/api/v1/pos/cards/balance")
+                .auth(Auth::Bearer(token.clone()))
+                .header(dyno_client::CARD_PRESENTATION_HEADER, qr.clone()),
         )
         .unwrap();
     assert!(
@@ -37,35 +38,17 @@ fn read_routes_return_exact_balances_and_validity() {
         raw.text()
     );
 
-    let validity = pos
-        .client
-        .card_validity(token, &card.numero)
-        .expect("validity");
+    let validity = pos.client.card_validity(token, &qr).expect("validity");
     assert!(validity.valid);
     assert_eq!(validity.valid_until.as_deref(), Some("2030-12-31"));
 
-    let cards = pos
-        .client
-        .member_cards(token, &card.client_id)
+    let admin = stack.admin();
+    let cards = admin
+        .member_cards(&employee.card.client_id)
         .expect("member cards");
     assert_eq!(cards.cards.len(), 1);
     assert_eq!(cards.cards[0].balance, Millimes(123_456));
-    pos.client
-        .member_card_validity(token, &card.client_id, &card.numero)
-        .expect("member validity");
-    let foreign = pos
-        .client
-        .member_card_validity(token, "CLT-0001", &card.numero)
-        .unwrap_err();
-    assert_eq!(
-        (foreign.status(), foreign.code()),
-        (Some(404), Some("CARD_NOT_FOUND"))
-    );
-
-    let demo = pos
-        .client
-        .member_cards(token, "CLT-0001")
-        .expect("demo member");
+    let demo = admin.member_cards("CLT-0001").expect("demo member");
     assert!(demo
         .cards
         .iter()
@@ -80,122 +63,89 @@ fn read_routes_return_exact_balances_and_validity() {
 #[test]
 fn card_states_map_to_their_errors() {
     let stack = Stack::shared();
-    let (pos, writer_token) = stack.card_writer("Card writer");
-    let token = &pos.token.access_token;
+    let admin = stack.admin();
     let expired = stack.new_card_with(10_000, "TicketResto", "ACTIVE", "2024-01-31");
     let blocked = stack.new_card_with(10_000, "TicketResto", "BLOQUEE", "2030-01-31");
-    // Asking whether a card is valid: "no" is an answer, not an error.
-    for (card, reason) in [(&expired, "card_expired"), (&blocked, "card_blocked")] {
-        let validity = pos.client.card_validity(token, &card.numero).unwrap();
-        assert!(!validity.valid);
-        assert_eq!(validity.reason.as_deref(), Some(reason));
-    }
     // Moving money on such a card is refused with the functional error.
     for (card, code, reference) in [
         (&expired, "CARD_EXPIRED", "on-expired"),
         (&blocked, "CARD_BLOCKED", "on-blocked"),
     ] {
-        let e = pos
-            .client
-            .card_movement(
-                &writer_token,
-                &card.numero,
-                "debit",
-                Millimes(1_000),
-                reference,
-            )
+        let e = admin
+            .card_movement(OPERATOR, &card.numero, "debit", Millimes(1_000), reference)
             .unwrap_err();
         assert_eq!((e.status(), e.code()), (Some(422), Some(code)));
         assert_eq!(stack.balance_of(&card.numero), 10_000);
     }
-    let e = pos
-        .client
-        .card_balance(token, "7019999999999999")
+    let e = admin
+        .card_movement(
+            OPERATOR,
+            "7019999999999999",
+            "credit",
+            Millimes(1_000),
+            "on-nothing",
+        )
         .unwrap_err();
     assert_eq!((e.status(), e.code()), (Some(404), Some("CARD_NOT_FOUND")));
-    let e = pos.client.member_cards(token, "CLT-NOBODY").unwrap_err();
+    let e = admin.member_cards("CLT-NOBODY").unwrap_err();
     assert_eq!((e.status(), e.code()), (Some(404), Some("CARD_NOT_FOUND")));
 }
 
 #[test]
 fn debit_and_credit_move_money_exactly_once_per_reference() {
     let stack = Stack::shared();
-    let (pos, token) = stack.card_writer("Card writer");
+    let admin = stack.admin();
     let card = stack.new_card(50_000, "TicketResto");
 
-    let refused = pos
-        .client
-        .card_movement(
-            &pos.token.access_token,
-            &card.numero,
-            "debit",
-            Millimes(1_000),
-            "no-scope",
-        )
-        .unwrap_err();
-    assert_eq!(
-        (refused.status(), refused.code()),
-        (Some(403), Some("INSUFFICIENT_SCOPE"))
-    );
-
-    let debit = pos
-        .client
-        .card_movement(&token, &card.numero, "debit", Millimes(12_500), "sale-1")
+    let debit = admin
+        .card_movement(OPERATOR, &card.numero, "debit", Millimes(12_500), "sale-1")
         .expect("debit");
     assert_eq!(debit.status, "applied");
     assert_eq!(debit.amount, Some(Millimes(12_500)));
     assert_eq!(debit.balance_after, Some(Millimes(37_500)));
     assert!(!debit.recovered);
-    let replay = pos
-        .client
-        .card_movement(&token, &card.numero, "debit", Millimes(12_500), "sale-1")
+    let replay = admin
+        .card_movement(OPERATOR, &card.numero, "debit", Millimes(12_500), "sale-1")
         .expect("replay");
     assert_eq!(
         replay.balance_after,
         Some(Millimes(37_500)),
         "a replay returns the original movement"
     );
-    let conflict = pos
-        .client
-        .card_movement(&token, &card.numero, "debit", Millimes(1_000), "sale-1")
+    let conflict = admin
+        .card_movement(OPERATOR, &card.numero, "debit", Millimes(1_000), "sale-1")
         .unwrap_err();
     assert_eq!(
         (conflict.status(), conflict.code()),
         (Some(409), Some("REFERENCE_ALREADY_USED"))
     );
-    let too_much = pos
-        .client
-        .card_movement(&token, &card.numero, "debit", Millimes(40_000), "sale-2")
+    let too_much = admin
+        .card_movement(OPERATOR, &card.numero, "debit", Millimes(40_000), "sale-2")
         .unwrap_err();
     assert_eq!(
         (too_much.status(), too_much.code()),
         (Some(413), Some("INSUFFICIENT_FUNDS"))
     );
-    let credit = pos
-        .client
-        .card_movement(&token, &card.numero, "credit", Millimes(2_500), "refill-1")
+    let credit = admin
+        .card_movement(
+            OPERATOR,
+            &card.numero,
+            "credit",
+            Millimes(2_500),
+            "refill-1",
+        )
         .expect("credit");
     assert_eq!(credit.balance_after, Some(Millimes(40_000)));
 
-    let ledger = stack
-        .admin()
-        .sim_ledger(Some(&card.numero), None, None)
-        .unwrap();
+    let ledger = admin.sim_ledger(Some(&card.numero), None, None).unwrap();
     assert_eq!(ledger.len(), 2, "one debit and one credit: {ledger:?}");
     assert_eq!(ledger[0].montant_minor, Some(12_500));
+    assert_eq!(ledger[0].reference, "op:sale-1");
     assert_eq!(
-        ledger[0].commercant.as_deref(),
-        Some(pos.merchant_id.as_str())
+        ledger[0].libelle.as_deref(),
+        Some("Opération opérateur ops.test")
     );
-    assert_eq!(
-        stack
-            .admin()
-            .sim_card(&card.numero)
-            .unwrap()
-            .unwrap()
-            .solde_minor,
-        40_000
-    );
+    assert_eq!(stack.balance_of(&card.numero), 40_000);
 
     for (what, amount) in [
         ("zero", "0"),
@@ -203,27 +153,25 @@ fn debit_and_credit_move_money_exactly_once_per_reference() {
         ("negative", "-5"),
         ("string", "\"5\""),
         ("huge", "1e9"),
+        ("over the per-call cap", "1000.001"),
     ] {
-        let response = pos
+        let response = stack
             .client
             .send(
-                RawRequest::new("POST", format!("/api/v1/pos/cards/{}/debit", card.numero))
-                    .auth(Auth::Bearer(token.clone()))
+                RawRequest::new("POST", format!("/api/v1/admin/cards/{}/debit", card.numero))
+                    .auth(Auth::Admin(stack.admin_key.clone()))
+                    .header(dyno_client::OPERATOR_HEADER, OPERATOR)
                     .body(
                         "application/json",
-                        format!(r#"{{"amount":{amount},"reference":"bad-{what}"}}"#).into_bytes(),
+                        format!(r#"{{"amount":{amount},"reference":"bad-{}"}}"#, what.len())
+                            .into_bytes(),
                     ),
             )
             .unwrap();
         assert_eq!(response.status, 400, "{what}: {}", response.text());
     }
     assert_eq!(
-        stack
-            .admin()
-            .sim_card(&card.numero)
-            .unwrap()
-            .unwrap()
-            .solde_minor,
+        stack.balance_of(&card.numero),
         40_000,
         "bad input changed nothing"
     );

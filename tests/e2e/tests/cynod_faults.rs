@@ -26,17 +26,16 @@ fn reads_survive_latency_and_one_5xx_and_report_persistent_failures() {
     let admin = stack.admin();
     let pos = stack.onboard("Read faults", None);
     let token = &pos.token.access_token;
-    let card = stack.new_card(7_000, "TicketResto");
+    let employee = stack.new_employee(7_000);
+    // The employee presents the card once; the QR stays valid for every read below.
+    let qr = employee.qr(stack, None);
 
     admin
         .sim_fault("get-solde-carte", "latency", 800, false, 1)
         .unwrap();
     let started = Instant::now();
     assert_eq!(
-        pos.client
-            .card_balance(token, &card.numero)
-            .unwrap()
-            .balance,
+        pos.client.card_balance(token, &qr).unwrap().balance,
         Millimes(7_000)
     );
     assert!(started.elapsed() >= Duration::from_millis(800));
@@ -45,10 +44,7 @@ fn reads_survive_latency_and_one_5xx_and_report_persistent_failures() {
         .sim_fault("get-solde-carte", "status_500", 0, false, 1)
         .unwrap();
     assert_eq!(
-        pos.client
-            .card_balance(token, &card.numero)
-            .unwrap()
-            .balance,
+        pos.client.card_balance(token, &qr).unwrap().balance,
         Millimes(7_000),
         "one 5xx on a read is retried"
     );
@@ -60,14 +56,14 @@ fn reads_survive_latency_and_one_5xx_and_report_persistent_failures() {
         admin
             .sim_fault("get-solde-carte", mode, 0, false, 2)
             .unwrap();
-        let e = pos.client.card_balance(token, &card.numero).unwrap_err();
+        let e = pos.client.card_balance(token, &qr).unwrap_err();
         assert_eq!((e.status(), e.code()), (Some(status), Some(code)), "{mode}");
     }
 
     admin
         .sim_fault("get-solde-carte", "hang", 4_000, false, 2)
         .unwrap();
-    let e = pos.client.card_balance(token, &card.numero).unwrap_err();
+    let e = pos.client.card_balance(token, &qr).unwrap_err();
     assert_eq!(
         (e.status(), e.code()),
         (Some(504), Some("UPSTREAM_TIMEOUT"))
@@ -75,44 +71,53 @@ fn reads_survive_latency_and_one_5xx_and_report_persistent_failures() {
 }
 
 #[test]
-fn bad_parameters_never_reach_cynod() {
+fn refused_reads_and_bad_parameters_never_reach_cynod() {
     let _guard = exclusive();
     let stack = Stack::shared();
+    let admin = stack.admin();
     let pos = stack.onboard("Bad params", None);
     let token = &pos.token.access_token;
-    let before = stack.admin().sim_stats().unwrap();
-    for bad in [
-        "701980010000956",
-        "70198001000095X9",
-        "7019800100009569123",
-        "abcd",
-    ] {
-        let e = pos.client.card_balance(token, bad).unwrap_err();
+    let employee = stack.new_employee(5_000);
+    let used = employee.qr(stack, None);
+    pos.client
+        .scan(token, &used, Millimes(1_000), "BAD-PARAMS-1")
+        .expect("the QR pays, and is used");
+    let before = admin.sim_stats().unwrap();
+    let read = |presented: Option<&str>| {
+        let mut request =
+            RawRequest::new("GET", "/api/v1/pos/cards/balance").auth(Auth::Bearer(token.clone()));
+        if let Some(qr) = presented {
+            request = request.header(dyno_client::CARD_PRESENTATION_HEADER, qr);
+        }
+        pos.client.send(request).unwrap().status
+    };
+    assert_eq!(read(None), 403, "not presented");
+    assert_eq!(read(Some("not a QR")), 400, "not a QR");
+    assert_eq!(read(Some(&used)), 409, "a used QR presents nothing");
+    for bad in ["701980010000956", "70198001000095X9", "abcd"] {
+        let e = admin
+            .card_movement("ops.test", bad, "credit", Millimes(1_000), "bad-card")
+            .unwrap_err();
         assert_eq!(
             (e.status(), e.code()),
             (Some(400), Some("INVALID_CARD_NUMBER")),
             "{bad}"
         );
     }
-    let e = pos
-        .client
-        .send(
-            RawRequest::new(
-                "GET",
-                "/api/v1/pos/cards/7019800100009569/balance?wallet_id=%3Cscript%3E",
-            )
-            .auth(Auth::Bearer(token.clone())),
-        )
-        .unwrap();
-    assert_eq!(e.status, 400);
-    let e = pos.client.member_cards(token, &"x".repeat(65)).unwrap_err();
+    let e = admin.member_cards(&"x".repeat(65)).unwrap_err();
     assert_eq!(e.status(), Some(400));
-    let after = stack.admin().sim_stats().unwrap();
-    assert_eq!(
-        before.get("calls:get-solde-carte"),
-        after.get("calls:get-solde-carte"),
-        "no balance call reached the simulator"
-    );
+    let after = admin.sim_stats().unwrap();
+    for endpoint in [
+        "calls:get-solde-carte",
+        "calls:crediter-carte",
+        "calls:get-cartes",
+    ] {
+        assert_eq!(
+            before.get(endpoint),
+            after.get(endpoint),
+            "no {endpoint} reached the simulator"
+        );
+    }
 }
 
 /// Waits out a hung simulator request so its late completion is part of what the ledger shows.
@@ -124,17 +129,17 @@ fn settle() {
 fn a_debit_that_hangs_before_applying_never_moves_money() {
     let _guard = exclusive();
     let stack = Stack::shared();
-    let (pos, token) = stack.card_writer("Fault writer");
     let card = stack.new_card(20_000, "TicketResto");
     stack
         .admin()
         .sim_fault("debiter-carte", "hang", 4_000, false, 1)
         .unwrap();
-    let response = pos
+    let response = stack
         .client
         .send(
-            RawRequest::new("POST", format!("/api/v1/pos/cards/{}/debit", card.numero))
-                .auth(Auth::Bearer(token.clone()))
+            RawRequest::new("POST", format!("/api/v1/admin/cards/{}/debit", card.numero))
+                .auth(Auth::Admin(stack.admin_key.clone()))
+                .header(dyno_client::OPERATOR_HEADER, "ops.test")
                 .json(&serde_json::json!({"amount": 5.0, "reference": "hang-before"})),
         )
         .unwrap();
@@ -168,17 +173,16 @@ fn a_debit_that_hangs_before_applying_never_moves_money() {
 fn a_debit_whose_answer_is_lost_is_recovered_exactly_once() {
     let _guard = exclusive();
     let stack = Stack::shared();
-    let (pos, token) = stack.card_writer("Fault writer");
+    let admin = stack.admin();
     for (mode, latency) in [("hang", 4_000), ("status_500", 0), ("malformed", 0)] {
         let card = stack.new_card(20_000, "TicketResto");
         stack
             .admin()
             .sim_fault("debiter-carte", mode, latency, true, 1)
             .unwrap();
-        let debit = pos
-            .client
+        let debit = admin
             .card_movement(
-                &token,
+                "ops.test",
                 &card.numero,
                 "debit",
                 Millimes(5_000),
@@ -213,16 +217,14 @@ fn a_debit_whose_answer_is_lost_is_recovered_exactly_once() {
 fn a_debit_refused_by_a_5xx_before_applying_is_fenced() {
     let _guard = exclusive();
     let stack = Stack::shared();
-    let (pos, token) = stack.card_writer("Fault writer");
+    let admin = stack.admin();
     let card = stack.new_card(20_000, "TicketResto");
-    stack
-        .admin()
+    admin
         .sim_fault("debiter-carte", "status_500", 0, false, 1)
         .unwrap();
-    let e = pos
-        .client
+    let e = admin
         .card_movement(
-            &token,
+            "ops.test",
             &card.numero,
             "debit",
             Millimes(5_000),
@@ -240,10 +242,9 @@ fn a_debit_refused_by_a_5xx_before_applying_is_fenced() {
         .unwrap()
         .is_empty());
     // The fenced reference stays unusable; a new reference succeeds.
-    let reuse = pos
-        .client
+    let reuse = admin
         .card_movement(
-            &token,
+            "ops.test",
             &card.numero,
             "debit",
             Millimes(5_000),
@@ -251,9 +252,9 @@ fn a_debit_refused_by_a_5xx_before_applying_is_fenced() {
         )
         .unwrap_err();
     assert_eq!(reuse.code(), Some("REFERENCE_ALREADY_USED"));
-    pos.client
+    admin
         .card_movement(
-            &token,
+            "ops.test",
             &card.numero,
             "debit",
             Millimes(5_000),
@@ -266,12 +267,16 @@ fn a_debit_refused_by_a_5xx_before_applying_is_fenced() {
 fn many_requests_share_one_token_and_a_401_refreshes_it_once() {
     let _guard = exclusive();
     let stack = Stack::shared();
-    let pos = stack.onboard("Token cache", None);
-    let card = stack.new_card(1_000, "TicketResto");
+    // The employee's own card list: a CYNOD read on every call, with no POS rate limit in the way.
+    let employee = stack.new_employee(1_000);
+    let client = stack.fresh_client();
+    let balance = |client: &dyno_client::DynoClient, token: &str| {
+        client
+            .wallet_cards(token)
+            .map(|cards| cards.cards.first().map(|c| c.balance))
+    };
     // Warm the cache, then count.
-    pos.client
-        .card_balance(&pos.token.access_token, &card.numero)
-        .unwrap();
+    balance(&client, &employee.token).unwrap();
     let issued = |s: &Stack| {
         s.admin()
             .sim_stats()
@@ -282,9 +287,7 @@ fn many_requests_share_one_token_and_a_401_refreshes_it_once() {
     };
     let before = issued(stack);
     for _ in 0..10 {
-        pos.client
-            .card_balance(&pos.token.access_token, &card.numero)
-            .unwrap();
+        balance(&client, &employee.token).unwrap();
     }
     assert_eq!(issued(stack), before, "ten calls, no new token");
 
@@ -292,20 +295,19 @@ fn many_requests_share_one_token_and_a_401_refreshes_it_once() {
     let barrier = Arc::new(Barrier::new(20));
     let handles: Vec<_> = (0..20)
         .map(|_| {
-            let client = pos.client.clone();
-            let token = pos.token.access_token.clone();
-            let numero = card.numero.clone();
+            let client = client.clone();
+            let token = employee.token.clone();
             let barrier = barrier.clone();
             std::thread::spawn(move || {
                 barrier.wait();
-                client.card_balance(&token, &numero).map(|b| b.balance)
+                balance(&client, &token)
             })
         })
         .collect();
     for handle in handles {
         assert_eq!(
             handle.join().unwrap().expect("call after refresh"),
-            Millimes(1_000)
+            Some(Millimes(1_000))
         );
     }
     let after = issued(stack);

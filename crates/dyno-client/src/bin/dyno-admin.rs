@@ -4,17 +4,19 @@
 //! DYNO_URL=http://127.0.0.1:8787 DYNO_ADMIN_KEY=… dyno-admin <command> [args]
 //!   create-merchant <name> [--id ID] [--not-affiliated]
 //!   deactivate-merchant <merchant_id> | activate-merchant <merchant_id>
-//!   create-client <merchant_id> [--id ID] [--scopes "payments cards:write"]
+//!   create-client <merchant_id> [--id ID] [--scopes "payments"]
 //!   rotate-secret <client_id> [--grace SECONDS]
 //!   set-webhook <client_id> <url> <secret>
 //!   revoke-tokens <client_id>
 //!   audit [--client CLIENT_ID] [--limit N]
+//!   member-cards <cynod_member_id>
+//!   credit|debit <card_number> <amount TND> <reference> --operator NAME
 //!   seed-demo
 //! ```
 
 use std::process::ExitCode;
 
-use dyno_client::{AdminClient, ApiError, DynoClient};
+use dyno_client::{parse_millimes, AdminClient, ApiError, DynoClient};
 
 fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -67,6 +69,19 @@ fn run(admin: &AdminClient, command: &str, args: &[String]) -> Result<String, St
                 .map(|l| l.parse::<u32>().map_err(|e| e.to_string()))
                 .transpose()?;
             pretty(admin.audit(flag(args, "--client").as_deref(), limit))
+        }
+        "member-cards" => pretty(admin.member_cards(positional(args, 0)?)),
+        "credit" | "debit" => {
+            let amount = positional(args, 1)?;
+            let amount = parse_millimes(amount).ok_or(format!("montant invalide: {amount}"))?;
+            let operator = flag(args, "--operator").ok_or("--operator NAME requis")?;
+            pretty(admin.card_movement(
+                &operator,
+                positional(args, 0)?,
+                command,
+                amount,
+                positional(args, 2)?,
+            ))
         }
         "seed-demo" => pretty(admin.seed_demo()),
         other => Err(format!("commande inconnue: {other}")),

@@ -121,6 +121,9 @@ pub enum Request {
         refund_id: Option<RefundId>,
         applied: bool,
     },
+    /// A POS asks which card the EPM QR in front of it presents (to read its balance or
+    /// validity): answered only while the QR is fresh and unused. Read-only.
+    Presented,
 }
 
 /// A money movement at CYNOD, in the gateway's minor units (the CYNOD client converts).
@@ -212,6 +215,8 @@ pub enum Answer {
         refund: Refund,
         payment: PaymentView,
     },
+    /// The card a fresh, unused EPM QR presents (server-side only: a POS sees its last digits).
+    Presented(Payer),
 }
 
 pub type Reply = Result<Answer, Problem>;
@@ -472,7 +477,39 @@ impl Step<'_> {
                 }
                 payment_view(payment)
             }),
+            Request::Presented => self.presented(),
         })
+    }
+
+    /// The grant's card while its QR could still pay: unknown, used and expired QRs present
+    /// nothing (the same codes a scan of them would get).
+    fn presented(&self) -> Reply {
+        let payment = self
+            .state
+            .as_ref()
+            .filter(|p| p.flow == Flow::Epm)
+            .ok_or_else(|| {
+                Problem::new(
+                    ErrorCode::InvalidQr,
+                    "QR code inconnu: demandez un nouveau QR code.",
+                )
+            })?;
+        match (payment.status, &payment.payer) {
+            (Status::Issued, _)
+                if self.now().0 > payment.expires_at.0 + crate::qr::EPM_SKEW_TOLERANCE_MS =>
+            {
+                Err(Problem::new(
+                    ErrorCode::QrExpired,
+                    "QR code présenté après 30 secondes: demandez un nouveau QR code.",
+                ))
+            }
+            (Status::Issued, Some(payer)) => Ok(Answer::Presented(payer.clone())),
+            (Status::Issued, None) => Err(Problem::new(ErrorCode::InternalError, "QR sans carte")),
+            _ => Err(Problem::new(
+                ErrorCode::QrAlreadyUsed,
+                "Ce QR code a déjà servi à un paiement: il ne présente plus la carte.",
+            )),
+        }
     }
 
     fn release(&mut self, id: &PaymentId, order: &Order) {

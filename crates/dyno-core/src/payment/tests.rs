@@ -1162,3 +1162,35 @@ fn views_never_carry_the_card_number_or_wallet() {
     let view = serde_json::to_string(&PaymentView::of(&p).unwrap()).unwrap();
     assert!(!view.contains("7019800100009569") && !view.contains("+21620000001"));
 }
+
+#[test]
+fn a_fresh_unused_qr_presents_its_card_and_changes_nothing() {
+    let t1 = run(Some(grant()), Request::Presented, 5);
+    assert_eq!(t1.reply, Some(Ok(Answer::Presented(payer()))));
+    assert_eq!(t1.state, Some(grant()), "a read changes nothing");
+    assert!(t1.effects.is_empty(), "{:?}", t1.effects);
+    // Within the skew tolerance, then past it.
+    assert!(matches!(
+        run(Some(grant()), Request::Presented, 32).reply,
+        Some(Ok(Answer::Presented(_)))
+    ));
+    let late = handle(
+        Some(grant()),
+        Command::Request(Request::Presented),
+        &at_ms(32_001),
+    );
+    assert_eq!(problem_code(&late.reply), Some(ErrorCode::QrExpired));
+    // Used (in flight, paid), unknown, or a PPM request: nothing is presented.
+    let (in_flight, _) = scanned_epm(1_000);
+    for state in [Some(in_flight), Some(succeeded_epm(1_000))] {
+        let t = run(state.clone(), Request::Presented, 10);
+        assert_eq!(problem_code(&t.reply), Some(ErrorCode::QrAlreadyUsed));
+        assert_eq!(t.state, state);
+    }
+    for state in [None, Some(session())] {
+        let t = run(state.clone(), Request::Presented, 10);
+        assert_eq!(problem_code(&t.reply), Some(ErrorCode::InvalidQr));
+        assert_eq!(t.state, state);
+        assert!(t.effects.is_empty());
+    }
+}
