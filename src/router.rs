@@ -113,7 +113,7 @@ async fn handle(
     let def = matched.def();
     match def.audience {
         Audience::Public => match def.name {
-            RouteName::Health => health::healthz(),
+            RouteName::Health => health::healthz(env),
             RouteName::OpenApi => contract::openapi(env).await,
             RouteName::SandboxWebhookReceiver => webhooks::sandbox_receiver(req, env).await,
             other => Err(unrouted(other)),

@@ -76,9 +76,14 @@ async fn timed<F: std::future::Future<Output = Result<String, String>>>(probe: F
     }
 }
 
-/// Liveness: the Worker answers. No binding is touched and no internal is named.
-pub fn healthz() -> AppResult<Response> {
-    json_response(200, &serde_json::json!({ "status": "ok" }))
+/// Liveness: the Worker answers and its configuration holds (parsed once per isolate). No binding
+/// is touched and no internal is named: a misconfigured gateway is only `unavailable` here; the
+/// operators' report says why.
+pub fn healthz(env: &Env) -> AppResult<Response> {
+    match Config::get(env) {
+        Ok(_) => json_response(200, &serde_json::json!({ "status": "ok" })),
+        Err(_) => json_response(503, &serde_json::json!({ "status": "unavailable" })),
+    }
 }
 
 /// The operators' report: every dependency checked live.

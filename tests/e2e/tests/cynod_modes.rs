@@ -329,8 +329,13 @@ fn a_cynod_in_another_currency_is_refused_at_start_up() {
         "[cynod modes] XOF gateway answered 503 after {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    let liveness = client.send(RawRequest::new("GET", "/healthz")).unwrap();
+    assert_eq!(
+        liveness.text(),
+        r#"{"status":"unavailable"}"#,
+        "no internals in public"
+    );
     for request in [
-        RawRequest::new("GET", "/healthz"),
         DynoClient::scan_request("any-token", "any-qr", Millimes(12_000), "XOF-1", "qr"),
         RawRequest::new("POST", "/api/v1/pos/oauth/token").body(
             "application/x-www-form-urlencoded",
