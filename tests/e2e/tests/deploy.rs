@@ -14,7 +14,9 @@ use dyno_e2e::repo_root;
 /// through a service binding named by `CYNOD_BINDING`. Production reaches CYNOD over HTTPS at
 /// `CYNOD_BASE_URL` instead.
 const SANDBOX_ONLY: &[&str] = &["CYNOD", "CYNOD_BINDING"];
-const PRODUCTION_ONLY: &[&str] = &["CYNOD_BASE_URL"];
+/// Production's own settings: CYNOD over https, and the https origin of the PPM links (local dev
+/// takes the request's).
+const PRODUCTION_ONLY: &[&str] = &["CYNOD_BASE_URL", "PUBLIC_BASE_URL"];
 
 /// One binding of wrangler's table: `env.DB (dyno-production)   D1 Database`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

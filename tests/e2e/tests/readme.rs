@@ -78,7 +78,8 @@ fn the_readme_curl_sessions_work_against_a_stack() {
                 assert_eq!(payment["wallet_type"], "TicketResto");
                 let refund = json(lines[1]);
                 assert_eq!(refund["transaction_id"], payment["transaction_id"]);
-                assert_eq!(refund["payment_status"], "refunded", "{refund}");
+                assert_eq!(refund["payment_status"], "succeeded", "{refund}");
+                assert_eq!(refund["refund_status"], "refunded", "{refund}");
             }
             "ppm" => {
                 assert!(lines[0].starts_with("demande "), "{out}");

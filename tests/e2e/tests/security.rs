@@ -434,8 +434,12 @@ fn public_health_says_ok_and_nothing_else() {
             .send(RawRequest::new("GET", "/api/v1/admin/health").auth(auth))
             .unwrap();
         assert_eq!(r.status, 401, "{}", r.text());
+        // The request id is random hex and may spell "d1" by chance: only the words count.
+        let mut problem = r.json::<serde_json::Value>().unwrap();
+        problem.as_object_mut().unwrap().remove("request_id");
+        let words = problem.to_string().to_lowercase();
         for internal in ["d1", "cynod", "queue", "migration", "version"] {
-            assert!(!r.text().contains(internal), "{internal} in {}", r.text());
+            assert!(!words.contains(internal), "{internal} in {words}");
         }
     }
     let report = stack.admin().health().unwrap();
@@ -766,48 +770,46 @@ fn a_compromised_secret_stops_at_once_with_every_token_it_minted() {
 #[test]
 fn the_audit_log_keeps_only_the_last_four_digits_of_a_card() {
     let stack = Stack::shared();
-    let pos = stack.onboard("Audit masking", None);
     let card = stack.new_card(5_000, "TicketResto");
-    // Whatever the route answers this client, the call is audited with its path parameter.
-    let r = pos
+    // An operator route with the card number in its path, refused (no X-Operator): refused
+    // calls are audited too, with their path parameter.
+    let r = stack
         .client
         .send(
-            RawRequest::new("GET", format!("/api/v1/pos/cards/{}/balance", card.numero))
-                .auth(Auth::Bearer(pos.token.access_token.clone())),
+            RawRequest::new(
+                "POST",
+                format!("/api/v1/admin/cards/{}/credit", card.numero),
+            )
+            .auth(Auth::Admin(stack.admin_key.clone()))
+            .json(&serde_json::json!({"amount": 1.0, "reference": "audit-mask"})),
         )
         .unwrap();
-    assert!(r.status < 500, "{}", r.text());
+    assert_eq!(r.status, 400, "{}", r.text());
+    let last4 = &card.numero[card.numero.len() - 4..];
+    let masked = format!("************{last4}");
     let started = std::time::Instant::now();
-    let entry = loop {
-        let page = stack
-            .admin()
-            .audit(Some(&pos.client_id), None)
-            .expect("audit");
-        if let Some(entry) = page
-            .entries
-            .into_iter()
-            .find(|e| e.action.starts_with("GET /api/v1/pos/cards/"))
-        {
-            break entry;
+    loop {
+        let page = stack.admin().audit(None, Some(500)).expect("audit");
+        if page.entries.iter().any(|e| {
+            e.action == "POST /api/v1/admin/cards/{card_number}/credit"
+                && e.resource.as_deref() == Some(masked.as_str())
+        }) {
+            break;
         }
         assert!(
             started.elapsed() < std::time::Duration::from_secs(20),
             "the card call was never audited"
         );
         std::thread::sleep(std::time::Duration::from_millis(300));
-    };
-    let last4 = &card.numero[card.numero.len() - 4..];
-    assert_eq!(entry.resource, Some(format!("************{last4}")));
+    }
     // The full number appears nowhere in what the operator reads.
     let raw = stack
         .client
         .send(
-            RawRequest::new(
-                "GET",
-                format!("/api/v1/admin/audit?client_id={}", pos.client_id),
-            )
-            .auth(Auth::Admin(stack.admin_key.clone())),
+            RawRequest::new("GET", "/api/v1/admin/audit?limit=500")
+                .auth(Auth::Admin(stack.admin_key.clone())),
         )
         .unwrap();
+    assert_eq!(raw.status, 200, "{}", raw.text());
     assert!(!raw.text().contains(&card.numero), "{}", raw.text());
 }
