@@ -161,7 +161,7 @@ fn load(sql: &SqlStorage) -> Result<GateState, String> {
     for row in rows::<Session>(sql, "SELECT id, view FROM sessions", vec![])? {
         let id = PaymentId::parse(&row.id).ok_or_else(|| format!("session id {:?}", row.id))?;
         let view: PaymentView = decode("session", &row.view)?;
-        gate.sessions.insert(id, Tracked { view, polls: None });
+        gate.sessions.insert(id, Tracked::new(view));
     }
     Ok(gate)
 }

@@ -699,7 +699,12 @@ fn card_operations(store: &Store, mode: &SimMode, query: &HashMap<String, String
         .map_err(system)?;
     Ok((
         format!("{} opération(s) trouvée(s)", operations.len()),
-        Value::Array(operations.iter().map(|op| operation_json(op, mode)).collect()),
+        Value::Array(
+            operations
+                .iter()
+                .map(|op| operation_json(op, mode))
+                .collect(),
+        ),
     ))
 }
 

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::SessionStatus;
 use crate::ids::{PaymentId, PosReference, TransactionId};
 use crate::payment::view::PaymentView;
 use crate::ratelimit::{
@@ -199,11 +200,25 @@ pub const SESSION_TTL_MS: i64 = 86_400_000;
 /// Index entries older than this are dropped; D1 `transactions` keeps the history.
 pub const INDEX_TTL_MS: i64 = 35 * 86_400_000;
 
-/// A published PPM request and its poll allowance (in memory: a fresh gate starts full).
+/// A published PPM request, its status body ready to send, and its poll allowance (in memory: a
+/// fresh gate starts full).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tracked {
     pub view: PaymentView,
+    /// The status poll's answer, encoded once when the view arrives rather than on every poll.
+    pub body: String,
     pub polls: Option<TokenBucket>,
+}
+
+impl Tracked {
+    pub fn new(view: PaymentView) -> Self {
+        let body = serde_json::to_string(&SessionStatus::of(&view)).unwrap_or_default();
+        Self {
+            view,
+            body,
+            polls: None,
+        }
+    }
 }
 
 /// The gate's state (everything but the index and the idempotency keys, which are queried).
@@ -230,8 +245,9 @@ pub enum Refusal {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PollOutcome {
+    /// The status body, as the POS receives it.
     Status {
-        view: Box<PaymentView>,
+        body: String,
         limit: LimitInfo,
     },
     Refused(Refusal),
@@ -298,7 +314,7 @@ impl GateState {
         let limit = LimitInfo::from(&decision);
         if decision.allowed {
             PollOutcome::Status {
-                view: Box::new(tracked.view.clone()),
+                body: tracked.body.clone(),
                 limit,
             }
         } else {
@@ -320,8 +336,10 @@ impl GateState {
             return false;
         }
         let polls = self.sessions.remove(&view.payment_id).and_then(|t| t.polls);
+        let mut tracked = Tracked::new(view);
+        tracked.polls = polls;
         self.sessions
-            .insert(view.payment_id.clone(), Tracked { view, polls });
+            .insert(tracked.view.payment_id.clone(), tracked);
         true
     }
 
