@@ -3,14 +3,13 @@
 //! every call is one `fetch` round trip whose answer decodes straight into its final type, and a
 //! failure of the platform (the object unreachable, an unreadable answer) is a 503, never a guess.
 
-use dyno_core::gate::{PollOutcome, Reservation, TokenRef};
+use dyno_core::gate::{PollOutcome, Reservation, TokenDecision, TokenRef};
 use dyno_core::ids::{ClientId, PaymentId};
 use dyno_core::payment::machine::{Answer, Request};
 use dyno_core::payment::view::PaymentView;
 use dyno_core::payment::Payer;
 use dyno_core::protocol::{
     AuthorizeOutcome, AuthorizeRequest, Faults, GateCall, PaymentCall, PaymentPoll, StorageProbe,
-    ThrottleOutcome, ThrottlePolicy,
 };
 use dyno_core::Problem;
 use serde::de::DeserializeOwned;
@@ -130,8 +129,8 @@ impl GateStub {
         .await
     }
 
-    pub async fn throttle(&self, policy: ThrottlePolicy) -> AppResult<ThrottleOutcome> {
-        send(&self.0, &GateCall::Throttle(policy)).await
+    pub async fn issue_token(&self, client: ClientId, secret: String) -> AppResult<TokenDecision> {
+        send(&self.0, &GateCall::IssueToken { client, secret }).await
     }
 
     pub async fn revoke(&self, jti: String, expires_at_ms: i64) -> AppResult<()> {

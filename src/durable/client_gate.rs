@@ -8,16 +8,14 @@
 use std::cell::RefCell;
 
 use dyno_core::gate::{
-    self, ClientProfile, GateState, IdempotencyCheck, IdempotencyResult, IndexEntry, LimitInfo,
-    Lookup, Reservation, ReservationResult, StoredKey, Tracked,
+    self, ClientProfile, ClientSecrets, GateState, IdempotencyCheck, IdempotencyResult, IndexEntry,
+    LimitInfo, Lookup, Reservation, ReservationResult, StoredKey, TokenDecision, Tracked,
 };
 use dyno_core::ids::{ClientId, PaymentId, TransactionId};
 use dyno_core::payment::view::PaymentView;
-use dyno_core::protocol::{
-    AuthorizeOutcome, AuthorizeRequest, GateCall, Granted, ThrottleOutcome, ThrottlePolicy,
-};
+use dyno_core::protocol::{AuthorizeOutcome, AuthorizeRequest, GateCall, Granted};
 use dyno_core::ratelimit::{
-    Policy, RouteWindow, SlidingWindow, CLIENT_POLICY, POLL_CLIENT_POLICY, TOKEN_PER_CLIENT_POLICY,
+    RouteWindow, SlidingWindow, CLIENT_POLICY, POLL_CLIENT_POLICY, TOKEN_PER_CLIENT_POLICY,
 };
 use dyno_core::{ErrorCode, Millis, Problem};
 use serde::de::DeserializeOwned;
@@ -85,7 +83,9 @@ impl DurableObject for ClientGate {
                 Ok(_) => self.with(|g| g.poll(&token, &payment, self.scale(), now)),
                 Err(problem) => Err(problem),
             }),
-            GateCall::Throttle(policy) => reply(self.throttle(policy, now)),
+            GateCall::IssueToken { client, secret } => {
+                reply(self.issue_token(&client, &secret, now).await)
+            }
             GateCall::Revoke { jti, expires_at_ms } => reply(self.revoke(jti, expires_at_ms, now)),
             GateCall::RevokeAll => reply(self.revoke_all()),
             GateCall::Release(reservation) => reply(self.exec(
@@ -150,6 +150,8 @@ fn load(sql: &SqlStorage) -> Result<GateState, String> {
     for Kv { k, v } in rows::<Kv>(sql, "SELECT k, v FROM gate_kv", vec![])? {
         if k == "profile" {
             gate.profile = Some(decode("profile", &v)?);
+        } else if k == "secrets" {
+            gate.secrets = Some(decode("secrets", &v)?);
         } else if k == "generation" {
             gate.generation = v.parse().map_err(|_| format!("generation: {v:?}"))?;
         } else if let Some(name) = k.strip_prefix("window:") {
@@ -163,7 +165,7 @@ fn load(sql: &SqlStorage) -> Result<GateState, String> {
     for row in rows::<Session>(sql, "SELECT id, view FROM sessions", vec![])? {
         let id = PaymentId::parse(&row.id).ok_or_else(|| format!("session id {:?}", row.id))?;
         let view: PaymentView = decode("session", &row.view)?;
-        gate.sessions.insert(id, Tracked { view, polls: None });
+        gate.sessions.insert(id, Tracked::new(view));
     }
     Ok(gate)
 }
@@ -211,7 +213,8 @@ impl ClientGate {
 
     /// The client's profile: cached here, else read from the D1 registry.
     async fn profile(&self, client: &ClientId) -> Result<Option<ClientProfile>, Problem> {
-        if let Some(profile) = self.with(|g| g.profile.clone())? {
+        let cached = self.with(|g| g.profile.clone().filter(|_| g.secrets.is_some()))?;
+        if let Some(profile) = cached {
             return Ok(Some(profile));
         }
         let db = registry::db(&self.env).map_err(|e| unavailable(OBJECT, format!("{e:?}")))?;
@@ -220,6 +223,18 @@ impl ClientGate {
             .map_err(|e| unavailable(OBJECT, format!("registry: {e:?}")))?;
         let Some(record) = record else {
             return Ok(None);
+        };
+        let secrets = ClientSecrets {
+            salt: record.secret_salt.clone(),
+            hash: record.secret_hash.clone(),
+            previous: match (
+                record.previous_salt.clone(),
+                record.previous_hash.clone(),
+                record.previous_valid_until_ms,
+            ) {
+                (Some(salt), Some(hash), Some(until)) => Some((salt, hash, until)),
+                _ => None,
+            },
         };
         let profile = ClientProfile {
             merchant_accepts_payments: record.merchant_accepts_payments(),
@@ -231,9 +246,34 @@ impl ClientGate {
             scopes: record.scopes,
         };
         let text = serde_json::to_string(&profile).map_err(|e| unavailable(OBJECT, e))?;
+        let secrets_text = serde_json::to_string(&secrets).map_err(|e| unavailable(OBJECT, e))?;
         self.put("profile", &text)?;
-        self.with(|g| g.profile = Some(profile.clone()))?;
+        self.put("secrets", &secrets_text)?;
+        self.with(|g| {
+            g.profile = Some(profile.clone());
+            g.secrets = Some(secrets);
+        })?;
         Ok(Some(profile))
+    }
+
+    /// A token request, decided here: the secret against the cached secrets (the registry is read
+    /// only when the cache is empty), then the issuance window.
+    async fn issue_token(
+        &self,
+        client: &ClientId,
+        secret: &str,
+        now: Millis,
+    ) -> Result<TokenDecision, Problem> {
+        if self.profile(client).await?.is_none() {
+            return Ok(TokenDecision::UnknownClient);
+        }
+        let config = Config::get(&self.env)?;
+        let policy = TOKEN_PER_CLIENT_POLICY.scaled(config.rate_limit_scale);
+        let decision = self.with(|g| g.issue_token(&config.secret_pepper, secret, policy, now))?;
+        if matches!(decision, TokenDecision::Issue { .. }) {
+            self.persist_window(policy.name)?;
+        }
+        Ok(decision)
     }
 
     /// Persists a window after a count (the poll ceiling only guards against abuse: kept in
@@ -403,21 +443,6 @@ impl ClientGate {
         }
     }
 
-    fn throttle(&self, policy: ThrottlePolicy, now: Millis) -> Result<ThrottleOutcome, Problem> {
-        let policy: Policy = match policy {
-            ThrottlePolicy::TokenClient => TOKEN_PER_CLIENT_POLICY,
-        };
-        let scale = self.scale();
-        let decision = self.with(|g| g.admit(policy.scaled(scale), now))?;
-        if decision.allowed {
-            self.persist_window(policy.name)?;
-        }
-        Ok(ThrottleOutcome {
-            limit: LimitInfo::from(&decision),
-            generation: self.with(|g| g.generation)?,
-        })
-    }
-
     fn revoke(&self, jti: String, expires_at_ms: i64, now: Millis) -> Result<(), Problem> {
         self.exec(
             "DELETE FROM revoked WHERE expires_at_ms < ?",
@@ -458,10 +483,17 @@ impl ClientGate {
         Ok(())
     }
 
-    /// Drops the cached profile so the next call reloads it from D1 (after an admin change).
+    /// Drops the cached profile and secrets so the next call reloads them from D1 (after an admin
+    /// change or a secret rotation).
     fn invalidate(&self) -> Result<(), Problem> {
-        self.exec("DELETE FROM gate_kv WHERE k = 'profile'", vec![])?;
-        self.with(|g| g.profile = None)?;
+        self.exec(
+            "DELETE FROM gate_kv WHERE k IN ('profile', 'secrets')",
+            vec![],
+        )?;
+        self.with(|g| {
+            g.profile = None;
+            g.secrets = None;
+        })?;
         Ok(())
     }
 
@@ -479,6 +511,7 @@ impl ClientGate {
             g.windows.clear();
             g.sessions.clear();
             g.profile = None;
+            g.secrets = None;
         })
     }
 

@@ -101,6 +101,7 @@ impl DurableObject for PaymentDO {
         if let Err(problem) = self.run(Command::Wake).await {
             worker::console_error!("{OBJECT}: wake-up failed: {}", problem.detail);
         }
+        self.drain(false).await;
         Response::ok("")
     }
 }
@@ -177,7 +178,9 @@ impl PaymentDO {
                 answer = answer.or(next.reply);
             }
         }
-        self.drain().await;
+        // What the POS reads next (the published status, a freed reference) before the answer;
+        // queue messages after it, from the alarm armed for them.
+        self.drain(true).await;
         answer.unwrap_or(Ok(Answer::Done))
     }
 
@@ -199,7 +202,13 @@ impl PaymentDO {
             }
             let mut wake = transition.state.as_ref().and_then(wake_at);
             if !deferred.is_empty() {
-                let backstop = ctx.now.plus_ms(OUTBOX_BACKSTOP_MS);
+                // Queue messages run off the reply path, from an alarm right away; what runs before
+                // the reply only needs the alarm as a safety net.
+                let backstop = if deferred.iter().any(|e| !outbox::before_reply(e)) {
+                    ctx.now
+                } else {
+                    ctx.now.plus_ms(OUTBOX_BACKSTOP_MS)
+                };
                 wake = Some(wake.map_or(backstop, |w| w.min(backstop)));
             }
             self.arm_by(wake).await?;
@@ -258,11 +267,11 @@ impl PaymentDO {
     }
 
     /// Runs the due outbox entries in order; the first failure is rescheduled and stops the run.
-    async fn drain(&self) {
+    async fn drain(&self, before_reply: bool) {
         if self.draining.replace(true) {
             return;
         }
-        if let Err(problem) = self.drain_due().await {
+        if let Err(problem) = self.drain_due(before_reply).await {
             worker::console_error!("{OBJECT}: outbox run stopped: {}", problem.detail);
         }
         self.draining.set(false);
@@ -283,14 +292,17 @@ impl PaymentDO {
         }
     }
 
-    async fn drain_due(&self) -> Result<(), Problem> {
+    async fn drain_due(&self, before_reply: bool) -> Result<(), Problem> {
         let sql = self.sql();
         let stored = |result: Result<(), String>| result.map_err(|e| unavailable(OBJECT, e));
         loop {
             let now = platform::now();
             let (run, mut faults) =
                 self.with(|l| (l.outbox.next_run(now, outbox::together), l.faults))?;
-            if run.is_empty() {
+            let stop = run
+                .first()
+                .is_none_or(|head| before_reply && !outbox::before_reply(&head.effect));
+            if stop {
                 return Ok(());
             }
             let before = faults;

@@ -282,6 +282,8 @@ pub async fn rotate_secret(mut req: Request, env: &Env, matched: &Matched) -> Ap
             format!("Client {client_id} introuvable."),
         ));
     }
+    // The gate checks token requests against the secrets it caches: it forgets them now.
+    invalidate_gates(env, &[client_id.to_string()]).await?;
     // After the rotation, so a token minted with the old secret meanwhile is revoked as well.
     let token_generation = if body.compromised {
         Some(GateStub::client(env, client_id)?.revoke_all().await?)

@@ -21,8 +21,8 @@ use crate::platform;
 use crate::rate_limiter;
 use crate::registry::{self, ClientRecord};
 use crate::stubs::GateStub;
-use dyno_core::gate::LimitInfo;
-use dyno_core::protocol::ThrottlePolicy;
+use dyno_core::gate::{LimitInfo, TokenDecision};
+use dyno_core::ids::ClientId;
 
 /// The Rate Limiting bindings of wrangler.toml: per source address, and failed secret checks per
 /// client_id (their limits are `TOKEN_PER_IP_POLICY` and `TOKEN_FAILURE_POLICY`).
@@ -59,28 +59,39 @@ pub async fn token(mut req: Request, env: &Env, rc: &RequestContext) -> AppResul
     let (config, raw) = RawCredentials::read(&mut req, env, rc).await?;
     let request = parse_token_request(raw.media_type(), &raw.body, raw.authorization())?;
     rc.set_client(&request.client_id);
-    let record =
-        authenticate_client(env, &config, &request.client_id, &request.client_secret).await?;
-    let scope = grant_scope(request.scope.as_deref(), &record.scopes)?;
-
-    // Issuance is counted in the client's own gate, which also gives the generation to stamp:
-    // only a holder of the secret gets this far, so only the client itself can use it up.
-    let issuance = GateStub::client(env, &record.client_id)?
-        .throttle(ThrottlePolicy::TokenClient)
-        .await?;
-    if !issuance.limit.allowed {
-        return Err(throttled(&issuance.limit));
-    }
+    // The client's gate decides: it keeps the client's secrets with its profile (read from D1
+    // only when its cache is empty or the registry changed), checks the secret, counts the
+    // issuance — only for the secret's holder — and gives the generation to stamp. An id this
+    // isolate has never seen is checked in D1 first, so a stranger's made-up ids create no object.
+    let client = match ClientId::parse(&request.client_id) {
+        Some(client) if known_client(env, &config, &client).await? => client,
+        _ => return Err(wrong_credentials(env, &config, &request.client_id).await),
+    };
+    let (profile, generation) = match GateStub::client(env, client.as_str())?
+        .issue_token(client.clone(), request.client_secret.clone())
+        .await?
+    {
+        TokenDecision::Issue {
+            profile,
+            generation,
+            ..
+        } => (profile, generation),
+        TokenDecision::Limited(limit) => return Err(throttled(&limit)),
+        TokenDecision::WrongSecret | TokenDecision::UnknownClient => {
+            return Err(wrong_credentials(env, &config, &request.client_id).await)
+        }
+    };
+    let scope = grant_scope(request.scope.as_deref(), &profile.scopes)?;
     let now = platform::now();
     let claims = AccessClaims {
         iss: config.environment.issuer().to_string(),
         aud: Audience::Pos.as_str().to_string(),
-        sub: record.client_id.clone(),
-        merchant_id: Some(record.merchant_id.clone()),
+        sub: profile.client_id.clone(),
+        merchant_id: Some(profile.merchant_id.clone()),
         scope: scope.clone(),
-        sandbox: record.sandbox == 1,
+        sandbox: profile.sandbox,
         jti: platform::new_uuid(),
-        gen: issuance.generation,
+        gen: generation,
     };
     let access_token = config.jwt_keys.issue(claims, now, POS_TOKEN_TTL_SECONDS);
     let mut response = http::json_response(
@@ -172,10 +183,47 @@ async fn authenticate_client(
             return Ok(record);
         }
     }
-    if counted(env, config, TOKEN_FAILURE_LIMITER, client_id).await? {
-        Err(OAuthError::invalid_client("client_id ou client_secret invalide").into())
+    Err(wrong_credentials(env, config, client_id).await)
+}
+
+thread_local! {
+    /// Client ids this isolate saw in the registry: their token requests go straight to their
+    /// gate. Only existence is kept here, never a secret.
+    static KNOWN_CLIENTS: std::cell::RefCell<std::collections::HashSet<String>> =
+        std::cell::RefCell::new(std::collections::HashSet::new());
+}
+
+/// Whether `client` exists in the registry (remembered per isolate once seen).
+async fn known_client(env: &Env, config: &Config, client: &ClientId) -> AppResult<bool> {
+    if KNOWN_CLIENTS.with(|k| k.borrow().contains(client.as_str())) {
+        return Ok(true);
+    }
+    let exists = registry::find_client(&registry::db(env)?, client.as_str())
+        .await?
+        .is_some();
+    if exists {
+        KNOWN_CLIENTS.with(|k| {
+            let mut known = k.borrow_mut();
+            // A bound on memory, not a cache policy: forgetting only costs a D1 read.
+            if known.len() >= 10_000 {
+                known.clear();
+            }
+            known.insert(client.to_string());
+        });
     } else {
-        Err(throttled(&refusal(TOKEN_FAILURE_POLICY)))
+        // The same hashing as a real check, so timing does not tell which ids exist.
+        verify_client_secret(&config.secret_pepper, None, 0, "");
+    }
+    Ok(exists)
+}
+
+/// A failed secret check: counted per client_id in its Rate Limiting binding (401 until it is
+/// spent, then 429), never against the client's own issuance window.
+async fn wrong_credentials(env: &Env, config: &Config, client_id: &str) -> AppError {
+    match counted(env, config, TOKEN_FAILURE_LIMITER, client_id).await {
+        Ok(true) => OAuthError::invalid_client("client_id ou client_secret invalide").into(),
+        Ok(false) => throttled(&refusal(TOKEN_FAILURE_POLICY)),
+        Err(error) => error,
     }
 }
 

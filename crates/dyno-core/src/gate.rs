@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::SessionStatus;
 use crate::ids::{PaymentId, PosReference, TransactionId};
 use crate::payment::view::PaymentView;
 use crate::ratelimit::{
@@ -28,6 +29,49 @@ pub struct ClientProfile {
     pub sandbox: bool,
     pub read_only: bool,
     pub scopes: String,
+}
+
+/// A client's stored secrets (peppered salted hashes), kept with the cached profile so that a token
+/// request is decided in the gate alone: the current secret, and the previous one until its grace
+/// ends (`until_ms`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSecrets {
+    pub salt: String,
+    pub hash: String,
+    pub previous: Option<(String, String, i64)>,
+}
+
+impl ClientSecrets {
+    /// Whether `secret` is the client's, now.
+    pub fn verify(&self, pepper: &[u8], secret: &str, now: Millis) -> bool {
+        use crate::auth::credentials::{verify_client_secret, StoredSecrets};
+        let stored = StoredSecrets {
+            salt: &self.salt,
+            hash: &self.hash,
+            previous: self
+                .previous
+                .as_ref()
+                .map(|(salt, hash, until)| (salt.as_str(), hash.as_str(), *until)),
+        };
+        verify_client_secret(pepper, Some(stored), now.0, secret)
+    }
+}
+
+/// A token request as the gate decides it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenDecision {
+    /// The secret is the client's and its issuance window has room: sign a token of this
+    /// generation for this profile.
+    Issue {
+        profile: ClientProfile,
+        generation: u64,
+        limit: LimitInfo,
+    },
+    /// Not the client's secret: nothing was counted here (the caller counts the failure).
+    WrongSecret,
+    UnknownClient,
+    Limited(LimitInfo),
 }
 
 /// A rate-limit decision on the wire, with everything the response headers need.
@@ -199,11 +243,25 @@ pub const SESSION_TTL_MS: i64 = 86_400_000;
 /// Index entries older than this are dropped; D1 `transactions` keeps the history.
 pub const INDEX_TTL_MS: i64 = 35 * 86_400_000;
 
-/// A published PPM request and its poll allowance (in memory: a fresh gate starts full).
+/// A published PPM request, its status body ready to send, and its poll allowance (in memory: a
+/// fresh gate starts full).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tracked {
     pub view: PaymentView,
+    /// The status poll's answer, encoded once when the view arrives rather than on every poll.
+    pub body: String,
     pub polls: Option<TokenBucket>,
+}
+
+impl Tracked {
+    pub fn new(view: PaymentView) -> Self {
+        let body = serde_json::to_string(&SessionStatus::of(&view)).unwrap_or_default();
+        Self {
+            view,
+            body,
+            polls: None,
+        }
+    }
 }
 
 /// The gate's state (everything but the index and the idempotency keys, which are queried).
@@ -215,6 +273,8 @@ pub struct GateState {
     pub revoked: HashMap<String, i64>,
     pub windows: HashMap<String, SlidingWindow>,
     pub sessions: HashMap<PaymentId, Tracked>,
+    /// The client's secrets, cached with `profile` (dropped with it when the registry changes).
+    pub secrets: Option<ClientSecrets>,
 }
 
 /// Why a call is not admitted.
@@ -230,8 +290,9 @@ pub enum Refusal {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PollOutcome {
+    /// The status body, as the POS receives it.
     Status {
-        view: Box<PaymentView>,
+        body: String,
         limit: LimitInfo,
     },
     Refused(Refusal),
@@ -333,7 +394,7 @@ impl GateState {
         let limit = LimitInfo::from(&decision);
         if decision.allowed {
             PollOutcome::Status {
-                view: Box::new(tracked.view.clone()),
+                body: tracked.body.clone(),
                 limit,
             }
         } else {
@@ -355,8 +416,10 @@ impl GateState {
             return false;
         }
         let polls = self.sessions.remove(&view.payment_id).and_then(|t| t.polls);
+        let mut tracked = Tracked::new(view);
+        tracked.polls = polls;
         self.sessions
-            .insert(view.payment_id.clone(), Tracked { view, polls });
+            .insert(tracked.view.payment_id.clone(), tracked);
         true
     }
 
@@ -364,6 +427,33 @@ impl GateState {
     pub fn revoke(&mut self, jti: String, expires_at_ms: i64, now: Millis) {
         self.revoked.retain(|_, exp| *exp >= now.0);
         self.revoked.insert(jti, expires_at_ms);
+    }
+
+    /// A token request: the secret checked against the cached secrets, then the issuance window
+    /// counted — only for the secret's holder, so a stranger can never use it up.
+    pub fn issue_token(
+        &mut self,
+        pepper: &[u8],
+        secret: &str,
+        policy: Policy,
+        now: Millis,
+    ) -> TokenDecision {
+        let (Some(profile), Some(secrets)) = (self.profile.clone(), &self.secrets) else {
+            return TokenDecision::UnknownClient;
+        };
+        if !secrets.verify(pepper, secret, now) {
+            return TokenDecision::WrongSecret;
+        }
+        let decision = self.admit(policy, now);
+        let limit = LimitInfo::from(&decision);
+        if !decision.allowed {
+            return TokenDecision::Limited(limit);
+        }
+        TokenDecision::Issue {
+            profile,
+            generation: self.generation,
+            limit,
+        }
     }
 
     /// Every token issued so far carries an older generation from now on.
@@ -571,6 +661,42 @@ mod tests {
             g.sessions[&views[0].payment_id].view.status,
             Status::Expired
         );
+    }
+
+    #[test]
+    fn a_token_is_counted_only_for_the_secrets_holder() {
+        use crate::auth::credentials::hash_secret;
+        let pepper = b"pepper";
+        let mut g = gate();
+        assert_eq!(
+            g.issue_token(pepper, "s", crate::ratelimit::TOKEN_PER_CLIENT_POLICY, t(0)),
+            TokenDecision::UnknownClient,
+            "no secrets cached"
+        );
+        let salt = "00112233445566778899aabbccddeeff".to_string();
+        g.secrets = Some(ClientSecrets {
+            hash: hash_secret(pepper, &salt, "right"),
+            salt,
+            previous: None,
+        });
+        let policy = crate::ratelimit::TOKEN_PER_CLIENT_POLICY;
+        for i in 0..100 {
+            assert_eq!(
+                g.issue_token(pepper, "wrong", policy, t(i)),
+                TokenDecision::WrongSecret
+            );
+        }
+        // A stranger's hundred wrong secrets used none of the client's window.
+        for i in 0..policy.limit {
+            assert!(matches!(
+                g.issue_token(pepper, "right", policy, t(200 + i64::from(i))),
+                TokenDecision::Issue { generation: 0, .. }
+            ));
+        }
+        assert!(matches!(
+            g.issue_token(pepper, "right", policy, t(400)),
+            TokenDecision::Limited(_)
+        ));
     }
 
     fn check(fingerprint: &str) -> IdempotencyCheck {

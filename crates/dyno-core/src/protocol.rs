@@ -52,7 +52,7 @@ pub struct Faults {
 }
 
 /// A call to a client's gate. Answers: `Authorize` → [`AuthorizeOutcome`]; `Poll` →
-/// `gate::PollOutcome`; `Throttle` → [`ThrottleOutcome`]; `RevokeAll` → the new generation
+/// `gate::PollOutcome`; `IssueToken` → `gate::TokenDecision`; `RevokeAll` → the new generation
 /// (`u64`); `Health` → [`StorageProbe`]; every other → `()`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -63,7 +63,12 @@ pub enum GateCall {
         token: TokenRef,
         payment: PaymentId,
     },
-    Throttle(ThrottlePolicy),
+    /// A token request with the client's secret (answer: `gate::TokenDecision`): checked and
+    /// counted here, in one round trip.
+    IssueToken {
+        client: ClientId,
+        secret: String,
+    },
     Revoke {
         jti: String,
         expires_at_ms: i64,
@@ -117,21 +122,6 @@ pub struct Granted {
     pub idempotency: Option<IdempotencyResult>,
     pub reservation: Option<ReservationResult>,
     pub found: Option<IndexEntry>,
-}
-
-/// The token endpoint's limit counted in the client's gate (per source address, the Rate
-/// Limiting binding counts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ThrottlePolicy {
-    TokenClient,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ThrottleOutcome {
-    pub limit: LimitInfo,
-    /// The client's current token generation, stamped into new tokens.
-    pub generation: u64,
 }
 
 /// What an object reports to the health check: its SQLite storage answered a query.

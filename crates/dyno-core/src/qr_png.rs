@@ -1,10 +1,11 @@
 //! QR codes as PNG images (the PPM `qr_payload`): `qrcode` for the symbol, `png` for the file.
 //! Invariant: the image is a 1-bit greyscale PNG with a 4-module quiet zone, scannable as is.
 
-use png::{BitDepth, ColorType, Encoder};
+use png::{BitDepth, ColorType, Compression, Encoder};
 use qrcode::{Color, EcLevel, QrCode};
 
-/// Pixels per module: large enough for a phone camera at arm's length on a POS screen.
+/// Pixels per module: large enough for a phone camera at arm's length on a POS screen, and
+/// exactly one byte of a 1-bit row.
 pub const MODULE_PX: usize = 8;
 const QUIET_ZONE: usize = 4;
 
@@ -14,25 +15,38 @@ pub fn render_png(data: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| e.to_string())?;
     let modules = code.width();
     let colors = code.to_colors();
-    let side = (modules + 2 * QUIET_ZONE) * MODULE_PX;
-    let row_bytes = side.div_ceil(8);
-    let mut pixels = vec![0u8; row_bytes * side];
-    for y in 0..side {
-        for x in 0..side {
-            let mx = (x / MODULE_PX).wrapping_sub(QUIET_ZONE);
-            let my = (y / MODULE_PX).wrapping_sub(QUIET_ZONE);
-            let dark = mx < modules && my < modules && colors[my * modules + mx] == Color::Dark;
-            // In 1-bit greyscale, 1 is white.
-            if !dark {
-                pixels[y * row_bytes + x / 8] |= 0x80 >> (x % 8);
-            }
+    // At 8 px per module in 1-bit greyscale, one module is exactly one byte (1 is white): a module
+    // row is built once, byte by byte, then copied for its 8 pixel rows.
+    let row_bytes = modules + 2 * QUIET_ZONE;
+    let side = row_bytes * MODULE_PX;
+    let mut pixels = Vec::with_capacity(row_bytes * side);
+    let white = vec![0xFFu8; row_bytes];
+    for _ in 0..QUIET_ZONE * MODULE_PX {
+        pixels.extend_from_slice(&white);
+    }
+    let mut row = white.clone();
+    for y in 0..modules {
+        for (x, byte) in row[QUIET_ZONE..QUIET_ZONE + modules].iter_mut().enumerate() {
+            *byte = if colors[y * modules + x] == Color::Dark {
+                0x00
+            } else {
+                0xFF
+            };
+        }
+        for _ in 0..MODULE_PX {
+            pixels.extend_from_slice(&row);
         }
     }
-    let mut out = Vec::new();
+    for _ in 0..QUIET_ZONE * MODULE_PX {
+        pixels.extend_from_slice(&white);
+    }
+    let mut out = Vec::with_capacity(4_096);
     {
         let mut encoder = Encoder::new(&mut out, side as u32, side as u32);
         encoder.set_color(ColorType::Grayscale);
         encoder.set_depth(BitDepth::One);
+        // Long runs of 0x00 and 0xFF: the fast deflate level compresses them nearly as well.
+        encoder.set_compression(Compression::Fast);
         let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
         writer
             .write_image_data(&pixels)
