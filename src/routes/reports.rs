@@ -1,16 +1,19 @@
-//! `GET /api/v1/pos/reports/reconciliation`: a merchant's day of money movements, as CSV or NDJSON,
-//! with totals per wallet type. Invariant: the day is the report's time zone's (Africa/Tunis by
-//! default) and the answer says which zone was used.
+//! The merchant's reports: `GET /api/v1/pos/reports/reconciliation`, a day of money movements as
+//! CSV or NDJSON with totals per wallet type, and `GET /api/v1/pos/reports/summary`, the console's
+//! day at a glance. Invariant: the day is the report's time zone's (Africa/Tunis by default) and
+//! the answer says which zone was used.
 
 use dyno_core::report::{report_day, to_csv, to_ndjson, Report};
+use dyno_core::summary::{summary_day, Summary};
 use dyno_core::ErrorCode;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use worker::Response;
 
 use crate::auth::{PosCall, PosPrincipal};
 use crate::error::{AppError, AppResult};
-use crate::http::bytes_response;
-use crate::registry;
+use crate::http::{bytes_response, json_response};
+use crate::{platform, registry};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,13 +23,18 @@ struct ReportQuery {
     time_zone: Option<String>,
 }
 
-pub async fn reconciliation(call: &PosCall<'_>, principal: &PosPrincipal) -> AppResult<Response> {
-    let query: ReportQuery = call.req.query().map_err(|e| {
+/// The query string, or 400 naming what is wrong with it.
+fn query<T: DeserializeOwned>(call: &PosCall<'_>) -> AppResult<T> {
+    call.req.query().map_err(|e| {
         AppError::new(
             ErrorCode::InvalidRequest,
             format!("paramètres invalides: {e}"),
         )
-    })?;
+    })
+}
+
+pub async fn reconciliation(call: &PosCall<'_>, principal: &PosPrincipal) -> AppResult<Response> {
+    let query: ReportQuery = query(call)?;
     let date = query
         .date
         .ok_or_else(|| AppError::new(ErrorCode::InvalidRequest, "date requise (AAAA-MM-JJ)."))?;
@@ -68,4 +76,32 @@ pub async fn reconciliation(call: &PosCall<'_>, principal: &PosPrincipal) -> App
     );
     let _ = headers.set("Dyno-Report-Time-Zone", &zone);
     Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SummaryQuery {
+    date: Option<String>,
+    time_zone: Option<String>,
+}
+
+/// `GET /api/v1/pos/reports/summary`: the merchant's payments by local hour and outcomes by flow,
+/// and this client's webhook health, for one day (today by default).
+pub async fn summary(call: &PosCall<'_>, principal: &PosPrincipal) -> AppResult<Response> {
+    let query: SummaryQuery = query(call)?;
+    let day = summary_day(
+        query.date.as_deref(),
+        query.time_zone.as_deref(),
+        platform::now(),
+    )?;
+    let (merchant_id, client_id) = (&principal.profile.merchant_id, principal.client_id());
+    let figures = registry::day_figures(
+        &registry::db(call.env)?,
+        merchant_id,
+        client_id,
+        day.from.0,
+        day.to.0,
+    )
+    .await?;
+    json_response(200, &Summary::new(merchant_id, client_id, &day, figures))
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cynod::mask_card_number;
 use crate::money::{format_minor, Currency, DecimalNumber};
@@ -17,9 +17,9 @@ use crate::time::Millis;
 /// Merchants are in Tunisia: the default day is Tunis's.
 pub const DEFAULT_TIME_ZONE: &str = "Africa/Tunis";
 
-/// One money movement as D1 `transactions` records it. Refunds are positive amounts of kind
-/// `refund`; the report writes them negative.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One money movement as D1 `transactions` records it (and as its rows decode). Refunds are
+/// positive amounts of kind `refund`; the report writes them negative.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Movement {
     pub movement_id: String,
     pub kind: String,
@@ -31,6 +31,7 @@ pub struct Movement {
     pub amount_minor: i64,
     pub wallet_type: Option<String>,
     pub card_last4: Option<String>,
+    #[serde(rename = "occurred_at_ms")]
     pub occurred_at: Millis,
 }
 

@@ -71,6 +71,7 @@ pub enum RouteName {
     AdminSandboxFaults,
     AdminSettlePayment,
     AdminHealth,
+    PosReportSummary,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -180,6 +181,7 @@ pub const ROUTES: &[RouteDef] = &[
     route("GET", "/api/v1/admin/health", RouteName::AdminHealth, Audience::Admin),
     route("GET", "/api/v1/admin/cynod-sim/mode", RouteName::AdminCynodSim, Audience::Admin),
     route("POST", "/api/v1/admin/cynod-sim/mode", RouteName::AdminCynodSim, Audience::Admin),
+    route("GET", "/api/v1/pos/reports/summary", RouteName::PosReportSummary, Audience::Pos),
 ];
 
 /// A matched route with its path parameters, in pattern order.
