@@ -11,10 +11,9 @@ use dyno_client::{
     OutcomeReason, RawRequest,
 };
 use dyno_e2e::webhooks::WebhookListener;
-use dyno_e2e::{Employee, Onboarded, Stack};
+use dyno_e2e::{tunis_today, Onboarded, Stack};
 use serde_json::Value;
 
-const TUNIS_OFFSET_MS: i64 = 3_600_000;
 const HOUR_MS: i64 = 3_600_000;
 
 fn now_ms() -> i64 {
@@ -22,24 +21,6 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-/// Today in Tunis (UTC+1 all year), and the instant its day began.
-fn tunis_today() -> (String, i64) {
-    let local_day = (now_ms() + TUNIS_OFFSET_MS).div_euclid(86_400_000);
-    let date = dyno_core::Millis(local_day * 86_400_000).to_rfc3339()[..10].to_string();
-    (date, local_day * 86_400_000 - TUNIS_OFFSET_MS)
-}
-
-fn scan(stack: &Stack, pos: &Onboarded, employee: &Employee, amount: i64, reference: &str) {
-    pos.client
-        .scan(
-            &pos.token.access_token,
-            &employee.qr(stack, None),
-            Millimes(amount),
-            reference,
-        )
-        .expect("scan");
 }
 
 fn drive(pos: &Onboarded, id: &str, action: &str, body: Option<Value>) {
@@ -96,12 +77,12 @@ fn the_summary_counts_a_scripted_day_exactly() {
         .unwrap();
     let rich = stack.new_employee(1_000_000);
     let poor = stack.new_employee(2_000);
-    let (date, day_from) = tunis_today();
+    let (date, day_from, _) = tunis_today();
     let first_slot = (now_ms() - day_from) / HOUR_MS;
 
     // EPM: two payments, and one the card cannot cover.
-    scan(stack, &pos, &rich, 12_500, "SUM-EPM-1");
-    scan(stack, &pos, &rich, 7_250, "SUM-EPM-2");
+    pos.pay(stack, &rich, 12_500, "SUM-EPM-1");
+    pos.pay(stack, &rich, 7_250, "SUM-EPM-2");
     let refused = pos
         .client
         .scan(&token, &poor.qr(stack, None), Millimes(9_000), "SUM-EPM-3")
@@ -113,19 +94,7 @@ fn the_summary_counts_a_scripted_day_exactly() {
         .client
         .initiate(&token, Millimes(45_000), "SUM-PPM-1", "Déjeuner")
         .unwrap();
-    let sig = dyno_client::decode_nfc(&confirmed.nfc_payload)
-        .and_then(|n| n.link_sig())
-        .unwrap();
-    stack
-        .client
-        .wallet_confirm(
-            &rich.token,
-            &confirmed.payment_request_id,
-            &sig,
-            &rich.card.numero,
-            "2468",
-        )
-        .expect("PPM confirmed");
+    rich.confirm(stack, &confirmed);
     let failing = pos
         .client
         .initiate(&token, Millimes(3_000), "SUM-PPM-2", "x")
