@@ -3,9 +3,7 @@
 //! or 25 of them, as the zone's calendar has it) and every figure comes from the stored rows as
 //! exact integers — amounts in millimes, latencies in milliseconds.
 
-use std::collections::BTreeMap;
-
-use chrono::{SecondsFormat, TimeZone, Utc};
+use chrono::{SecondsFormat, TimeZone, Timelike, Utc};
 use serde::Serialize;
 
 use crate::money::{Currency, DecimalNumber};
@@ -223,7 +221,7 @@ fn volume(day: &ReportDay, totals: &[HourTotal], currency: Currency) -> Volume {
             let found = totals.iter().filter(|t| t.slot == slot);
             HourSlot {
                 start: local.to_rfc3339_opts(SecondsFormat::Secs, true),
-                hour: local.format("%H:%M").to_string(),
+                hour: format!("{:02}:{:02}", local.hour(), local.minute()),
                 count: found.clone().map(|t| t.count).sum(),
                 amount: DecimalNumber::from_minor(found.map(|t| t.amount_minor).sum(), currency),
             }
@@ -237,12 +235,14 @@ fn volume(day: &ReportDay, totals: &[HourTotal], currency: Currency) -> Volume {
     }
 }
 
+/// Counts per flow, and the reasons of the endings that were not a success (D1 groups the rows by
+/// flow, status and reason, so each reason comes once).
 fn outcomes(counts: &[OutcomeCount]) -> Outcomes {
     let mut by_flow = ByFlow {
         epm: FlowOutcomes::default(),
         ppm: FlowOutcomes::default(),
     };
-    let mut reasons: BTreeMap<(&str, &str, Option<&str>), u64> = BTreeMap::new();
+    let mut reasons = Vec::new();
     for c in counts {
         let flow = match c.flow.as_str() {
             "epm" => &mut by_flow.epm,
@@ -258,22 +258,18 @@ fn outcomes(counts: &[OutcomeCount]) -> Outcomes {
         };
         *slot += c.count;
         if c.status != "succeeded" {
-            *reasons
-                .entry((&c.flow, &c.status, c.reason.as_deref()))
-                .or_default() += c.count;
+            reasons.push(ReasonCount {
+                flow: c.flow.clone(),
+                status: c.status.clone(),
+                reason: c.reason.clone(),
+                count: c.count,
+            });
         }
     }
-    let mut reasons: Vec<ReasonCount> = reasons
-        .into_iter()
-        .map(|((flow, status, reason), count)| ReasonCount {
-            flow: flow.into(),
-            status: status.into(),
-            reason: reason.map(str::to_string),
-            count,
-        })
-        .collect();
-    // Most frequent first; the map's order breaks ties, so the answer is stable.
-    reasons.sort_by_key(|r| std::cmp::Reverse(r.count));
+    // Most frequent first, then by flow, status and reason: the same rows give the same order.
+    reasons.sort_unstable_by(|a, b| {
+        (b.count, &a.flow, &a.status, &a.reason).cmp(&(a.count, &b.flow, &b.status, &b.reason))
+    });
     Outcomes { by_flow, reasons }
 }
 
