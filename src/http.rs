@@ -172,6 +172,16 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> AppResult<T> {
     parse_json(&bytes)
 }
 
+/// The query string as `T`, or 400 naming what is wrong with it.
+pub fn query<T: DeserializeOwned>(req: &Request) -> AppResult<T> {
+    req.query().map_err(|e| {
+        AppError::new(
+            ErrorCode::InvalidRequest,
+            format!("paramètres invalides: {e}"),
+        )
+    })
+}
+
 /// Parses an already-read JSON body, checking its declared content type first.
 pub fn json_body<T: DeserializeOwned>(headers: &Headers, bytes: &[u8]) -> AppResult<T> {
     if !is_json(headers) {

@@ -811,20 +811,6 @@ pub async fn merchant_movements(
     from_ms: i64,
     to_ms: i64,
 ) -> AppResult<Vec<dyno_core::report::Movement>> {
-    #[derive(Deserialize)]
-    struct Row {
-        movement_id: String,
-        kind: String,
-        transaction_id: String,
-        payment_request_id: Option<String>,
-        pos_reference: String,
-        flow: String,
-        cynod_reference: String,
-        amount_minor: i64,
-        wallet_type: Option<String>,
-        card_last4: Option<String>,
-        occurred_at_ms: i64,
-    }
     Ok(db
         .prepare(
             "SELECT movement_id, kind, transaction_id, payment_request_id, pos_reference, flow, cynod_reference, amount_minor,
@@ -835,22 +821,56 @@ pub async fn merchant_movements(
         .bind(&[s(merchant_id), n(from_ms), n(to_ms)])?
         .all()
         .await?
-        .results::<Row>()?
-        .into_iter()
-        .map(|r| dyno_core::report::Movement {
-            movement_id: r.movement_id,
-            kind: r.kind,
-            transaction_id: r.transaction_id,
-            payment_request_id: r.payment_request_id,
-            pos_reference: r.pos_reference,
-            flow: r.flow,
-            cynod_reference: r.cynod_reference,
-            amount_minor: r.amount_minor,
-            wallet_type: r.wallet_type,
-            card_last4: r.card_last4,
-            occurred_at: dyno_core::Millis(r.occurred_at_ms),
-        })
-        .collect())
+        .results()?)
+}
+
+/// A day's figures for the console, in one round trip: the merchant's payments summed by hour
+/// slot and its outcomes counted, the client's deliveries counted and its latest attempts.
+pub async fn day_figures(
+    db: &D1Database,
+    merchant_id: &str,
+    client_id: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> AppResult<dyno_core::summary::DayFigures> {
+    use dyno_core::summary::{HOUR_MS, LATENCY_SAMPLE};
+    let window = [s(merchant_id), n(from_ms), n(to_ms)];
+    let client_window = [s(client_id), n(from_ms), n(to_ms)];
+    let results = db
+        .batch(vec![
+            db.prepare(format!(
+                "SELECT CAST((occurred_at_ms - ?2) / {HOUR_MS} AS INTEGER) AS slot, COUNT(*) AS count, SUM(amount_minor) AS amount_minor
+                 FROM transactions WHERE merchant_id = ?1 AND kind = 'payment' AND occurred_at_ms >= ?2 AND occurred_at_ms < ?3
+                 GROUP BY slot"
+            ))
+            .bind(&window)?,
+            db.prepare(
+                "SELECT flow, status, reason, COUNT(*) AS count FROM payment_outcomes
+                 WHERE merchant_id = ?1 AND at_ms >= ?2 AND at_ms < ?3 GROUP BY flow, status, reason",
+            )
+            .bind(&window)?,
+            db.prepare(
+                "SELECT status, COUNT(*) AS count FROM webhook_deliveries
+                 WHERE client_id = ?1 AND created_at_ms >= ?2 AND created_at_ms < ?3 GROUP BY status",
+            )
+            .bind(&client_window)?,
+            db.prepare(format!(
+                "SELECT a.at_ms, a.latency_ms, a.http_status FROM webhook_attempts a
+                 JOIN webhook_deliveries d ON d.delivery_id = a.delivery_id
+                 WHERE d.client_id = ?1 AND a.at_ms >= ?2 AND a.at_ms < ?3
+                 ORDER BY a.at_ms DESC, a.delivery_id, a.attempt DESC LIMIT {LATENCY_SAMPLE}"
+            ))
+            .bind(&client_window)?,
+        ])
+        .await?;
+    let [hours, outcomes, deliveries, attempts] = <[_; 4]>::try_from(results)
+        .map_err(|_| AppError::internal("D1 batch: 4 results expected"))?;
+    Ok(dyno_core::summary::DayFigures {
+        hours: hours.results()?,
+        outcomes: outcomes.results()?,
+        deliveries: deliveries.results()?,
+        attempts: attempts.results()?,
+    })
 }
 
 /// An operator movement about to be journaled (`operator_movements`, one row per reference).

@@ -202,6 +202,7 @@ async fn handle_pos(req: Request, env: &Env, rc: &RequestContext, matched: &Matc
             Ok(match name {
                 RouteName::PosWhoami => pos::whoami(principal),
                 RouteName::PosReconciliation => reports::reconciliation(&call, principal).await,
+                RouteName::PosReportSummary => reports::summary(&call, principal).await,
                 RouteName::PosWebhookDeliveries => webhooks::deliveries(&call, principal).await,
                 RouteName::PosWebhookEndpoint => webhooks::endpoint(&call, principal).await,
                 RouteName::PosSetWebhookEndpoint => webhooks::set_endpoint(&call, principal).await,

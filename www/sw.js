@@ -1,9 +1,9 @@
 // Dyno Edge demo — service worker: the app shell works offline; the API is never cached (money and
 // statuses must always be fresh).
-const SHELL = "dyno-shell-v2";
+const SHELL = "dyno-shell-v3";
 const FILES = [
   "/", "/index.html", "/pos.html", "/wallet.html", "/console.html", "/manifest.webmanifest",
-  "/assets/app.css", "/assets/api.js", "/assets/home.js", "/assets/pos.js", "/assets/wallet.js", "/assets/console.js",
+  "/assets/app.css", "/assets/api.js", "/assets/home.js", "/assets/pos.js", "/assets/wallet.js", "/assets/console.js", "/assets/charts.js",
   "/vendor/qrcode.min.js",
 ];
 

@@ -412,12 +412,7 @@ struct AuditView {
 
 /// Lists audit entries, newest first; `before` (RFC 3339) pages back in time.
 pub async fn list_audit(req: &Request, env: &Env) -> AppResult<Response> {
-    let query: AuditQuery = req.query().map_err(|e| {
-        AppError::new(
-            ErrorCode::InvalidRequest,
-            format!("paramètres invalides: {e}"),
-        )
-    })?;
+    let query: AuditQuery = http::query(req)?;
     let before = match query.before.as_deref() {
         Some(text) => Millis::parse_rfc3339(text).ok_or_else(|| {
             AppError::new(ErrorCode::InvalidRequest, "before: date RFC 3339 attendue.")

@@ -48,12 +48,7 @@ struct ListQuery {
 
 /// `GET /api/v1/pos/webhooks/deliveries`.
 pub async fn deliveries(call: &PosCall<'_>, principal: &PosPrincipal) -> AppResult<Response> {
-    let query: ListQuery = call.req.query().map_err(|e| {
-        AppError::new(
-            ErrorCode::InvalidRequest,
-            format!("paramètres invalides: {e}"),
-        )
-    })?;
+    let query: ListQuery = http::query(&call.req)?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
         return Err(AppError::new(

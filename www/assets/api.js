@@ -35,7 +35,7 @@ const Dyno = (() => {
     expired: "Expiré", failed: "Échoué", cancelled: "Annulé", refunded: "Remboursé", partially_refunded: "Remboursé en partie",
   };
 
-    const DELIVERY_LABELS = {
+  const DELIVERY_LABELS = {
     pending: "En cours", delivered: "Livré", failed: "Échec, nouvel essai prévu", dead_lettered: "Abandonné (file d'erreurs)",
   };
 
@@ -124,7 +124,7 @@ const Dyno = (() => {
     el.classList.remove("hidden");
   }
 
-    function statusPill(el, status, labels = STATUS_LABELS) {
+  function statusPill(el, status, labels = STATUS_LABELS) {
     el.className = `pill ${status}`;
     el.textContent = labels[status] || status;
   }
@@ -137,7 +137,7 @@ const Dyno = (() => {
     addEventListener("load", () => navigator.serviceWorker.register("/sw.js").catch(() => {}));
   }
 
-    return {
+  return {
     call, ApiError, amountText, bodyWithAmount, formatAmount, show, statusPill, setOffline, isLocalDemo, frenchDate, frenchDateTime,
     MESSAGES, REASONS, STATUS_LABELS, DELIVERY_LABELS,
   };

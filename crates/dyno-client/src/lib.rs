@@ -695,6 +695,23 @@ impl DynoClient {
         )
     }
 
+    /// The day's summary (`date` `YYYY-MM-DD`, or today; `time_zone`, or Tunis's).
+    pub fn day_summary(
+        &self,
+        token: &str,
+        date: Option<&str>,
+        time_zone: Option<&str>,
+    ) -> Result<DaySummary, ApiError> {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(date.map(|d| ("date", d)))
+            .extend_pairs(time_zone.map(|z| ("time_zone", z)))
+            .finish();
+        self.call(
+            RawRequest::new("GET", format!("/api/v1/pos/reports/summary?{query}"))
+                .auth(Auth::Bearer(token.to_string())),
+        )
+    }
+
     /// The public liveness answer (`{"status":"ok"}`); the dependency report is the admin's.
     pub fn health(&self) -> Result<HealthStatus, ApiError> {
         self.call(RawRequest::new("GET", "/healthz"))

@@ -527,3 +527,93 @@ pub struct InitiateBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ttl_seconds: Option<i64>,
 }
+
+/// `GET /api/v1/pos/reports/summary`: the console's day at a glance.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DaySummary {
+    pub merchant_id: String,
+    pub client_id: String,
+    pub date: String,
+    pub time_zone: String,
+    pub from: String,
+    pub to: String,
+    pub currency: String,
+    pub volume: SummaryVolume,
+    pub outcomes: SummaryOutcomes,
+    pub webhooks: WebhookHealth,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SummaryVolume {
+    pub count: u64,
+    pub amount: Millimes,
+    /// Every local hour of the day, in order.
+    pub hours: Vec<HourVolume>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HourVolume {
+    pub start: String,
+    pub hour: String,
+    pub count: u64,
+    pub amount: Millimes,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SummaryOutcomes {
+    pub by_flow: OutcomesByFlow,
+    pub reasons: Vec<OutcomeReason>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutcomesByFlow {
+    pub epm: FlowOutcomes,
+    pub ppm: FlowOutcomes,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct FlowOutcomes {
+    pub succeeded: u64,
+    pub failed: u64,
+    pub expired: u64,
+    pub cancelled: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct OutcomeReason {
+    pub flow: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookHealth {
+    pub deliveries: DeliveryStates,
+    pub latency: Option<DeliveryLatency>,
+    pub recent_attempts: Vec<RecentAttempt>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct DeliveryStates {
+    pub delivered: u64,
+    pub failed: u64,
+    pub dead_lettered: u64,
+    pub pending: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeliveryLatency {
+    pub attempts: u64,
+    pub p50_ms: i64,
+    pub p95_ms: i64,
+    pub max_ms: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecentAttempt {
+    pub at: String,
+    pub latency_ms: i64,
+    pub http_status: Option<i64>,
+    pub acknowledged: bool,
+}

@@ -22,6 +22,7 @@ pub mod records;
 pub mod report;
 pub mod routes;
 pub mod sandbox;
+pub mod summary;
 pub mod text;
 pub mod time;
 pub mod webhook;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cynod::mask_card_number;
 use crate::money::{format_minor, Currency, DecimalNumber};
@@ -17,9 +17,9 @@ use crate::time::Millis;
 /// Merchants are in Tunisia: the default day is Tunis's.
 pub const DEFAULT_TIME_ZONE: &str = "Africa/Tunis";
 
-/// One money movement as D1 `transactions` records it. Refunds are positive amounts of kind
-/// `refund`; the report writes them negative.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One money movement as D1 `transactions` records it (and as its rows decode). Refunds are
+/// positive amounts of kind `refund`; the report writes them negative.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Movement {
     pub movement_id: String,
     pub kind: String,
@@ -31,6 +31,7 @@ pub struct Movement {
     pub amount_minor: i64,
     pub wallet_type: Option<String>,
     pub card_last4: Option<String>,
+    #[serde(rename = "occurred_at_ms")]
     pub occurred_at: Millis,
 }
 
@@ -317,6 +318,53 @@ pub fn to_ndjson(report: &Report) -> String {
     out
 }
 
+/// How a report is written: RFC 4180 CSV (the default) or NDJSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Csv,
+    Ndjson,
+}
+
+impl ReportFormat {
+    /// The `format` query parameter: absent means CSV.
+    pub fn parse(format: Option<&str>) -> Result<Self, Problem> {
+        match format {
+            None | Some("csv") => Ok(Self::Csv),
+            Some("ndjson") => Ok(Self::Ndjson),
+            Some(other) => Err(Problem::new(
+                ErrorCode::InvalidRequest,
+                format!("format « {other} »: csv ou ndjson."),
+            )),
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Csv => "text/csv; charset=utf-8; header=present",
+            Self::Ndjson => "application/x-ndjson; charset=utf-8",
+        }
+    }
+
+    pub fn render(self, report: &Report) -> String {
+        match self {
+            Self::Csv => to_csv(report),
+            Self::Ndjson => to_ndjson(report),
+        }
+    }
+
+    /// `reconciliation-<merchant>-<date>.<csv|ndjson>`.
+    pub fn file_name(self, report: &Report) -> String {
+        let extension = match self {
+            Self::Csv => "csv",
+            Self::Ndjson => "ndjson",
+        };
+        format!(
+            "reconciliation-{}-{}.{extension}",
+            report.merchant_id, report.day.date
+        )
+    }
+}
+
 /// One NDJSON line.
 fn line<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
@@ -402,6 +450,26 @@ mod tests {
         let last: serde_json::Value = serde_json::from_str(ndjson.lines().last().unwrap()).unwrap();
         assert_eq!(last["net"].to_string(), "59.501");
         assert!(ndjson.starts_with(r#"{"record_type":"report","merchant_id":"M","date":"2026-06-05","time_zone":"Africa/Tunis""#));
+    }
+
+    #[test]
+    fn the_format_decides_type_body_and_file_name() {
+        let report = Report::new("M-1", report_day("2026-06-05", None).unwrap(), vec![]);
+        let csv = ReportFormat::parse(None).unwrap();
+        assert_eq!(csv, ReportFormat::parse(Some("csv")).unwrap());
+        assert!(csv.content_type().starts_with("text/csv"));
+        assert_eq!(csv.file_name(&report), "reconciliation-M-1-2026-06-05.csv");
+        assert!(csv.render(&report).starts_with("\u{feff}record_type,"));
+        let ndjson = ReportFormat::parse(Some("ndjson")).unwrap();
+        assert_eq!(
+            ndjson.file_name(&report),
+            "reconciliation-M-1-2026-06-05.ndjson"
+        );
+        assert!(ndjson
+            .render(&report)
+            .starts_with(r#"{"record_type":"report""#));
+        let refused = ReportFormat::parse(Some("xlsx")).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InvalidRequest);
     }
 
     #[test]

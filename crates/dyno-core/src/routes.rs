@@ -73,6 +73,7 @@ pub enum RouteName {
     AdminMemberCards,
     AdminCardCredit,
     AdminCardDebit,
+    PosReportSummary,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -168,6 +169,7 @@ pub const ROUTES: &[RouteDef] = &[
     route("GET", "/api/v1/admin/members/{client_id}/cards", RouteName::AdminMemberCards, Audience::Admin),
     route("POST", "/api/v1/admin/cards/{card_number}/credit", RouteName::AdminCardCredit, Audience::Admin),
     route("POST", "/api/v1/admin/cards/{card_number}/debit", RouteName::AdminCardDebit, Audience::Admin),
+    route("GET", "/api/v1/pos/reports/summary", RouteName::PosReportSummary, Audience::Pos),
 ];
 
 /// A matched route with its path parameters, in pattern order.

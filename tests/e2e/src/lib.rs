@@ -478,6 +478,24 @@ pub struct Employee {
 }
 
 impl Employee {
+    /// Confirms a PPM request with this employee's card, as its link tells the wallet to (the
+    /// link's `sig`, then the card and PIN).
+    pub fn confirm(&self, stack: &Stack, request: &dyno_client::Initiated) {
+        let sig = dyno_client::decode_nfc(&request.nfc_payload)
+            .and_then(|n| n.link_sig())
+            .expect("the request's link carries its sig");
+        stack
+            .client
+            .wallet_confirm(
+                &self.token,
+                &request.payment_request_id,
+                &sig,
+                &self.card.numero,
+                "2468",
+            )
+            .expect("PPM confirmed");
+    }
+
     /// A fresh EPM QR for the card (`ttl_seconds`: sandbox-only shorter lifetime).
     pub fn qr(&self, stack: &Stack, ttl_seconds: Option<i64>) -> String {
         stack
@@ -496,6 +514,21 @@ pub struct Onboarded {
     pub token: TokenResponse,
     /// A client with this test's own source address.
     pub client: DynoClient,
+}
+
+impl Onboarded {
+    /// An EPM payment of `amount` millimes from `employee`'s card (a fresh QR); its transaction id.
+    pub fn pay(&self, stack: &Stack, employee: &Employee, amount: i64, reference: &str) -> String {
+        self.client
+            .scan(
+                &self.token.access_token,
+                &employee.qr(stack, None),
+                dyno_client::Millimes(amount),
+                reference,
+            )
+            .expect("scan")
+            .transaction_id
+    }
 }
 
 /// Runs the project setup once per process (idempotent and fast when already done).
@@ -573,4 +606,24 @@ pub fn dev_var(root: &Path, name: &str) -> String {
         .find_map(|line| line.strip_prefix(&format!("{name}=")))
         .map(str::to_string)
         .unwrap_or_else(|| panic!("{name} missing from .dev.vars"))
+}
+
+/// Today in Tunis (UTC+1 all year, no daylight saving) as `YYYY-MM-DD`, and its day as UTC
+/// milliseconds `[from, to)`.
+pub fn tunis_today() -> (String, i64, i64) {
+    let tunis = chrono::FixedOffset::east_opt(3_600).expect("UTC+1");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .expect("a clock after 1970");
+    let today = chrono::DateTime::from_timestamp_millis(now)
+        .expect("now")
+        .with_timezone(&tunis)
+        .date_naive();
+    let from = today
+        .and_hms_opt(0, 0, 0)
+        .and_then(|midnight| midnight.and_local_timezone(tunis).single())
+        .expect("Tunis midnight")
+        .timestamp_millis();
+    (today.to_string(), from, from + 86_400_000)
 }

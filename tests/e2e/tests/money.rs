@@ -4,30 +4,12 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use dyno_client::{DynoClient, Millimes, PaymentPage};
 use dyno_e2e::webhooks::WebhookListener;
-use dyno_e2e::{Employee, Onboarded, Stack};
+use dyno_e2e::{tunis_today, Onboarded, Stack};
 use serde_json::Value;
-
-fn pay(
-    stack: &Stack,
-    pos: &Onboarded,
-    employee: &Employee,
-    amount: i64,
-    reference: &str,
-) -> String {
-    pos.client
-        .scan(
-            &pos.token.access_token,
-            &employee.qr(stack, None),
-            Millimes(amount),
-            reference,
-        )
-        .expect("scan")
-        .transaction_id
-}
 
 /// Waits until the D1 listing (written through the events queue) holds `n` payments.
 fn wait_listed(pos: &Onboarded, n: usize) -> PaymentPage {
@@ -61,7 +43,7 @@ fn refunds_are_capped_replayable_and_race_safely() {
         .unwrap();
     let token = pos.token.access_token.clone();
     let employee = stack.new_employee(50_000);
-    let tx = pay(stack, &pos, &employee, 10_000, "REFUND-1");
+    let tx = pos.pay(stack, &employee, 10_000, "REFUND-1");
     assert_eq!(stack.balance_of(&employee.card.numero), 40_000);
 
     let missing_key = pos
@@ -229,7 +211,7 @@ fn listing_paginates_stably_and_filters() {
     let employee = stack.new_employee(1_000_000);
     let mut ids = Vec::new();
     for i in 0..7 {
-        ids.push(pay(stack, &pos, &employee, 1_000 + i, &format!("LIST-{i}")));
+        ids.push(pos.pay(stack, &employee, 1_000 + i, &format!("LIST-{i}")));
         std::thread::sleep(Duration::from_millis(20));
     }
     wait_listed(&pos, 7);
@@ -237,7 +219,7 @@ fn listing_paginates_stably_and_filters() {
     assert_eq!(first.data.len(), 3);
     assert_eq!(first.data[0].pos_reference, "LIST-6", "newest first");
     // A payment inserted between pages does not shift the later pages.
-    pay(stack, &pos, &employee, 5_000, "LIST-NEW");
+    pos.pay(stack, &employee, 5_000, "LIST-NEW");
     wait_listed(&pos, 8);
     let mut seen: Vec<String> = first
         .data
@@ -319,17 +301,6 @@ fn listing_paginates_stably_and_filters() {
 }
 
 /// Today's date in Tunis (UTC+1, no daylight saving time).
-fn tunis_today() -> (String, i64, i64) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let local_day = (now + 3_600_000).div_euclid(86_400_000);
-    let from = local_day * 86_400_000 - 3_600_000;
-    let date = dyno_core::Millis(local_day * 86_400_000).to_rfc3339()[..10].to_string();
-    (date, from, from + 86_400_000)
-}
-
 #[test]
 fn the_reconciliation_export_balances_to_the_millime_with_the_ledger() {
     let stack = Stack::shared();
@@ -338,8 +309,8 @@ fn the_reconciliation_export_balances_to_the_millime_with_the_ledger() {
     let rich = stack.new_employee(1_000_000);
     let poor = stack.new_employee(2_000);
     // A scripted day: EPM payments, a PPM payment, failures, a partial and a full refund.
-    let a = pay(stack, &pos, &rich, 12_500, "DAY-EPM-1");
-    let b = pay(stack, &pos, &rich, 7_333, "DAY-EPM-2");
+    let a = pos.pay(stack, &rich, 12_500, "DAY-EPM-1");
+    let b = pos.pay(stack, &rich, 7_333, "DAY-EPM-2");
     let failed = pos
         .client
         .scan(&token, &poor.qr(stack, None), Millimes(9_000), "DAY-FAIL-1")
@@ -349,19 +320,7 @@ fn the_reconciliation_export_balances_to_the_millime_with_the_ledger() {
         .client
         .initiate(&token, Millimes(45_000), "DAY-PPM-1", "Déjeuner")
         .unwrap();
-    let sig = dyno_client::decode_nfc(&ppm.nfc_payload)
-        .and_then(|n| n.link_sig())
-        .unwrap();
-    stack
-        .client
-        .wallet_confirm(
-            &rich.token,
-            &ppm.payment_request_id,
-            &sig,
-            &rich.card.numero,
-            "2468",
-        )
-        .expect("PPM confirmed");
+    rich.confirm(stack, &ppm);
     let expired = pos
         .client
         .initiate(&token, Millimes(1_000), "DAY-PPM-2", "x")
