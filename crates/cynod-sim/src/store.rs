@@ -66,6 +66,10 @@ pub struct Card {
     pub solde_minor: i64,
 }
 
+/// The largest balance a test card may hold (10⁹ TND): the API document's bound, far above any
+/// real card, and small enough that any sum of test movements stays within `i64`.
+pub const MAX_BALANCE_MINOR: i64 = 1_000_000_000_000;
+
 impl Card {
     /// Refuses a card the ledger could not hold faithfully, with a message for the test author
     /// (rather than the SQLite constraint that would otherwise fire).
@@ -75,6 +79,9 @@ impl Card {
         }
         if self.solde_minor < 0 {
             return Err("solde_minor: un solde ne peut pas être négatif".into());
+        }
+        if self.solde_minor > MAX_BALANCE_MINOR {
+            return Err(format!("solde_minor: au plus {MAX_BALANCE_MINOR} millimes"));
         }
         if !matches!(self.statut.as_str(), "ACTIVE" | "BLOQUEE") {
             return Err("statut: ACTIVE ou BLOQUEE".into());
@@ -416,5 +423,33 @@ impl Store {
             .into_iter()
             .map(|r| (r.name, r.value))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Card, MAX_BALANCE_MINOR};
+
+    fn card(solde_minor: i64) -> Card {
+        Card {
+            numero: "7019800100009569".into(),
+            client_id: "CLT-T".into(),
+            wallet_id: "+21620000099".into(),
+            nom: "Test".into(),
+            prenom: "Carte".into(),
+            email: String::new(),
+            wallet_type: "TicketResto".into(),
+            fin_validite: "2030-01-31".into(),
+            statut: "ACTIVE".into(),
+            solde_minor,
+        }
+    }
+
+    #[test]
+    fn a_balance_is_held_only_between_zero_and_the_documented_bound() {
+        assert!(card(0).check().is_ok());
+        assert!(card(MAX_BALANCE_MINOR).check().is_ok());
+        assert!(card(-1).check().is_err());
+        assert!(card(MAX_BALANCE_MINOR + 1).check().is_err());
     }
 }
