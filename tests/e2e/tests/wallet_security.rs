@@ -478,3 +478,72 @@ fn every_debit_shows_in_the_history_of_the_wallets_own_card_only() {
         (Some(400), Some("INVALID_REQUEST".into()))
     );
 }
+
+/// The attack: with one 30 s QR, a POS binary-searched a balance, since a refused debit re-armed
+/// the QR. Now a QR allows one debit attempt that reaches CYNOD, and an employee may cap it.
+#[test]
+fn one_qr_cannot_search_a_balance_and_its_ceiling_holds() {
+    let stack = Stack::shared();
+    let employee = stack.new_employee(150_000);
+    let pos = stack.onboard("QR drain", None);
+    let token = &pos.token.access_token;
+    let refusal = |e: ApiError| (e.status(), e.code().map(str::to_string));
+
+    // Search: too much is refused, and the same QR then refuses any smaller amount.
+    let qr = employee.qr(stack, None);
+    let too_much = pos
+        .client
+        .scan(token, &qr, Millimes(200_000), "DRAIN-1")
+        .unwrap_err();
+    assert_eq!(
+        refusal(too_much),
+        (Some(413), Some("INSUFFICIENT_FUNDS".into()))
+    );
+    for (amount, reference) in [(125_000, "DRAIN-2"), (100, "DRAIN-3")] {
+        let reuse = pos
+            .client
+            .scan(token, &qr, Millimes(amount), reference)
+            .unwrap_err();
+        assert_eq!(
+            refusal(reuse),
+            (Some(409), Some("QR_ALREADY_USED".into())),
+            "{amount} millimes on a QR already refused"
+        );
+    }
+    assert_eq!(stack.balance_of(&employee.card.numero), 150_000);
+
+    // The employee's ceiling: above it is refused before CYNOD, at it the payment goes through.
+    let capped = stack
+        .client
+        .wallet_qr_with_max(&employee.token, &employee.card.numero, Millimes(12_500))
+        .expect("a QR with a ceiling")
+        .qr_payload;
+    let above = pos
+        .client
+        .scan(token, &capped, Millimes(12_501), "DRAIN-4")
+        .unwrap_err();
+    assert_eq!(
+        refusal(above),
+        (Some(422), Some("AMOUNT_ABOVE_QR_LIMIT".into()))
+    );
+    assert_eq!(stack.balance_of(&employee.card.numero), 150_000);
+    let paid = pos
+        .client
+        .scan(token, &capped, Millimes(12_500), "DRAIN-5")
+        .expect("at the ceiling");
+    assert_eq!(paid.status, "succeeded");
+    assert_eq!(stack.balance_of(&employee.card.numero), 137_500);
+
+    // Exactly one debit reached the card.
+    let history = stack
+        .client
+        .wallet_card_history(&employee.token, &employee.card.numero, None)
+        .expect("history");
+    let debits: Vec<_> = history
+        .movements
+        .iter()
+        .filter(|m| m.direction == "debit")
+        .map(|m| m.amount)
+        .collect();
+    assert_eq!(debits, vec![Millimes(12_500)]);
+}
