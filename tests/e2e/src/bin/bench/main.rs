@@ -1,125 +1,201 @@
-//! `make bench`: starts the optimized stack (rate limits scaled out of the way) beside a
-//! hello-world Rust Worker on the same workerd, drives token issuance, an authenticated cheap
-//! route, status polls, EPM scans and PPM initiates over loopback, and prints req/s and
-//! p50/p95/p99 for each, as a ratio of the floor, with the WASM size and the startup time.
-//! Figures, never assertions.
+//! `make bench`: the gateway's hot routes measured against two references on the same workerd —
+//! a hello-world Rust Worker (the floor) and a Hono + jose Worker doing the status poll
+//! (bench/js-reference) — each in its own `wrangler dev`, all driven with the same load over
+//! loopback. Each route is measured alone (see `calendar`), after a warm-up, in several rounds;
+//! then cold starts, and the WASM sizes. Figures, never assertions; but a reference that accepts
+//! a bad token, or a route that answers errors, is reported loudly (the former aborts).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+mod calendar;
+mod load;
+mod machine;
+mod report;
+mod tokens;
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use dyno_client::{Auth, DynoClient, Millimes, RawRequest};
-use dyno_e2e::{free_port, repo_root, Onboarded, Stack, StackOptions, WranglerProcess};
+use dyno_core::payment::machine::SAFETY_MS;
+use dyno_core::qr::PPM_TTL_SECONDS;
+use dyno_e2e::{free_port, Employee, Onboarded, Stack, StackOptions, WranglerProcess};
+
+use calendar::Calendar;
+use load::{Shape, Window};
+use report::{ColdStart, Measured, Report};
+use tokens::Minter;
 
 const THREADS: usize = 8;
-const DURATION: Duration = Duration::from_secs(8);
+/// Open PPM requests each polling thread cycles through: every request stays within its own
+/// allowance (2 polls/s, burst 5) up to 8 × 100 × 2 = 1,600 polls/s. More would take longer to
+/// create than their 60 s life allows on a slow machine.
+const POLL_REQUESTS_PER_THREAD: usize = 100;
+/// At most this many EPM QRs per scanning thread (issuing stops earlier when its time is up).
+const MAX_QRS_PER_THREAD: usize = 600;
+/// A QR lives 30 s: every QR of a scan phase is issued after its issuing starts and scanned
+/// before the phase ends, so issuing gets what this leaves after the phase's span.
+const QR_LIFE_USED: Duration = Duration::from_secs(27);
+/// Left after every phase for its queued events (the events queue's batch timeout is 1 s).
+const SETTLE: Duration = Duration::from_millis(1500);
+/// Before each phase, the bench's processes must stay under this load (cores) for one sample:
+/// otherwise some work (an alarm, a queue batch) the calendar does not know of is still running.
+const IDLE_LOAD: f64 = 0.05;
+const IDLE_SAMPLE: Duration = Duration::from_millis(500);
 
-struct Stats {
-    name: &'static str,
-    requests: usize,
-    errors: usize,
-    elapsed: Duration,
-    latencies_us: Vec<u64>,
+/// The rows of the report, in the order each round measures them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Floor,
+    Reference,
+    Token,
+    Whoami,
+    Poll,
+    Initiate,
+    Scan,
 }
 
-impl Stats {
-    fn rps(&self) -> f64 {
-        self.requests as f64 / self.elapsed.as_secs_f64()
-    }
+impl Route {
+    /// The order of the rows.
+    pub const ALL: [Route; 7] = [
+        Route::Floor,
+        Route::Reference,
+        Route::Token,
+        Route::Whoami,
+        Route::Poll,
+        Route::Initiate,
+        Route::Scan,
+    ];
 
-    fn percentile(&self, p: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return 0.0;
+    /// The order of each round: the one that waits least for the alarms the phases leave (each
+    /// round's polls and initiates expire 60 s later, its scans' safety alarms fire 30 s later),
+    /// found by simulating every order with the calendar's rules.
+    const MEASURING_ORDER: [Route; 7] = [
+        Route::Poll,
+        Route::Floor,
+        Route::Reference,
+        Route::Token,
+        Route::Initiate,
+        Route::Scan,
+        Route::Whoami,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Route::Floor => "hello-world floor (Rust)",
+            Route::Reference => "JS reference poll (Hono)",
+            Route::Token => "token issuance",
+            Route::Whoami => "authenticated GET /whoami",
+            Route::Poll => "status poll",
+            Route::Initiate => "PPM initiate",
+            Route::Scan => "EPM scan (CYNOD debit)",
         }
-        let index = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies_us[index] as f64 / 1000.0
     }
-}
 
-/// Runs `request(thread, n)` from `THREADS` threads for `DURATION`; `ok` judges each status.
-fn load(
-    name: &'static str,
-    client: &DynoClient,
-    request: impl Fn(usize, usize) -> Option<RawRequest> + Sync,
-    ok: impl Fn(u16) -> bool + Sync,
-) -> Stats {
-    let latencies = Mutex::new(Vec::new());
-    let errors = AtomicUsize::new(0);
-    let started = Instant::now();
-    std::thread::scope(|scope| {
-        for thread in 0..THREADS {
-            let (latencies, errors, request, ok) = (&latencies, &errors, &request, &ok);
-            let client = client.with_header("CF-Connecting-IP", &format!("10.99.0.{thread}"));
-            scope.spawn(move || {
-                let mut mine = Vec::new();
-                let mut n = 0;
-                while started.elapsed() < DURATION {
-                    let Some(req) = request(thread, n) else { break };
-                    n += 1;
-                    let t = Instant::now();
-                    let good = client.send(req).map(|r| ok(r.status)).unwrap_or(false);
-                    mine.push(t.elapsed().as_micros() as u64);
-                    if !good {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                latencies.lock().unwrap().extend(mine);
-            });
+    /// The name `BENCH_ROUTES` uses.
+    fn key(self) -> &'static str {
+        match self {
+            Route::Floor => "floor",
+            Route::Reference => "reference",
+            Route::Token => "token",
+            Route::Whoami => "whoami",
+            Route::Poll => "poll",
+            Route::Initiate => "initiate",
+            Route::Scan => "scan",
         }
-    });
-    let elapsed = started.elapsed();
-    let mut latencies_us = latencies.into_inner().unwrap();
-    latencies_us.sort_unstable();
-    Stats {
-        name,
-        requests: latencies_us.len(),
-        errors: errors.into_inner(),
-        elapsed,
-        latencies_us,
     }
 }
 
-fn file_size(path: &std::path::Path) -> u64 {
-    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+/// Knobs for quicker runs while working on one route; `make bench` uses the defaults.
+struct Settings {
+    rounds: usize,
+    shape: Shape,
+    routes: Vec<Route>,
+    /// Fresh starts of each Worker (0: none).
+    cold_starts: usize,
 }
 
-fn gzip_size(path: &std::path::Path) -> u64 {
-    std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("gzip -9 -c '{}' | wc -c", path.display()))
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(0)
+impl Settings {
+    fn from_env() -> Self {
+        let number = |name: &str, default: u64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|&v| v > 0)
+                .unwrap_or(default)
+        };
+        let wanted = std::env::var("BENCH_ROUTES").unwrap_or_default();
+        let wanted: Vec<&str> = wanted
+            .split(',')
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+            .collect();
+        let routes = Route::ALL
+            .into_iter()
+            .filter(|r| {
+                wanted.is_empty()
+                    || *r == Route::Floor
+                    || wanted.contains(&r.key())
+                    || (*r == Route::Reference && wanted.contains(&"poll"))
+            })
+            .collect();
+        Settings {
+            rounds: number("BENCH_ROUNDS", 3) as usize,
+            shape: Shape {
+                threads: THREADS,
+                warmup: Duration::from_secs(number("BENCH_WARMUP_SECONDS", 2)),
+                measured: Duration::from_secs(number("BENCH_SECONDS", 8)),
+            },
+            routes,
+            cold_starts: std::env::var("BENCH_COLD_STARTS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(3),
+        }
+    }
+}
+
+/// Everything the rounds drive.
+struct Bench {
+    settings: Settings,
+    stack: Stack,
+    floor: DynoClient,
+    reference: DynoClient,
+    clients: Vec<Onboarded>,
+    employees: Vec<Employee>,
+    /// The statuses seeded in the reference, per thread.
+    reference_ids: Vec<Vec<String>>,
+    calendar: Calendar,
+    /// How long the last preparation of each kind took, to plan the next one.
+    poll_preparation: Duration,
+    qr_preparation: Duration,
+    /// Phases that could not be measured alone, with why.
+    disturbed: Vec<String>,
+}
+
+fn ppm_ttl() -> Duration {
+    Duration::from_secs(PPM_TTL_SECONDS as u64)
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("\n!!!!!!!! make bench: {message}\n");
+    std::process::exit(1);
 }
 
 fn main() {
-    let root = repo_root();
+    let started = Instant::now();
+    let settings = Settings::from_env();
+    if std::env::var_os("DYNO_WRANGLER_LOG_LEVEL").is_none() {
+        // At `info`, workerd posts a log line to wrangler for every request: work no deployed
+        // Worker does, and a larger share of the floor's cost than of the gateway's. Set before
+        // any thread starts.
+        std::env::set_var("DYNO_WRANGLER_LOG_LEVEL", "warn");
+    }
 
-    // The floor: a hello-world Rust Worker on the same workerd binary.
-    let hello_dir = std::env::temp_dir().join(format!("dyno-bench-hello-{}", std::process::id()));
-    std::fs::create_dir_all(&hello_dir).unwrap();
-    let hello = WranglerProcess::spawn(
-        &["crates/bench-hello/wrangler.toml"],
-        None,
-        free_port(),
-        &hello_dir,
-        &[],
-        false,
-    );
-    let hello_client = DynoClient::new(&hello.base_url);
-    hello.wait_until(|| {
-        hello_client
-            .send(RawRequest::new("GET", "/"))
-            .is_ok_and(|r| r.status == 200)
-    });
-    let floor = load(
-        "hello-world floor",
-        &hello_client,
-        |_, _| Some(RawRequest::new("GET", "/")),
-        |s| s == 200,
-    );
-
+    // One after the other: two `wrangler dev` starting at once can race for an internal port.
+    // The reference comes last, as it needs the stack's issuer.
+    let floor_process = spawn_alone("crates/bench-hello/wrangler.toml", "hello", &[]);
+    let floor = DynoClient::new(&floor_process.base_url);
+    floor_process.wait_until(|| answers(&floor, "/", 200));
     let stack = Stack::start(StackOptions {
         vars: vec![("RATE_LIMIT_SCALE".into(), "100000".into())],
         optimized: true,
@@ -128,172 +204,559 @@ fn main() {
     let clients: Vec<Onboarded> = (0..THREADS)
         .map(|i| stack.onboard(&format!("Bench POS {i}"), None))
         .collect();
-    let mut results = vec![floor];
-
-    results.push(load(
-        "token issuance",
-        &stack.client,
-        |t, _| {
-            let c = &clients[t];
-            Some(RawRequest::new("POST", "/api/v1/pos/oauth/token").json(&serde_json::json!({
-                "grant_type": "client_credentials", "client_id": c.client_id, "client_secret": c.client_secret
-            })))
-        },
-        |s| s == 200,
-    ));
-
-    results.push(load(
-        "authenticated GET /whoami",
-        &stack.client,
-        |t, _| {
-            Some(
-                RawRequest::new("GET", "/api/v1/pos/whoami")
-                    .auth(Auth::Bearer(clients[t].token.access_token.clone())),
-            )
-        },
-        |s| s == 200,
-    ));
-
-    // Status polls: enough open requests that each stays within its 2/s allowance.
-    let sessions: Vec<Vec<String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = clients
-            .iter()
-            .enumerate()
-            .map(|(t, c)| {
-                scope.spawn(move || {
-                    (0..120)
-                        .filter_map(|i| {
-                            c.client
-                                .initiate(
-                                    &c.token.access_token,
-                                    Millimes(1_000),
-                                    &format!("BENCH-POLL-{t}-{i}"),
-                                    "bench",
-                                )
-                                .ok()
-                                .map(|r| r.payment_request_id)
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    results.push(load(
-        "status poll",
-        &stack.client,
-        |t, n| {
-            let id = &sessions[t][n % sessions[t].len()];
-            Some(
-                RawRequest::new("GET", format!("/api/v1/pos/payments/{id}/status"))
-                    .auth(Auth::Bearer(clients[t].token.access_token.clone())),
-            )
-        },
-        |s| s == 200,
-    ));
-
-    results.push(load(
-        "PPM initiate",
-        &stack.client,
-        |t, n| {
-            Some(DynoClient::initiate_request(
-                &clients[t].token.access_token,
-                Millimes(1_000),
-                &format!("BENCH-INIT-{t}-{n}"),
-                "bench",
-                None,
-            ))
-        },
-        |s| s == 200,
-    ));
-
-    // Scans: each needs a fresh single-use QR, issued beforehand (untimed) in batches.
-    let employees: Vec<_> = (0..THREADS)
+    let jwt_keys = stack.jwt_keys();
+    let minter = Minter::new(&jwt_keys, &clients[0].token.access_token)
+        .unwrap_or_else(|e| fail(&format!("cannot mint tokens: {e}")));
+    let reference_vars = vec![
+        ("JWT_KEYS".to_string(), jwt_keys),
+        ("ISSUER".to_string(), minter.issuer.clone()),
+    ];
+    let reference_process = spawn_alone(
+        "bench/js-reference/wrangler.toml",
+        "reference",
+        &reference_vars,
+    );
+    let reference = DynoClient::new(&reference_process.base_url);
+    reference_process.wait_until(|| answers(&reference, "/api/v1/pos/payments/x/status", 401));
+    let employees: Vec<Employee> = (0..THREADS)
         .map(|_| stack.new_employee(1_000_000_000))
         .collect();
-    let qrs: Vec<Arc<Mutex<Vec<String>>>> = (0..THREADS).map(|_| Arc::default()).collect();
-    std::thread::scope(|scope| {
-        for t in 0..THREADS {
-            let (employee, bucket, stack) = (&employees[t], &qrs[t], &stack);
-            scope.spawn(move || {
-                let batch: Vec<String> = (0..150)
-                    .filter_map(|_| {
-                        stack
-                            .client
-                            .wallet_qr(&employee.token, &employee.card.numero, None)
-                            .ok()
-                            .map(|q| q.qr_payload)
-                    })
-                    .collect();
-                bucket.lock().unwrap().extend(batch);
-            });
-        }
-    });
-    results.push(load(
-        "EPM scan (CYNOD debit)",
-        &stack.client,
-        |t, n| {
-            let qr = qrs[t].lock().unwrap().pop()?;
-            Some(DynoClient::scan_request(
-                &clients[t].token.access_token,
-                &qr,
-                Millimes(1_000),
-                &format!("BENCH-SCAN-{t}-{n}"),
-                "qr",
-            ))
-        },
-        |s| s == 200,
-    ));
 
-    let floor_rps = results[0].rps();
-    println!();
-    println!(
-        "Dyno Edge bench — {THREADS} threads, {} s per route, loopback, one wrangler dev (workerd)",
-        DURATION.as_secs()
-    );
-    println!(
-        "{:<28} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7}",
-        "route", "req/s", "p50 ms", "p95 ms", "p99 ms", "× floor", "n", "errors"
-    );
-    for r in &results {
-        println!(
-            "{:<28} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>7}",
-            r.name,
-            r.rps(),
-            r.percentile(0.50),
-            r.percentile(0.95),
-            r.percentile(0.99),
-            r.rps() / floor_rps,
-            r.requests,
-            r.errors
-        );
-    }
-    let wasm = root.join("build/index_bg.wasm");
-    let gz = gzip_size(&wasm);
-    println!();
-    println!(
-        "gateway WASM: {} bytes raw, {} bytes gzip (budget 600 KB gzip: {})",
-        file_size(&wasm),
-        gz,
-        if gz <= 600 * 1024 { "within" } else { "OVER" }
-    );
-    let sim = root.join("crates/cynod-sim/build/index_bg.wasm");
-    println!(
-        "simulator WASM: {} bytes raw, {} bytes gzip",
-        file_size(&sim),
-        gzip_size(&sim)
-    );
-    println!(
-        "stack start to first healthy answer: {:.2} s",
-        stack.startup.as_secs_f64()
-    );
-    let polls = results
+    let mut bench = Bench {
+        settings,
+        stack,
+        floor,
+        reference,
+        clients,
+        employees,
+        reference_ids: Vec::new(),
+        calendar: Calendar::default(),
+        poll_preparation: Duration::from_secs(20),
+        qr_preparation: Duration::from_secs(17),
+        disturbed: Vec::new(),
+    };
+    let honesty = bench.check_both_refuse_bad_tokens(&minter);
+
+    let mut measured: Vec<Measured> = bench
+        .settings
+        .routes
         .iter()
-        .find(|r| r.name == "status poll")
-        .map(|r| r.rps() / floor_rps)
-        .unwrap_or(0.0);
-    println!(
-        "status polls at {polls:.2}× the floor (budget ≥ 0.5×: {})",
-        if polls >= 0.5 { "within" } else { "BELOW" }
-    );
+        .map(|&route| Measured::new(route))
+        .collect();
+    for round in 0..bench.settings.rounds {
+        for route in Route::MEASURING_ORDER {
+            let Some(row) = measured.iter_mut().find(|m| m.route == route) else {
+                continue;
+            };
+            let window = bench.measure(route, round);
+            eprintln!(
+                "[bench] round {} {:<28} {:>7.0} req/s, p50 {:.2} ms, {} errors, others' CPU {:.0}%",
+                round + 1,
+                row.route.name(),
+                window.0.rps(),
+                window.0.percentile_ms(0.5),
+                window.0.errors,
+                window.1 * 100.0
+            );
+            row.rounds.push(window);
+        }
+    }
+
+    // Cold starts on a machine left quiet by the rounds.
+    let runs = bench.settings.cold_starts;
+    let mut cold_starts = Vec::new();
+    if runs > 0 {
+        bench
+            .calendar
+            .wait_for_quiet(Duration::from_secs(3600), "the cold starts");
+        let floor_config = ["crates/bench-hello/wrangler.toml"];
+        let reference_config = ["bench/js-reference/wrangler.toml"];
+        cold_starts.push(cold_start(
+            Route::Floor.name(),
+            &floor_config,
+            &[],
+            "/",
+            200,
+            runs,
+        ));
+        cold_starts.push(cold_start(
+            "gateway",
+            &["wrangler.toml"],
+            &[],
+            "/api/v1/pos/whoami",
+            401,
+            runs,
+        ));
+        cold_starts.push(cold_start(
+            Route::Reference.name(),
+            &reference_config,
+            &reference_vars,
+            "/api/v1/pos/payments/x/status",
+            401,
+            runs,
+        ));
+    }
+
+    Report {
+        shape: bench.settings.shape,
+        rounds: bench.settings.rounds,
+        measured,
+        honesty,
+        disturbed: bench.disturbed,
+        cold_starts,
+        stack_startup: bench.stack.startup,
+        waited: bench.calendar.waited,
+        total: started.elapsed(),
+    }
+    .print();
+}
+
+/// A `wrangler dev` of one config on its own port and state, as the stack runs.
+fn spawn_alone(config: &str, label: &str, vars: &[(String, String)]) -> WranglerProcess {
+    let port = free_port();
+    let dir =
+        std::env::temp_dir().join(format!("dyno-bench-{label}-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| fail(&format!("state dir: {e}")));
+    WranglerProcess::spawn(&[config], None, port, &dir, vars, false)
+}
+
+fn answers(client: &DynoClient, path: &str, status: u16) -> bool {
+    client
+        .send(RawRequest::new("GET", path))
+        .is_ok_and(|r| r.status == status)
+}
+
+impl Bench {
+    /// Seeds the reference with statuses shaped like the gateway's, then checks that both poll
+    /// routes verify tokens; aborts the bench if either accepts a bad one.
+    fn check_both_refuse_bad_tokens(&mut self, minter: &Minter) -> Vec<String> {
+        let first = &self.clients[0];
+        // Its single expiry alarm (a few ms of work) is left out of the calendar.
+        let template = first
+            .client
+            .initiate(
+                &first.token.access_token,
+                Millimes(1_000),
+                "BENCH-TEMPLATE",
+                "bench",
+            )
+            .unwrap_or_else(|e| fail(&format!("initiate for the template: {e:?}")));
+        let id = template.payment_request_id;
+        let body = first
+            .client
+            .send(
+                RawRequest::new("GET", format!("/api/v1/pos/payments/{id}/status"))
+                    .auth(Auth::Bearer(first.token.access_token.clone())),
+            )
+            .ok()
+            .filter(|r| r.status == 200)
+            .map(|r| r.text())
+            .unwrap_or_else(|| fail("the gateway does not answer the template's status"));
+        let template: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| fail(&format!("status body: {e}")));
+
+        self.reference_ids = (0..THREADS)
+            .map(|t| {
+                (0..POLL_REQUESTS_PER_THREAD)
+                    .map(|i| {
+                        let mut bytes = [0u8; 16];
+                        bytes[..8].copy_from_slice(&(t as u64).to_be_bytes());
+                        bytes[8..].copy_from_slice(&(i as u64).to_be_bytes());
+                        dyno_core::ids::uuid_v4(bytes)
+                    })
+                    .collect()
+            })
+            .collect();
+        for (t, ids) in self.reference_ids.iter().enumerate() {
+            let statuses: serde_json::Map<String, serde_json::Value> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let mut status = template.clone();
+                    status["payment_request_id"] = id.as_str().into();
+                    status["pos_reference"] = format!("BENCH-POLL-{t}-{i}").into();
+                    (id.clone(), status.to_string().into())
+                })
+                .collect();
+            let seeded = self.reference.send(
+                RawRequest::new("PUT", "/bench/statuses")
+                    .auth(Auth::Bearer(self.clients[t].token.access_token.clone()))
+                    .json(&statuses),
+            );
+            if !seeded.is_ok_and(|r| r.status == 200) {
+                fail("the JS reference refused its statuses");
+            }
+        }
+
+        let genuine = &first.token.access_token;
+        let checks = [
+            ("gateway", &first.client, id.as_str(), true),
+            (
+                Route::Reference.name(),
+                &self.reference,
+                self.reference_ids[0][0].as_str(),
+                true,
+            ),
+        ];
+        let mut lines = Vec::new();
+        for (name, client, id, minted_is_valid) in checks {
+            match tokens::check_refusals(client, id, genuine, minter, minted_is_valid) {
+                Ok(summary) => lines.push(format!("{name}: {summary}")),
+                Err(wrong) => fail(&format!(
+                    "{name} does not verify tokens as the gateway must; not measured:\n  {}",
+                    wrong.join("\n  ")
+                )),
+            }
+        }
+        lines
+    }
+
+    /// One round of one route: waits until the machine is quiet for it, prepares what it needs,
+    /// and measures it. Returns the window and the share of the CPU other processes took.
+    fn measure(&mut self, route: Route, round: usize) -> (Window, f64) {
+        let shape = self.settings.shape;
+        let preparation = match route {
+            Route::Poll => self.poll_preparation,
+            Route::Scan => self.qr_preparation,
+            _ => Duration::ZERO,
+        };
+        self.calendar
+            .wait_for_quiet(preparation + shape.span() + SETTLE, route.name());
+        if preparation > Duration::ZERO {
+            // What the preparation makes ages from then on: made on a busy stack, it would be
+            // made slowly, and fewer QRs would be ready.
+            self.wait_until_idle(route, round, Duration::from_secs(30));
+        }
+        let window = match route {
+            Route::Floor => self.timed(
+                route,
+                round,
+                shape,
+                &self.floor.clone(),
+                |_, _| Some(RawRequest::new("GET", "/")),
+                200,
+            ),
+            Route::Reference => {
+                let ids = self.reference_ids.clone();
+                let tokens = self.tokens();
+                self.timed(
+                    route,
+                    round,
+                    shape,
+                    &self.reference.clone(),
+                    move |t, n| Some(status_request(&ids[t][n % ids[t].len()], &tokens[t])),
+                    200,
+                )
+            }
+            Route::Token => {
+                let credentials: Vec<(String, String)> = self
+                    .clients
+                    .iter()
+                    .map(|c| (c.client_id.clone(), c.client_secret.clone()))
+                    .collect();
+                self.timed(
+                    route,
+                    round,
+                    shape,
+                    &self.stack.client.clone(),
+                    move |t, _| {
+                        let (id, secret) = &credentials[t];
+                        Some(RawRequest::new("POST", "/api/v1/pos/oauth/token").json(&serde_json::json!({
+                            "grant_type": "client_credentials", "client_id": id, "client_secret": secret
+                        })))
+                    },
+                    200,
+                )
+            }
+            Route::Whoami => {
+                let tokens = self.tokens();
+                self.timed(
+                    route,
+                    round,
+                    shape,
+                    &self.stack.client.clone(),
+                    move |t, _| {
+                        Some(
+                            RawRequest::new("GET", "/api/v1/pos/whoami")
+                                .auth(Auth::Bearer(tokens[t].clone())),
+                        )
+                    },
+                    200,
+                )
+            }
+            Route::Poll => {
+                let sessions = self.open_poll_requests(round);
+                if let Some(what) = self.calendar.overlaps(shape.span()) {
+                    self.disturbed.push(format!(
+                        "round {}: status poll overlapped {what}",
+                        round + 1
+                    ));
+                }
+                let tokens = self.tokens();
+                self.timed(
+                    route,
+                    round,
+                    shape,
+                    &self.stack.client.clone(),
+                    move |t, n| {
+                        Some(status_request(
+                            &sessions[t][n % sessions[t].len()],
+                            &tokens[t],
+                        ))
+                    },
+                    200,
+                )
+            }
+            Route::Initiate => {
+                let tokens = self.tokens();
+                let first = Instant::now();
+                let window = self.timed(
+                    route,
+                    round,
+                    shape,
+                    &self.stack.client.clone(),
+                    move |t, n| {
+                        Some(DynoClient::initiate_request(
+                            &tokens[t],
+                            Millimes(1_000),
+                            &format!("BENCH-INIT-{round}-{t}-{n}"),
+                            "bench",
+                            None,
+                        ))
+                    },
+                    200,
+                );
+                self.calendar.deferred(
+                    &format!("the expiry alarms of round {}'s initiates", round + 1),
+                    first,
+                    Instant::now(),
+                    ppm_ttl(),
+                );
+                window
+            }
+            Route::Scan => {
+                let qrs = self.fresh_qrs();
+                let tokens = self.tokens();
+                let first = Instant::now();
+                let window = self.timed(
+                    route,
+                    round,
+                    shape,
+                    &self.stack.client.clone(),
+                    move |t, n| {
+                        let qr = qrs[t]
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .pop_front()?;
+                        Some(DynoClient::scan_request(
+                            &tokens[t],
+                            &qr,
+                            Millimes(1_000),
+                            &format!("BENCH-SCAN-{round}-{t}-{n}"),
+                            "qr",
+                        ))
+                    },
+                    200,
+                );
+                self.calendar.deferred(
+                    &format!("the safety alarms of round {}'s scans", round + 1),
+                    first,
+                    Instant::now(),
+                    Duration::from_millis(SAFETY_MS as u64),
+                );
+                window
+            }
+        };
+        self.calendar.settle(SETTLE);
+        window
+    }
+
+    fn tokens(&self) -> Vec<String> {
+        self.clients
+            .iter()
+            .map(|c| c.token.access_token.clone())
+            .collect()
+    }
+
+    /// Runs one load phase once the bench's processes are idle, and reads how much of the machine
+    /// others took meanwhile.
+    fn timed(
+        &mut self,
+        route: Route,
+        round: usize,
+        shape: Shape,
+        client: &DynoClient,
+        request: impl Fn(usize, usize) -> Option<RawRequest> + Sync,
+        status: u16,
+    ) -> (Window, f64) {
+        // Requests and QRs just made for this phase age meanwhile: those phases wait less.
+        let patience = match route {
+            Route::Poll | Route::Scan => Duration::from_secs(5),
+            _ => Duration::from_secs(30),
+        };
+        self.wait_until_idle(route, round, patience);
+        let before = machine::cpu_reading();
+        let window = load::run(shape, client, request, |s| s == status);
+        let others = machine::foreign_share(&before, &machine::cpu_reading());
+        (window, others)
+    }
+
+    /// Waits, up to `patience`, until the bench's processes are idle; past it, the phase is
+    /// reported as disturbed.
+    fn wait_until_idle(&mut self, route: Route, round: usize, patience: Duration) {
+        let waiting = Instant::now();
+        loop {
+            let busy = machine::idle_load(IDLE_SAMPLE);
+            self.calendar.waited += IDLE_SAMPLE;
+            if busy <= IDLE_LOAD {
+                return;
+            }
+            if waiting.elapsed() > patience {
+                self.disturbed.push(format!(
+                    "round {}: {} started while the stack still kept {busy:.2} cores busy",
+                    round + 1,
+                    route.name()
+                ));
+                return;
+            }
+            eprintln!(
+                "[bench] the stack keeps {busy:.2} cores busy before {}; waiting",
+                route.name()
+            );
+        }
+    }
+
+    /// Fresh PPM requests for this round's polls (the last round's have expired by now), and
+    /// their expiry alarms in the calendar.
+    fn open_poll_requests(&mut self, round: usize) -> Vec<Vec<String>> {
+        let first = Instant::now();
+        let sessions: Vec<Vec<String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .clients
+                .iter()
+                .enumerate()
+                .map(|(t, c)| {
+                    scope.spawn(move || {
+                        (0..POLL_REQUESTS_PER_THREAD)
+                            .map(|i| {
+                                c.client
+                                    .initiate(
+                                        &c.token.access_token,
+                                        Millimes(1_000),
+                                        &format!("BENCH-POLL-{round}-{t}-{i}"),
+                                        "bench",
+                                    )
+                                    .map(|r| r.payment_request_id)
+                                    .unwrap_or_else(|e| fail(&format!("initiate for polls: {e:?}")))
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| fail("a polling thread died")))
+                .collect()
+        });
+        self.poll_preparation = first.elapsed();
+        self.calendar.deferred(
+            &format!("the expiry alarms of round {}'s polled requests", round + 1),
+            first,
+            Instant::now(),
+            ppm_ttl(),
+        );
+        sessions
+    }
+
+    /// Single-use EPM QRs for this round's scans, issued just before (they live 30 s).
+    fn fresh_qrs(&mut self) -> Vec<Mutex<VecDeque<String>>> {
+        let first = Instant::now();
+        let count = MAX_QRS_PER_THREAD;
+        let budget = QR_LIFE_USED
+            .saturating_sub(self.settings.shape.span())
+            .max(Duration::from_secs(3));
+        let stack = &self.stack;
+        let qrs: Vec<Mutex<VecDeque<String>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .employees
+                .iter()
+                .map(|employee| {
+                    scope.spawn(move || {
+                        (0..count)
+                            .take_while(|_| first.elapsed() < budget)
+                            .map(|_| {
+                                stack
+                                    .client
+                                    .wallet_qr(&employee.token, &employee.card.numero, None)
+                                    .map(|q| q.qr_payload)
+                                    .unwrap_or_else(|e| fail(&format!("wallet QR: {e:?}")))
+                            })
+                            .collect::<VecDeque<String>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| Mutex::new(h.join().unwrap_or_else(|_| fail("a QR thread died"))))
+                .collect()
+        });
+        self.qr_preparation = first.elapsed();
+        let issued: usize = qrs.iter().map(|q| q.lock().map_or(0, |q| q.len())).sum();
+        eprintln!(
+            "[bench] {issued} QRs issued in {:.1} s",
+            self.qr_preparation.as_secs_f64()
+        );
+        qrs
+    }
+}
+
+fn status_request(id: &str, token: &str) -> RawRequest {
+    RawRequest::new("GET", format!("/api/v1/pos/payments/{id}/status"))
+        .auth(Auth::Bearer(token.to_string()))
+}
+
+/// From a fresh `wrangler dev` to the first answer of `path`, `runs` times. The
+/// runtime figure starts when the workerd that runs the Workers starts: workerd compiles and
+/// instantiates every Worker before it listens, so this is a fresh isolate's start to its first
+/// answered request.
+fn cold_start(
+    name: &str,
+    configs: &[&str],
+    vars: &[(String, String)],
+    path: &str,
+    status: u16,
+    runs: usize,
+) -> ColdStart {
+    let mut measured = ColdStart {
+        name: name.to_string(),
+        ..ColdStart::default()
+    };
+    for run in 0..runs {
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("dyno-bench-cold-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| fail(&format!("state dir: {e}")));
+        let spawned = Instant::now();
+        let process = WranglerProcess::spawn(configs, None, port, &dir, vars, false);
+        let client = DynoClient::new(&process.base_url);
+        // Tight polling: wrangler's own readiness loop would add up to 100 ms.
+        while !answers(&client, path, status) {
+            if spawned.elapsed() > Duration::from_secs(240) {
+                fail(&format!(
+                    "{name} did not answer {path} {status} within 240 s"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let answered_at = machine::since_boot();
+        measured.process.push(spawned.elapsed());
+        match machine::runtime_started(process.pgid, port) {
+            Some(start) => measured.runtime.push(answered_at.saturating_sub(start)),
+            None => {
+                eprintln!("[bench] cold start {name} run {run}: workerd runtime not identified")
+            }
+        }
+        process.stop();
+    }
+    measured
 }
