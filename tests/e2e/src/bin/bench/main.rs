@@ -37,9 +37,10 @@ const MAX_QRS_PER_THREAD: usize = 600;
 const QR_LIFE_USED: Duration = Duration::from_secs(27);
 /// Left after every phase for its queued events (the events queue's batch timeout is 1 s).
 const SETTLE: Duration = Duration::from_millis(1500);
-/// Before each phase, the bench's processes must stay under this load (cores) for one sample:
-/// otherwise some work (an alarm, a queue batch) the calendar does not know of is still running.
-const IDLE_LOAD: f64 = 0.05;
+/// Before each phase, the bench's processes must stay within this load (cores) of their idle
+/// load for one sample: otherwise some work (an alarm, a queue batch) the calendar does not know
+/// of is still running.
+const IDLE_MARGIN: f64 = 0.05;
 const IDLE_SAMPLE: Duration = Duration::from_millis(500);
 
 /// The rows of the report, in the order each round measures them.
@@ -170,6 +171,8 @@ struct Bench {
     qr_preparation: Duration,
     /// Phases that could not be measured alone, with why.
     disturbed: Vec<String>,
+    /// Cores the bench's processes use when nothing is asked of them (timers, file watchers).
+    idle_baseline: f64,
 }
 
 fn ppm_ttl() -> Duration {
@@ -234,8 +237,15 @@ fn main() {
         poll_preparation: Duration::from_secs(20),
         qr_preparation: Duration::from_secs(17),
         disturbed: Vec::new(),
+        idle_baseline: 0.0,
     };
-    let honesty = bench.check_both_refuse_bad_tokens(&minter);
+    let (template_id, template) = bench.template_status();
+    bench.seed_reference(&template);
+    let honesty = bench.check_both_refuse_bad_tokens(&minter, &template_id);
+    // The least of a few samples: what is left when nothing runs.
+    bench.idle_baseline = (0..6)
+        .map(|_| machine::idle_load(IDLE_SAMPLE))
+        .fold(f64::INFINITY, f64::min);
 
     let mut measured: Vec<Measured> = bench
         .settings
@@ -302,6 +312,7 @@ fn main() {
         rounds: bench.settings.rounds,
         measured,
         honesty,
+        idle_baseline: bench.idle_baseline,
         disturbed: bench.disturbed,
         cold_starts,
         stack_startup: bench.stack.startup,
@@ -327,9 +338,8 @@ fn answers(client: &DynoClient, path: &str, status: u16) -> bool {
 }
 
 impl Bench {
-    /// Seeds the reference with statuses shaped like the gateway's, then checks that both poll
-    /// routes verify tokens; aborts the bench if either accepts a bad one.
-    fn check_both_refuse_bad_tokens(&mut self, minter: &Minter) -> Vec<String> {
+    /// A PPM request of the first client, and its status as the gateway answers it.
+    fn template_status(&self) -> (String, serde_json::Value) {
         let first = &self.clients[0];
         // Its single expiry alarm (a few ms of work) is left out of the calendar.
         let template = first
@@ -352,9 +362,13 @@ impl Bench {
             .filter(|r| r.status == 200)
             .map(|r| r.text())
             .unwrap_or_else(|| fail("the gateway does not answer the template's status"));
-        let template: serde_json::Value =
+        let template =
             serde_json::from_str(&body).unwrap_or_else(|e| fail(&format!("status body: {e}")));
+        (id, template)
+    }
 
+    /// Stores in the reference, per client, statuses shaped as the gateway's `template`.
+    fn seed_reference(&mut self, template: &serde_json::Value) {
         self.reference_ids = (0..THREADS)
             .map(|t| {
                 (0..POLL_REQUESTS_PER_THREAD)
@@ -387,20 +401,24 @@ impl Bench {
                 fail("the JS reference refused its statuses");
             }
         }
+    }
 
+    /// Checks that both poll routes verify tokens (the gateway on its request `gateway_id`);
+    /// aborts the bench if either accepts a bad one.
+    fn check_both_refuse_bad_tokens(&self, minter: &Minter, gateway_id: &str) -> Vec<String> {
+        let first = &self.clients[0];
         let genuine = &first.token.access_token;
         let checks = [
-            ("gateway", &first.client, id.as_str(), true),
+            ("gateway", &first.client, gateway_id),
             (
                 Route::Reference.name(),
                 &self.reference,
                 self.reference_ids[0][0].as_str(),
-                true,
             ),
         ];
         let mut lines = Vec::new();
-        for (name, client, id, minted_is_valid) in checks {
-            match tokens::check_refusals(client, id, genuine, minter, minted_is_valid) {
+        for (name, client, id) in checks {
+            match tokens::check_refusals(client, id, genuine, minter) {
                 Ok(summary) => lines.push(format!("{name}: {summary}")),
                 Err(wrong) => fail(&format!(
                     "{name} does not verify tokens as the gateway must; not measured:\n  {}",
@@ -431,7 +449,6 @@ impl Bench {
             Route::Floor => self.timed(
                 route,
                 round,
-                shape,
                 &self.floor.clone(),
                 |_, _| Some(RawRequest::new("GET", "/")),
                 200,
@@ -442,7 +459,6 @@ impl Bench {
                 self.timed(
                     route,
                     round,
-                    shape,
                     &self.reference.clone(),
                     move |t, n| Some(status_request(&ids[t][n % ids[t].len()], &tokens[t])),
                     200,
@@ -457,7 +473,6 @@ impl Bench {
                 self.timed(
                     route,
                     round,
-                    shape,
                     &self.stack.client.clone(),
                     move |t, _| {
                         let (id, secret) = &credentials[t];
@@ -473,7 +488,6 @@ impl Bench {
                 self.timed(
                     route,
                     round,
-                    shape,
                     &self.stack.client.clone(),
                     move |t, _| {
                         Some(
@@ -496,7 +510,6 @@ impl Bench {
                 self.timed(
                     route,
                     round,
-                    shape,
                     &self.stack.client.clone(),
                     move |t, n| {
                         Some(status_request(
@@ -513,7 +526,6 @@ impl Bench {
                 let window = self.timed(
                     route,
                     round,
-                    shape,
                     &self.stack.client.clone(),
                     move |t, n| {
                         Some(DynoClient::initiate_request(
@@ -541,7 +553,6 @@ impl Bench {
                 let window = self.timed(
                     route,
                     round,
-                    shape,
                     &self.stack.client.clone(),
                     move |t, n| {
                         let qr = qrs[t]
@@ -584,7 +595,6 @@ impl Bench {
         &mut self,
         route: Route,
         round: usize,
-        shape: Shape,
         client: &DynoClient,
         request: impl Fn(usize, usize) -> Option<RawRequest> + Sync,
         status: u16,
@@ -596,7 +606,7 @@ impl Bench {
         };
         self.wait_until_idle(route, round, patience);
         let before = machine::cpu_reading();
-        let window = load::run(shape, client, request, |s| s == status);
+        let window = load::run(self.settings.shape, client, request, |s| s == status);
         let others = machine::foreign_share(&before, &machine::cpu_reading());
         (window, others)
     }
@@ -605,22 +615,29 @@ impl Bench {
     /// reported as disturbed.
     fn wait_until_idle(&mut self, route: Route, round: usize, patience: Duration) {
         let waiting = Instant::now();
+        let limit = self.idle_baseline + IDLE_MARGIN;
+        let mut busiest: f64 = 0.0;
         loop {
             let busy = machine::idle_load(IDLE_SAMPLE);
-            self.calendar.waited += IDLE_SAMPLE;
-            if busy <= IDLE_LOAD {
-                return;
+            if busy <= limit {
+                break;
             }
+            busiest = busiest.max(busy);
             if waiting.elapsed() > patience {
                 self.disturbed.push(format!(
-                    "round {}: {} started while the stack still kept {busy:.2} cores busy",
+                    "round {}: {} started while the stack still kept {busy:.2} cores busy (idle: {:.2})",
                     round + 1,
-                    route.name()
+                    route.name(),
+                    self.idle_baseline
                 ));
-                return;
+                break;
             }
+        }
+        self.calendar.waited += waiting.elapsed();
+        if busiest > 0.0 {
             eprintln!(
-                "[bench] the stack keeps {busy:.2} cores busy before {}; waiting",
+                "[bench] waited {:.1} s for the stack to go idle before {} (it kept up to {busiest:.2} cores busy)",
+                waiting.elapsed().as_secs_f64(),
                 route.name()
             );
         }

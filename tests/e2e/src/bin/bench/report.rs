@@ -75,6 +75,8 @@ pub struct Report {
     pub rounds: usize,
     pub measured: Vec<Measured>,
     pub honesty: Vec<String>,
+    /// Cores the bench's processes use when idle.
+    pub idle_baseline: f64,
     pub disturbed: Vec<String>,
     pub cold_starts: Vec<ColdStart>,
     pub stack_startup: Duration,
@@ -202,7 +204,8 @@ impl Report {
             versions()
         );
         println!(
-            "Each route runs alone: no expiry or safety alarm of the bench's own requests is due while it runs, and the stack is idle when it starts."
+            "Each route runs alone: no expiry or safety alarm of the bench's own requests is due while it runs, and it starts when the bench's processes are back to their idle load ({:.2} cores).",
+            self.idle_baseline
         );
         println!("Tokens checked before measuring:");
         for line in &self.honesty {
