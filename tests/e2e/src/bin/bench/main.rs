@@ -26,6 +26,8 @@ use report::{ColdStart, Measured, Report};
 use tokens::Minter;
 
 const THREADS: usize = 8;
+/// The PIN `Stack::new_employee` enrolls.
+const EMPLOYEE_PIN: &str = "2468";
 /// Open PPM requests each polling thread cycles through: every request stays within its own
 /// allowance (2 polls/s, burst 5) up to 8 × 100 × 2 = 1,600 polls/s. More would take longer to
 /// create than their 60 s life allows on a slow machine.
@@ -254,6 +256,7 @@ fn main() {
         .map(|&route| Measured::new(route))
         .collect();
     for round in 0..bench.settings.rounds {
+        bench.refresh_tokens();
         for route in Route::MEASURING_ORDER {
             let Some(row) = measured.iter_mut().find(|m| m.route == route) else {
                 continue;
@@ -338,6 +341,25 @@ fn answers(client: &DynoClient, path: &str, status: u16) -> bool {
 }
 
 impl Bench {
+    /// New tokens for every client and employee, so that none expires during a long run (a
+    /// wallet token lives 15 min). Their claims are the same, so the reference's statuses hold.
+    fn refresh_tokens(&mut self) {
+        for c in &mut self.clients {
+            c.token = c
+                .client
+                .token(&c.client_id, &c.client_secret)
+                .unwrap_or_else(|e| fail(&format!("POS token: {e:?}")));
+        }
+        for e in &mut self.employees {
+            e.token = self
+                .stack
+                .fresh_client()
+                .wallet_login(&e.card.wallet_id, EMPLOYEE_PIN)
+                .unwrap_or_else(|e| fail(&format!("wallet login: {e:?}")))
+                .access_token;
+        }
+    }
+
     /// A PPM request of the first client, and its status as the gateway answers it.
     fn template_status(&self) -> (String, serde_json::Value) {
         let first = &self.clients[0];
