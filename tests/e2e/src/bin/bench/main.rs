@@ -45,7 +45,10 @@ const SETTLE: Duration = Duration::from_millis(1500);
 const IDLE_MARGIN: f64 = 0.05;
 const IDLE_SAMPLE: Duration = Duration::from_millis(500);
 
-/// The rows of the report, in the order each round measures them.
+/// The `n`th request of thread `t` in a phase; `None` ends that thread.
+type Requests = Box<dyn Fn(usize, usize) -> Option<RawRequest> + Sync>;
+
+/// The rows of the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Floor,
@@ -467,89 +470,79 @@ impl Bench {
             // made slowly, and fewer QRs would be ready.
             self.wait_until_idle(route, round, Duration::from_secs(30));
         }
-        let window = match route {
-            Route::Floor => self.timed(
-                route,
-                round,
-                &self.floor.clone(),
-                |_, _| Some(RawRequest::new("GET", "/")),
-                200,
-            ),
-            Route::Reference => {
-                let ids = self.reference_ids.clone();
-                let tokens = self.tokens();
-                self.timed(
-                    route,
-                    round,
-                    &self.reference.clone(),
-                    move |t, n| Some(status_request(&ids[t][n % ids[t].len()], &tokens[t])),
-                    200,
-                )
-            }
-            Route::Token => {
-                let credentials: Vec<(String, String)> = self
-                    .clients
-                    .iter()
-                    .map(|c| (c.client_id.clone(), c.client_secret.clone()))
-                    .collect();
-                self.timed(
-                    route,
-                    round,
-                    &self.stack.client.clone(),
-                    move |t, _| {
-                        let (id, secret) = &credentials[t];
-                        Some(RawRequest::new("POST", "/api/v1/pos/oauth/token").json(&serde_json::json!({
-                            "grant_type": "client_credentials", "client_id": id, "client_secret": secret
-                        })))
-                    },
-                    200,
-                )
-            }
-            Route::Whoami => {
-                let tokens = self.tokens();
-                self.timed(
-                    route,
-                    round,
-                    &self.stack.client.clone(),
-                    move |t, _| {
+        let tokens = self.tokens();
+        let gateway = self.stack.client.clone();
+        // Whom to load, with what, and the alarms the phase leaves behind (what, how much later).
+        let (client, requests, leaves): (DynoClient, Requests, Option<(String, Duration)>) =
+            match route {
+                Route::Floor => (
+                    self.floor.clone(),
+                    Box::new(|_, _| Some(RawRequest::new("GET", "/"))),
+                    None,
+                ),
+                Route::Reference => {
+                    let ids = self.reference_ids.clone();
+                    (
+                        self.reference.clone(),
+                        Box::new(move |t, n| {
+                            Some(status_request(&ids[t][n % ids[t].len()], &tokens[t]))
+                        }),
+                        None,
+                    )
+                }
+                Route::Token => {
+                    let credentials: Vec<serde_json::Value> = self
+                        .clients
+                        .iter()
+                        .map(|c| {
+                            serde_json::json!({
+                                "grant_type": "client_credentials",
+                                "client_id": c.client_id,
+                                "client_secret": c.client_secret,
+                            })
+                        })
+                        .collect();
+                    (
+                        gateway,
+                        Box::new(move |t, _| {
+                            Some(
+                                RawRequest::new("POST", "/api/v1/pos/oauth/token")
+                                    .json(&credentials[t]),
+                            )
+                        }),
+                        None,
+                    )
+                }
+                Route::Whoami => (
+                    gateway,
+                    Box::new(move |t, _| {
                         Some(
                             RawRequest::new("GET", "/api/v1/pos/whoami")
                                 .auth(Auth::Bearer(tokens[t].clone())),
                         )
-                    },
-                    200,
-                )
-            }
-            Route::Poll => {
-                let sessions = self.open_poll_requests(round);
-                if let Some(what) = self.calendar.overlaps(shape.span()) {
-                    self.disturbed.push(format!(
-                        "round {}: status poll overlapped {what}",
-                        round + 1
-                    ));
+                    }),
+                    None,
+                ),
+                Route::Poll => {
+                    let sessions = self.open_poll_requests(round);
+                    if let Some(what) = self.calendar.overlaps(shape.span()) {
+                        self.disturbed.push(format!(
+                            "round {}: status poll overlapped {what}",
+                            round + 1
+                        ));
+                    }
+                    (
+                        gateway,
+                        Box::new(move |t, n| {
+                            let id = &sessions[t][n % sessions[t].len()];
+                            Some(status_request(id, &tokens[t]))
+                        }),
+                        None,
+                    )
                 }
-                let tokens = self.tokens();
-                self.timed(
-                    route,
-                    round,
-                    &self.stack.client.clone(),
-                    move |t, n| {
-                        Some(status_request(
-                            &sessions[t][n % sessions[t].len()],
-                            &tokens[t],
-                        ))
-                    },
-                    200,
-                )
-            }
-            Route::Initiate => {
-                let tokens = self.tokens();
-                let first = Instant::now();
-                let window = self.timed(
-                    route,
-                    round,
-                    &self.stack.client.clone(),
-                    move |t, n| {
+                Route::Initiate => (
+                    gateway,
+                    Box::new(move |t, n| {
                         Some(DynoClient::initiate_request(
                             &tokens[t],
                             Millimes(1_000),
@@ -557,49 +550,41 @@ impl Bench {
                             "bench",
                             None,
                         ))
-                    },
-                    200,
-                );
-                self.calendar.deferred(
-                    &format!("the expiry alarms of round {}'s initiates", round + 1),
-                    first,
-                    Instant::now(),
-                    ppm_ttl(),
-                );
-                window
-            }
-            Route::Scan => {
-                let qrs = self.fresh_qrs();
-                let tokens = self.tokens();
-                let first = Instant::now();
-                let window = self.timed(
-                    route,
-                    round,
-                    &self.stack.client.clone(),
-                    move |t, n| {
-                        let qr = qrs[t]
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .pop_front()?;
-                        Some(DynoClient::scan_request(
-                            &tokens[t],
-                            &qr,
-                            Millimes(1_000),
-                            &format!("BENCH-SCAN-{round}-{t}-{n}"),
-                            "qr",
-                        ))
-                    },
-                    200,
-                );
-                self.calendar.deferred(
-                    &format!("the safety alarms of round {}'s scans", round + 1),
-                    first,
-                    Instant::now(),
-                    Duration::from_millis(SAFETY_MS as u64),
-                );
-                window
-            }
-        };
+                    }),
+                    Some((
+                        format!("the expiry alarms of round {}'s initiates", round + 1),
+                        ppm_ttl(),
+                    )),
+                ),
+                Route::Scan => {
+                    let qrs = self.fresh_qrs();
+                    (
+                        gateway,
+                        Box::new(move |t, n| {
+                            let qr = qrs[t]
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .pop_front()?;
+                            Some(DynoClient::scan_request(
+                                &tokens[t],
+                                &qr,
+                                Millimes(1_000),
+                                &format!("BENCH-SCAN-{round}-{t}-{n}"),
+                                "qr",
+                            ))
+                        }),
+                        Some((
+                            format!("the safety alarms of round {}'s scans", round + 1),
+                            Duration::from_millis(SAFETY_MS as u64),
+                        )),
+                    )
+                }
+            };
+        let first = Instant::now();
+        let window = self.timed(route, round, &client, requests);
+        if let Some((what, delay)) = leaves {
+            self.calendar.deferred(&what, first, Instant::now(), delay);
+        }
         self.calendar.settle(SETTLE);
         window
     }
@@ -618,8 +603,7 @@ impl Bench {
         route: Route,
         round: usize,
         client: &DynoClient,
-        request: impl Fn(usize, usize) -> Option<RawRequest> + Sync,
-        status: u16,
+        requests: Requests,
     ) -> (Window, f64) {
         // Requests and QRs just made for this phase age meanwhile: those phases wait less.
         let patience = match route {
@@ -628,7 +612,8 @@ impl Bench {
         };
         self.wait_until_idle(route, round, patience);
         let before = machine::cpu_reading();
-        let window = load::run(self.settings.shape, client, request, |s| s == status);
+        // Every measured route answers 200 when it succeeds.
+        let window = load::run(self.settings.shape, client, requests, |s| s == 200);
         let others = machine::foreign_share(&before, &machine::cpu_reading());
         (window, others)
     }

@@ -322,7 +322,7 @@ impl Report {
         };
         println!();
         println!(
-            "Cold start, {} runs each (min / median / max): from the start of a fresh workerd runtime to the first answered request (±10 ms), and from a fresh `wrangler dev` to it",
+            "Cold start (min / median / max of {} runs per Worker): from the start of a fresh workerd runtime to the first answered request (±10 ms), and from a fresh `wrangler dev` to it",
             first.process.len()
         );
         let median_runtime = |c: &ColdStart| {
