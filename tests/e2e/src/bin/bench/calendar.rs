@@ -86,6 +86,16 @@ impl Calendar {
         self.windows.retain(|w| w.until > start);
     }
 
+    /// When the next window starts (or started, if it is still open).
+    pub fn next_start(&self) -> Option<Instant> {
+        let now = Instant::now();
+        self.windows
+            .iter()
+            .filter(|w| w.until > now)
+            .map(|w| w.from)
+            .min()
+    }
+
     /// Whether anything is due within `span` from now (a phase that cannot wait, such as polls of
     /// requests that would expire meanwhile, reports it instead).
     pub fn overlaps(&self, span: Duration) -> Option<String> {

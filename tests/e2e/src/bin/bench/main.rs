@@ -34,15 +34,21 @@ const EMPLOYEE_PIN: &str = "2468";
 const POLL_REQUESTS_PER_THREAD: usize = 100;
 /// At most this many EPM QRs per scanning thread (issuing stops earlier when its time is up).
 const MAX_QRS_PER_THREAD: usize = 600;
-/// A QR lives 30 s: every QR of a scan phase is issued after its issuing starts and scanned
-/// before the phase ends, so issuing gets what this leaves after the phase's span.
-const QR_LIFE_USED: Duration = Duration::from_secs(27);
+/// Of a QR's 30 s life (plus 2 s of tolerated skew, minus up to 1 s as `iat` is in whole
+/// seconds), what the bench uses: every QR of a scan phase is issued after issuing starts and
+/// scanned before the phase ends.
+const QR_LIFE_USED: Duration = Duration::from_secs(28);
+/// Of that, kept for the stack to finish the work the issuing left before the scans start; the
+/// rest, less the phase's span, is the time to issue QRs in.
+const QR_IDLE_ALLOWANCE: Duration = Duration::from_secs(4);
 /// Left after every phase for its queued events (the events queue's batch timeout is 1 s).
 const SETTLE: Duration = Duration::from_millis(1500);
-/// Before each phase, the bench's processes must stay within this load (cores) of their idle
-/// load for one sample: otherwise some work (an alarm, a queue batch) the calendar does not know
-/// of is still running.
-const IDLE_MARGIN: f64 = 0.05;
+/// Before each phase, the bench's processes must stay within this load (cores, here 5 % of the
+/// machine) of their idle load for one sample: otherwise some work (an alarm, a queue batch) is
+/// still running.
+const IDLE_MARGIN: f64 = 0.10;
+/// How long a phase without a deadline of its own waits for the stack to go idle.
+const IDLE_PATIENCE: Duration = Duration::from_secs(30);
 const IDLE_SAMPLE: Duration = Duration::from_millis(500);
 
 /// The `n`th request of thread `t` in a phase; `None` ends that thread.
@@ -468,10 +474,12 @@ impl Bench {
         if preparation > Duration::ZERO {
             // What the preparation makes ages from then on: made on a busy stack, it would be
             // made slowly, and fewer QRs would be ready.
-            self.wait_until_idle(route, round, Duration::from_secs(30));
+            self.wait_until_idle(route, round, Instant::now() + IDLE_PATIENCE);
         }
         let tokens = self.tokens();
         let gateway = self.stack.client.clone();
+        // When the phase must start at the latest: what its preparation made ages meanwhile.
+        let mut start_by = Instant::now() + IDLE_PATIENCE;
         // Whom to load, with what, and the alarms the phase leaves behind (what, how much later).
         let (client, requests, leaves): (DynoClient, Requests, Option<(String, Duration)>) =
             match route {
@@ -525,6 +533,12 @@ impl Bench {
                 ),
                 Route::Poll => {
                     let sessions = self.open_poll_requests(round);
+                    // Before its own requests' expiry alarms.
+                    if let Some(due) = self.calendar.next_start() {
+                        start_by = due
+                            .checked_sub(shape.span() + SETTLE)
+                            .unwrap_or_else(Instant::now);
+                    }
                     if let Some(what) = self.calendar.overlaps(shape.span()) {
                         self.disturbed.push(format!(
                             "round {}: status poll overlapped {what}",
@@ -557,7 +571,8 @@ impl Bench {
                     )),
                 ),
                 Route::Scan => {
-                    let qrs = self.fresh_qrs();
+                    let (qrs, issued_from) = self.fresh_qrs();
+                    start_by = issued_from + QR_LIFE_USED - shape.span();
                     (
                         gateway,
                         Box::new(move |t, n| {
@@ -581,7 +596,7 @@ impl Bench {
                 }
             };
         let first = Instant::now();
-        let window = self.timed(route, round, &client, requests);
+        let window = self.timed(route, round, &client, requests, start_by);
         if let Some((what, delay)) = leaves {
             self.calendar.deferred(&what, first, Instant::now(), delay);
         }
@@ -604,13 +619,9 @@ impl Bench {
         round: usize,
         client: &DynoClient,
         requests: Requests,
+        start_by: Instant,
     ) -> (Window, f64) {
-        // Requests and QRs just made for this phase age meanwhile: those phases wait less.
-        let patience = match route {
-            Route::Poll | Route::Scan => Duration::from_secs(5),
-            _ => Duration::from_secs(30),
-        };
-        self.wait_until_idle(route, round, patience);
+        self.wait_until_idle(route, round, start_by);
         let before = machine::cpu_reading();
         // Every measured route answers 200 when it succeeds.
         let window = load::run(self.settings.shape, client, requests, |s| s == 200);
@@ -618,9 +629,9 @@ impl Bench {
         (window, others)
     }
 
-    /// Waits, up to `patience`, until the bench's processes are idle; past it, the phase is
-    /// reported as disturbed.
-    fn wait_until_idle(&mut self, route: Route, round: usize, patience: Duration) {
+    /// Waits, until `start_by` at the latest, for the bench's processes to be idle; past it, the
+    /// phase is reported as disturbed.
+    fn wait_until_idle(&mut self, route: Route, round: usize, start_by: Instant) {
         let waiting = Instant::now();
         let limit = self.idle_baseline + IDLE_MARGIN;
         let mut busiest: f64 = 0.0;
@@ -630,7 +641,7 @@ impl Bench {
                 break;
             }
             busiest = busiest.max(busy);
-            if waiting.elapsed() > patience {
+            if Instant::now() + IDLE_SAMPLE > start_by {
                 self.disturbed.push(format!(
                     "round {}: {} started while the stack still kept {busy:.2} cores busy (idle: {:.2})",
                     round + 1,
@@ -693,11 +704,12 @@ impl Bench {
     }
 
     /// Single-use EPM QRs for this round's scans, issued just before (they live 30 s).
-    fn fresh_qrs(&mut self) -> Vec<Mutex<VecDeque<String>>> {
+    /// Returns them per thread, with when issuing started.
+    fn fresh_qrs(&mut self) -> (Vec<Mutex<VecDeque<String>>>, Instant) {
         let first = Instant::now();
         let count = MAX_QRS_PER_THREAD;
         let budget = QR_LIFE_USED
-            .saturating_sub(self.settings.shape.span())
+            .saturating_sub(self.settings.shape.span() + QR_IDLE_ALLOWANCE)
             .max(Duration::from_secs(3));
         let stack = &self.stack;
         let qrs: Vec<Mutex<VecDeque<String>>> = std::thread::scope(|scope| {
@@ -730,7 +742,7 @@ impl Bench {
             "[bench] {issued} QRs issued in {:.1} s",
             self.qr_preparation.as_secs_f64()
         );
-        qrs
+        (qrs, first)
     }
 }
 
