@@ -79,8 +79,9 @@ impl Route {
     ];
 
     /// The order of each round: the one that waits least for the alarms the phases leave (each
-    /// round's polls and initiates expire 60 s later, its scans' safety alarms fire 30 s later),
-    /// found by simulating every order with the calendar's rules.
+    /// round's polls and initiates expire 60 s later, its scans' safety alarms fire 30 s later).
+    /// Chosen by simulating all 5,040 orders with the calendar's rules and typical phase lengths:
+    /// about 460 s for three rounds, against 610 s for the order of the rows.
     const MEASURING_ORDER: [Route; 7] = [
         Route::Poll,
         Route::Floor,
