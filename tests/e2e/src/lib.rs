@@ -100,6 +100,8 @@ impl Protocol {
 pub struct WranglerProcess {
     pub base_url: String,
     pub log_path: PathBuf,
+    /// The process group of `wrangler dev` and its workerd processes.
+    pub pgid: i32,
 }
 
 impl WranglerProcess {
@@ -149,8 +151,12 @@ impl WranglerProcess {
         if let Some(env) = env {
             command_line.push_str(&format!(" --env {env}"));
         }
+        // Tests read the per-request lines of `info`; the bench sets `warn` (DYNO_WRANGLER_LOG_LEVEL),
+        // because at `info` the runtime makes a loopback call to wrangler for every request.
+        let log_level =
+            std::env::var("DYNO_WRANGLER_LOG_LEVEL").unwrap_or_else(|_| "info".to_string());
         command_line.push_str(&format!(
-            " --local --ip 127.0.0.1 --port {port} --persist-to '{}' --log-level info \
+            " --local --ip 127.0.0.1 --port {port} --persist-to '{}' --log-level {log_level} \
              --local-protocol {}",
             state_dir.display(),
             protocol.scheme()
@@ -199,6 +205,22 @@ impl WranglerProcess {
         Self {
             base_url: format!("{}://127.0.0.1:{port}", protocol.scheme()),
             log_path,
+            pgid,
+        }
+    }
+
+    /// Stops this `wrangler dev` and its workerd now rather than at exit (the bench starts
+    /// several in turn); its state directory is still removed at exit.
+    pub fn stop(&self) {
+        unsafe { libc::kill(-self.pgid, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // Signal 0 only asks whether any process of the group is left.
+        while unsafe { libc::kill(-self.pgid, 0) } == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        unsafe { libc::kill(-self.pgid, libc::SIGKILL) };
+        if let Ok(mut groups) = STARTED_GROUPS.lock() {
+            groups.retain(|&g| g != self.pgid);
         }
     }
 
