@@ -62,7 +62,11 @@ fn the_readme_curl_sessions_work_against_a_stack() {
         })
         .collect();
     let names: Vec<&str> = sessions.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["epm", "ppm", "webhooks"], "one session per flow");
+    assert_eq!(
+        names,
+        ["epm", "ppm", "webhooks", "own-server"],
+        "one session per flow"
+    );
 
     let stack = Stack::shared();
     for (name, script) in &sessions {
@@ -101,6 +105,13 @@ fn the_readme_curl_sessions_work_against_a_stack() {
                 let redelivery = json(lines[3]);
                 assert_eq!(redelivery["delivery_id"], delivery["delivery_id"]);
                 assert_eq!(redelivery["status"], "pending");
+            }
+            "own-server" => {
+                let event = json(lines[0]);
+                assert_eq!(event["event"], "payment.confirmed", "{event}");
+                assert!(event["transaction_id"].is_string(), "{event}");
+                assert_eq!(event["amount"], serde_json::json!(9.5), "{event}");
+                assert_eq!(lines[1], "signature valide", "{out}");
             }
             other => panic!("no expectations for session {other}"),
         }
