@@ -1,6 +1,7 @@
-//! `ClientGate`: one Durable Object per POS client, a shell around `dyno_core::gate`: it stores the gate's state — windows,
-//! revoked tokens, token generation, the cached registry profile, published PPM requests, the
-//! `pos_reference` index and idempotency keys — and answers every authenticated call in one round
+//! `ClientGate`: one Durable Object per POS client, a shell around `dyno_core::gate`. It keeps the
+//! gate's state in memory (windows, revoked tokens, token generation, the cached registry profile,
+//! published PPM requests) and in its SQLite tables through `gate_store` (with the
+//! `pos_reference` index and idempotency keys), and answers every authenticated call in one round
 //! trip. Invariants: each check-and-count runs with no await in between, so limits are exact under
 //! any concurrency; state that cannot be read or decoded answers 503 and is never taken for empty,
 //! so a revoked token can never work again because storage failed.
@@ -9,21 +10,18 @@ use std::cell::RefCell;
 
 use dyno_core::gate::{
     self, ClientProfile, ClientSecrets, GateState, IdempotencyCheck, IdempotencyResult, IndexEntry,
-    LimitInfo, Lookup, Reservation, ReservationResult, StoredKey, TokenDecision, Tracked,
+    LimitInfo, Lookup, Reservation, ReservationResult, TokenDecision,
 };
-use dyno_core::ids::{ClientId, PaymentId, TransactionId};
+use dyno_core::ids::{ClientId, TransactionId};
 use dyno_core::payment::view::PaymentView;
 use dyno_core::protocol::{AuthorizeOutcome, AuthorizeRequest, GateCall, Granted};
 use dyno_core::ratelimit::{
     RouteWindow, SlidingWindow, CLIENT_POLICY, POLL_CLIENT_POLICY, TOKEN_PER_CLIENT_POLICY,
 };
 use dyno_core::{ErrorCode, Millis, Problem};
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use worker::{
-    durable_object, DurableObject, Env, Request, Response, SqlStorage, SqlStorageValue, State,
-};
+use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorage, State};
 
+use super::gate_store::{GateStore, IndexColumn};
 use super::{probe_storage, read_call, reply, unavailable};
 use crate::config::{Config, Environment};
 use crate::platform;
@@ -31,18 +29,10 @@ use crate::registry;
 
 const OBJECT: &str = "ClientGate";
 
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS gate_kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS revoked (jti TEXT PRIMARY KEY, expires_at_ms INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS payment_index (pos_reference TEXT PRIMARY KEY, payment_key TEXT NOT NULL, transaction_id TEXT NOT NULL, created_at_ms INTEGER NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS payment_index_by_tx ON payment_index (transaction_id)",
-    "CREATE INDEX IF NOT EXISTS payment_index_by_key ON payment_index (payment_key)",
-    "CREATE INDEX IF NOT EXISTS payment_index_by_age ON payment_index (created_at_ms)",
-    "CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER, body TEXT, created_at_ms INTEGER NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (created_at_ms)",
-    "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, view TEXT NOT NULL, updated_at_ms INTEGER NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS sessions_by_age ON sessions (updated_at_ms)",
-];
+/// A storage failure: logged, answered 503.
+fn stored(cause: String) -> Problem {
+    unavailable(OBJECT, cause)
+}
 
 #[durable_object]
 pub struct ClientGate {
@@ -88,20 +78,12 @@ impl DurableObject for ClientGate {
             }
             GateCall::Revoke { jti, expires_at_ms } => reply(self.revoke(jti, expires_at_ms, now)),
             GateCall::RevokeAll => reply(self.revoke_all()),
-            GateCall::Release(reservation) => reply(self.exec(
-                "DELETE FROM payment_index WHERE pos_reference = ? AND payment_key = ?",
-                vec![
-                    reservation.pos_reference.as_str().into(),
-                    reservation.payment.as_str().into(),
-                ],
-            )),
-            GateCall::StoreResponse { key, response } => reply(match response {
-                Some((status, body)) => self.exec(
-                    "UPDATE idempotency SET status = ?, body = ? WHERE key = ?",
-                    vec![i64::from(status).into(), body.into(), key.into()],
-                ),
-                None => self.exec("DELETE FROM idempotency WHERE key = ?", vec![key.into()]),
-            }),
+            GateCall::Release(reservation) => {
+                reply(self.store().release(&reservation).map_err(stored))
+            }
+            GateCall::StoreResponse { key, response } => {
+                reply(self.store().answer_key(&key, response).map_err(stored))
+            }
             GateCall::Track(view) => reply(self.track(view, now)),
             GateCall::Invalidate => reply(self.invalidate()),
             GateCall::Reset => reply(self.reset()),
@@ -111,73 +93,20 @@ impl DurableObject for ClientGate {
     }
 }
 
-fn decode<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, String> {
-    serde_json::from_str(text).map_err(|e| format!("{what}: {e}"))
-}
-
-fn rows<T: DeserializeOwned>(
-    sql: &SqlStorage,
-    query: &str,
-    args: Vec<SqlStorageValue>,
-) -> Result<Vec<T>, String> {
-    let bindings = if args.is_empty() { None } else { Some(args) };
-    sql.exec(query, bindings)
-        .and_then(|c| c.to_array())
-        .map_err(|e| e.to_string())
-}
-
-/// Reads the whole gate; any row that does not decode is an error, never a default.
-fn load(sql: &SqlStorage) -> Result<GateState, String> {
-    for statement in SCHEMA {
-        sql.exec(statement, None).map_err(|e| e.to_string())?;
-    }
-    #[derive(Deserialize)]
-    struct Kv {
-        k: String,
-        v: String,
-    }
-    #[derive(Deserialize)]
-    struct Revoked {
-        jti: String,
-        expires_at_ms: i64,
-    }
-    #[derive(Deserialize)]
-    struct Session {
-        id: String,
-        view: String,
-    }
-    let mut gate = GateState::default();
-    for Kv { k, v } in rows::<Kv>(sql, "SELECT k, v FROM gate_kv", vec![])? {
-        if k == "profile" {
-            gate.profile = Some(decode("profile", &v)?);
-        } else if k == "secrets" {
-            gate.secrets = Some(decode("secrets", &v)?);
-        } else if k == "generation" {
-            gate.generation = v.parse().map_err(|_| format!("generation: {v:?}"))?;
-        } else if let Some(name) = k.strip_prefix("window:") {
-            let window = SlidingWindow::parse(&v).ok_or_else(|| format!("window {name}: {v:?}"))?;
-            gate.windows.insert(name.to_string(), window);
-        }
-    }
-    for r in rows::<Revoked>(sql, "SELECT jti, expires_at_ms FROM revoked", vec![])? {
-        gate.revoked.insert(r.jti, r.expires_at_ms);
-    }
-    for row in rows::<Session>(sql, "SELECT id, view FROM sessions", vec![])? {
-        let id = PaymentId::parse(&row.id).ok_or_else(|| format!("session id {:?}", row.id))?;
-        let view: PaymentView = decode("session", &row.view)?;
-        gate.sessions.insert(id, Tracked::new(view));
-    }
-    Ok(gate)
-}
-
 impl ClientGate {
     fn sql(&self) -> SqlStorage {
         self.state.storage().sql()
     }
 
+    fn store(&self) -> GateStore {
+        GateStore(self.sql())
+    }
+
     fn ensure_loaded(&self) -> Result<(), Problem> {
         if self.gate.borrow().is_none() {
-            let gate = load(&self.sql())
+            let gate = self
+                .store()
+                .load()
                 .map_err(|e| unavailable(OBJECT, format!("cannot load state: {e}")))?;
             *self.gate.borrow_mut() = Some(gate);
         }
@@ -192,19 +121,8 @@ impl ClientGate {
         }
     }
 
-    fn exec(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<(), Problem> {
-        let bindings = if args.is_empty() { None } else { Some(args) };
-        self.sql()
-            .exec(query, bindings)
-            .map(|_| ())
-            .map_err(|e| unavailable(OBJECT, e))
-    }
-
     fn put(&self, key: &str, value: &str) -> Result<(), Problem> {
-        self.exec(
-            "INSERT OR REPLACE INTO gate_kv (k, v) VALUES (?, ?)",
-            vec![key.into(), value.into()],
-        )
+        self.store().put(key, value).map_err(stored)
     }
 
     fn scale(&self) -> u32 {
@@ -342,69 +260,25 @@ impl ClientGate {
         check: &IdempotencyCheck,
         now: Millis,
     ) -> Result<IdempotencyResult, Problem> {
-        #[derive(Deserialize)]
-        struct Row {
-            fingerprint: String,
-            status: Option<i64>,
-            body: Option<String>,
-            created_at_ms: i64,
-        }
-        let existing = rows::<Row>(
-            &self.sql(),
-            "SELECT fingerprint, status, body, created_at_ms FROM idempotency WHERE key = ?",
-            vec![check.key.as_str().into()],
-        )
-        .map_err(|e| unavailable(OBJECT, e))?
-        .into_iter()
-        .next()
-        .map(|row| StoredKey {
-            fingerprint: row.fingerprint,
-            response: row
-                .status
-                .and_then(|s| u16::try_from(s).ok())
-                .map(|status| (status, row.body.unwrap_or_default())),
-            created_at: Millis(row.created_at_ms),
-        });
+        let store = self.store();
+        let existing = store.idempotency_key(check.key.as_str()).map_err(stored)?;
         let result = gate::idempotency(existing.as_ref(), check, now);
         if result == IdempotencyResult::Fresh {
-            self.exec(
-                "DELETE FROM idempotency WHERE created_at_ms < ?",
-                vec![(now.0 - gate::IDEMPOTENCY_TTL_MS).into()],
-            )?;
-            self.exec(
-                "INSERT OR REPLACE INTO idempotency (key, fingerprint, created_at_ms) VALUES (?, ?, ?)",
-                vec![check.key.as_str().into(), check.fingerprint.as_str().into(), now.0.into()],
-            )?;
+            let expired_before = Millis(now.0 - gate::IDEMPOTENCY_TTL_MS);
+            store
+                .claim_key(
+                    check.key.as_str(),
+                    check.fingerprint.as_str(),
+                    now,
+                    expired_before,
+                )
+                .map_err(stored)?;
         }
         Ok(result)
     }
 
-    fn index_row(&self, column: &str, value: &str) -> Result<Option<IndexEntry>, Problem> {
-        #[derive(Deserialize)]
-        struct Row {
-            pos_reference: String,
-            payment_key: String,
-            transaction_id: String,
-        }
-        let row = rows::<Row>(
-            &self.sql(),
-            &format!("SELECT pos_reference, payment_key, transaction_id FROM payment_index WHERE {column} = ?"),
-            vec![value.into()],
-        )
-        .map_err(|e| unavailable(OBJECT, e))?
-        .into_iter()
-        .next();
-        row.map(|row| {
-            Ok(IndexEntry {
-                pos_reference: dyno_core::ids::PosReference::parse(&row.pos_reference)
-                    .map_err(|_| unavailable(OBJECT, "index: bad reference"))?,
-                payment: PaymentId::parse(&row.payment_key)
-                    .ok_or_else(|| unavailable(OBJECT, "index: bad payment id"))?,
-                transaction_id: TransactionId::parse(&row.transaction_id)
-                    .ok_or_else(|| unavailable(OBJECT, "index: bad transaction id"))?,
-            })
-        })
-        .transpose()
+    fn index_row(&self, column: IndexColumn, value: &str) -> Result<Option<IndexEntry>, Problem> {
+        self.store().index_entry(column, value).map_err(stored)
     }
 
     fn reserve(
@@ -412,46 +286,36 @@ impl ClientGate {
         reservation: &Reservation,
         now: Millis,
     ) -> Result<ReservationResult, Problem> {
-        let existing = self.index_row("pos_reference", reservation.pos_reference.as_str())?;
+        let existing = self.index_row(
+            IndexColumn::PosReference,
+            reservation.pos_reference.as_str(),
+        )?;
         let fresh = TransactionId::from_random(platform::random_bytes());
         let (result, insert) = gate::reserve(existing.as_ref(), reservation, fresh);
         if let Some(entry) = insert {
-            self.exec(
-                "DELETE FROM payment_index WHERE created_at_ms < ?",
-                vec![(now.0 - gate::INDEX_TTL_MS).into()],
-            )?;
-            self.exec(
-                "INSERT INTO payment_index (pos_reference, payment_key, transaction_id, created_at_ms) VALUES (?, ?, ?, ?)",
-                vec![
-                    entry.pos_reference.as_str().into(),
-                    entry.payment.as_str().into(),
-                    entry.transaction_id.as_str().into(),
-                    now.0.into(),
-                ],
-            )?;
+            self.store()
+                .insert_index(&entry, now, Millis(now.0 - gate::INDEX_TTL_MS))
+                .map_err(stored)?;
         }
         Ok(result)
     }
 
     fn lookup(&self, lookup: &Lookup) -> Result<Option<IndexEntry>, Problem> {
         match lookup {
-            Lookup::PosReference(reference) => self.index_row("pos_reference", reference.as_str()),
-            Lookup::Id(id) => match self.index_row("transaction_id", id)? {
+            Lookup::PosReference(reference) => {
+                self.index_row(IndexColumn::PosReference, reference.as_str())
+            }
+            Lookup::Id(id) => match self.index_row(IndexColumn::TransactionId, id)? {
                 Some(entry) => Ok(Some(entry)),
-                None => self.index_row("payment_key", id),
+                None => self.index_row(IndexColumn::Payment, id),
             },
         }
     }
 
     fn revoke(&self, jti: String, expires_at_ms: i64, now: Millis) -> Result<(), Problem> {
-        self.exec(
-            "DELETE FROM revoked WHERE expires_at_ms < ?",
-            vec![now.0.into()],
-        )?;
-        self.exec(
-            "INSERT OR REPLACE INTO revoked (jti, expires_at_ms) VALUES (?, ?)",
-            vec![jti.as_str().into(), expires_at_ms.into()],
-        )?;
+        self.store()
+            .revoke(&jti, expires_at_ms, now)
+            .map_err(stored)?;
         self.with(|g| g.revoke(jti, expires_at_ms, now))?;
         Ok(())
     }
@@ -466,19 +330,12 @@ impl ClientGate {
 
     /// Records a request's published view, unless it would move its status backwards.
     fn track(&self, view: PaymentView, now: Millis) -> Result<(), Problem> {
-        let id = view.payment_id.clone();
-        let text = serde_json::to_string(&view).map_err(|e| unavailable(OBJECT, e))?;
         if !self.with(|g| g.accepts(&view))? {
             return Ok(());
         }
-        self.exec(
-            "DELETE FROM sessions WHERE updated_at_ms < ?",
-            vec![(now.0 - gate::SESSION_TTL_MS).into()],
-        )?;
-        self.exec(
-            "INSERT OR REPLACE INTO sessions (id, view, updated_at_ms) VALUES (?, ?, ?)",
-            vec![id.as_str().into(), text.into(), now.0.into()],
-        )?;
+        self.store()
+            .track(&view, now, Millis(now.0 - gate::SESSION_TTL_MS))
+            .map_err(stored)?;
         self.with(|g| g.track(view))?;
         Ok(())
     }
@@ -486,10 +343,7 @@ impl ClientGate {
     /// Drops the cached profile and secrets so the next call reloads them from D1 (after an admin
     /// change or a secret rotation).
     fn invalidate(&self) -> Result<(), Problem> {
-        self.exec(
-            "DELETE FROM gate_kv WHERE k IN ('profile', 'secrets')",
-            vec![],
-        )?;
+        self.store().forget_profile().map_err(stored)?;
         self.with(|g| {
             g.profile = None;
             g.secrets = None;
@@ -499,14 +353,7 @@ impl ClientGate {
 
     /// Sandbox daily reset: empty windows, payment index and idempotency keys, fresh profile.
     fn reset(&self) -> Result<(), Problem> {
-        for statement in [
-            "DELETE FROM gate_kv WHERE k != 'generation'",
-            "DELETE FROM payment_index",
-            "DELETE FROM idempotency",
-            "DELETE FROM sessions",
-        ] {
-            self.exec(statement, vec![])?;
-        }
+        self.store().reset().map_err(stored)?;
         self.with(|g| {
             g.windows.clear();
             g.sessions.clear();

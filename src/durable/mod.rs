@@ -5,6 +5,7 @@
 //! loaded is never taken for empty.
 
 pub mod client_gate;
+mod gate_store;
 pub mod outbox;
 pub mod payment;
 
