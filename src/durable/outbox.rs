@@ -80,12 +80,6 @@ pub fn queue_of(effect: &Effect) -> Option<&'static str> {
     }
 }
 
-/// Whether an effect runs before the answer: what the POS may read right after it (the status
-/// its polls read, a sale reference freed for a retry). Queue messages run after it.
-pub fn before_reply(effect: &Effect) -> bool {
-    matches!(effect, Effect::Publish(_) | Effect::Release { .. })
-}
-
 /// Whether two effects can run in one send.
 pub fn together(a: &Effect, b: &Effect) -> bool {
     queue_of(a).is_some() && queue_of(a) == queue_of(b)

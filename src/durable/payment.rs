@@ -101,7 +101,6 @@ impl DurableObject for PaymentDO {
         if let Err(problem) = self.run(Command::Wake).await {
             worker::console_error!("{OBJECT}: wake-up failed: {}", problem.detail);
         }
-        self.drain(false).await;
         Response::ok("")
     }
 }
@@ -178,9 +177,7 @@ impl PaymentDO {
                 answer = answer.or(next.reply);
             }
         }
-        // What the POS reads next (the published status, a freed reference) before the answer;
-        // queue messages after it, from the alarm armed for them.
-        self.drain(true).await;
+        self.drain().await;
         answer.unwrap_or(Ok(Answer::Done))
     }
 
@@ -202,13 +199,7 @@ impl PaymentDO {
             }
             let mut wake = transition.state.as_ref().and_then(wake_at);
             if !deferred.is_empty() {
-                // Queue messages run off the reply path, from an alarm right away; what runs before
-                // the reply only needs the alarm as a safety net.
-                let backstop = if deferred.iter().any(|e| !outbox::before_reply(e)) {
-                    ctx.now
-                } else {
-                    ctx.now.plus_ms(OUTBOX_BACKSTOP_MS)
-                };
+                let backstop = ctx.now.plus_ms(OUTBOX_BACKSTOP_MS);
                 wake = Some(wake.map_or(backstop, |w| w.min(backstop)));
             }
             self.arm_by(wake).await?;
@@ -267,11 +258,11 @@ impl PaymentDO {
     }
 
     /// Runs the due outbox entries in order; the first failure is rescheduled and stops the run.
-    async fn drain(&self, before_reply: bool) {
+    async fn drain(&self) {
         if self.draining.replace(true) {
             return;
         }
-        if let Err(problem) = self.drain_due(before_reply).await {
+        if let Err(problem) = self.drain_due().await {
             worker::console_error!("{OBJECT}: outbox run stopped: {}", problem.detail);
         }
         self.draining.set(false);
@@ -292,17 +283,14 @@ impl PaymentDO {
         }
     }
 
-    async fn drain_due(&self, before_reply: bool) -> Result<(), Problem> {
+    async fn drain_due(&self) -> Result<(), Problem> {
         let sql = self.sql();
         let stored = |result: Result<(), String>| result.map_err(|e| unavailable(OBJECT, e));
         loop {
             let now = platform::now();
             let (run, mut faults) =
                 self.with(|l| (l.outbox.next_run(now, outbox::together), l.faults))?;
-            let stop = run
-                .first()
-                .is_none_or(|head| before_reply && !outbox::before_reply(&head.effect));
-            if stop {
+            if run.is_empty() {
                 return Ok(());
             }
             let before = faults;
