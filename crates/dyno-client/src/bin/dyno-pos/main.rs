@@ -5,6 +5,7 @@
 //! one sentence with the API's `code` and `request_id` and exits non-zero.
 
 mod config;
+mod demo;
 mod failure;
 mod listen;
 mod terminal_qr;
@@ -25,10 +26,6 @@ use dyno_client::{
 use config::{StoredLogin, TokenProblem};
 use failure::Failure;
 
-/// The sandbox's published demonstration credentials (the seed's).
-const DEMO_CLIENT_ID: &str = "pos_sandbox_demo";
-const DEMO_CLIENT_SECRET: &str = "sandbox_secret_demo";
-const DEMO_WEBHOOK_SECRET: &str = "sandbox_webhook_secret";
 /// `make dev`'s address.
 const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8787";
 
@@ -71,9 +68,9 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct LoginArgs {
-    #[arg(long, env = "DYNO_CLIENT_ID", default_value = DEMO_CLIENT_ID)]
+    #[arg(long, env = "DYNO_CLIENT_ID", default_value = demo::CLIENT_ID)]
     client_id: String,
-    #[arg(long, env = "DYNO_CLIENT_SECRET", default_value = DEMO_CLIENT_SECRET, hide_default_value = true, hide_env_values = true)]
+    #[arg(long, env = "DYNO_CLIENT_SECRET", default_value = demo::CLIENT_SECRET, hide_default_value = true, hide_env_values = true)]
     client_secret: String,
 }
 
@@ -175,7 +172,7 @@ struct ListenArgs {
     /// L'URL locale qui reçoit les livraisons (http://localhost:3000/hook).
     #[arg(long)]
     forward_to: String,
-    /// Secret de signature (par défaut, pour les identifiants de démonstration : sandbox_webhook_secret).
+    /// Secret de signature (par défaut, pour les identifiants de démonstration : leur secret publié).
     #[arg(long, env = "DYNO_WEBHOOK_SECRET", hide_env_values = true)]
     secret: Option<String>,
     /// Livraisons à transmettre : celles qui arrivent à partir de maintenant, ou aussi les récentes.
@@ -625,7 +622,7 @@ fn listen(context: &Context, args: &ListenArgs) -> Result<(), Failure> {
     let stored = context.login()?;
     let secret = match (&args.secret, stored.client_id.as_str()) {
         (Some(secret), _) => secret.clone(),
-        (None, DEMO_CLIENT_ID) => DEMO_WEBHOOK_SECRET.to_string(),
+        (None, demo::CLIENT_ID) => demo::WEBHOOK_SECRET.to_string(),
         (None, client_id) => {
             return Err(Failure::new(format!(
                 "précisez --secret : le secret de webhook de {client_id} (seul celui des identifiants de démonstration est connu)."
@@ -718,7 +715,7 @@ mod tests {
             panic!("login")
         };
         if std::env::var_os("DYNO_CLIENT_ID").is_none() {
-            assert_eq!(login.client_id, DEMO_CLIENT_ID);
+            assert_eq!(login.client_id, demo::CLIENT_ID);
         }
     }
 
