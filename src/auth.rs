@@ -13,6 +13,7 @@ use dyno_core::gate::{
 };
 use dyno_core::idempotency;
 use dyno_core::ids::{ClientId, PaymentId};
+use dyno_core::payment::view::PaymentView;
 use dyno_core::protocol::{AuthorizeOutcome, AuthorizeRequest};
 use dyno_core::ratelimit::{RouteWindow, CARD_READ_POLICY};
 use dyno_core::routes::{RouteDef, RouteName};
@@ -218,13 +219,13 @@ impl<'a> PosCall<'a> {
 
     /// A status poll in one gate round trip: revocation, the poll ceiling, the request's own
     /// allowance and its published status. `Ok(None)`: the gate does not track that request.
-    pub async fn poll(&self, payment: &PaymentId) -> PosResult<Option<(String, LimitInfo)>> {
+    pub async fn poll(&self, payment: &PaymentId) -> PosResult<Option<(PaymentView, LimitInfo)>> {
         let outcome = self
             .gate()?
             .poll(self.client.clone(), self.token_ref(), payment.clone())
             .await?;
         let result = match outcome {
-            PollOutcome::Status { body, limit } => Some((body, limit)),
+            PollOutcome::Status { view, limit } => Some((*view, limit)),
             PollOutcome::Untracked => None,
             PollOutcome::Refused(refusal) => return Err(refused(refusal).into()),
         };

@@ -243,9 +243,9 @@ pub async fn status(call: &PosCall<'_>, matched: &Matched) -> PosResult {
         Ok(id) => id,
         Err(error) => return call.refuse(error).await,
     };
-    // The gate's copy is the status body itself, ready to send; only a request the gate does not
-    // track is asked of its own object.
-    let (body, limit) = match call.poll(&id).await? {
+    // The gate holds a copy of every published request; only one it does not track is asked of
+    // its own object.
+    let (view, limit) = match call.poll(&id).await? {
         Some(tracked) => tracked,
         None => {
             let answer = PaymentStub::of(call.env, &id)?
@@ -253,10 +253,7 @@ pub async fn status(call: &PosCall<'_>, matched: &Matched) -> PosResult {
                 .await
                 .map_err(or_not_found)?;
             match answer.view {
-                Some(view) if view.flow == Flow::Ppm => (
-                    serde_json::to_string(&SessionStatus::of(&view))?,
-                    answer.limit,
-                ),
+                Some(view) if view.flow == Flow::Ppm => (view, answer.limit),
                 Some(_) => return Err(not_found().into()),
                 None => {
                     return Err(rate_limited(
@@ -268,6 +265,7 @@ pub async fn status(call: &PosCall<'_>, matched: &Matched) -> PosResult {
             }
         }
     };
+    let body = serde_json::to_string(&SessionStatus::of(&view))?;
     let mut response = http::bytes_response(200, "application/json", body.into_bytes());
     let headers = response.headers_mut();
     headers.set("RateLimit-Policy", &limit.policy_header())?;
