@@ -47,14 +47,33 @@ impl AdminClient {
         amount: Millimes,
         reference: &str,
     ) -> Result<CardMovement, ApiError> {
-        self.client.call(
-            self.request(
-                "POST",
-                format!("/api/v1/admin/cards/{card_number}/{direction}"),
-            )
-            .header(OPERATOR_HEADER, operator)
-            .json(&json!({ "amount": amount, "reference": reference })),
-        )
+        self.client.call(self.card_movement_request(
+            Some(operator),
+            card_number,
+            direction,
+            amount,
+            reference,
+        ))
+    }
+
+    /// The request of [`Self::card_movement`]; without an operator, to see it refused.
+    pub fn card_movement_request(
+        &self,
+        operator: Option<&str>,
+        card_number: &str,
+        direction: &str,
+        amount: Millimes,
+        reference: &str,
+    ) -> RawRequest {
+        let request = self.request(
+            "POST",
+            format!("/api/v1/admin/cards/{card_number}/{direction}"),
+        );
+        match operator {
+            Some(operator) => request.header(OPERATOR_HEADER, operator),
+            None => request,
+        }
+        .json(&json!({ "amount": amount, "reference": reference }))
     }
 
     pub fn create_merchant(

@@ -265,14 +265,13 @@ fn operator_movements_are_capped_per_call_and_per_day_exactly_and_audited() {
     // No operator named: refused, nothing moved.
     let anonymous = stack
         .client
-        .send(
-            RawRequest::new(
-                "POST",
-                format!("/api/v1/admin/cards/{}/credit", card.numero),
-            )
-            .auth(Auth::Admin(stack.admin_key.clone()))
-            .json(&serde_json::json!({"amount": 1.0, "reference": "anon-1"})),
-        )
+        .send(stack.admin().card_movement_request(
+            None,
+            &card.numero,
+            "credit",
+            Millimes(1_000),
+            "anon-1",
+        ))
         .unwrap();
     assert_eq!(
         (anonymous.status, problem_code(&anonymous)),

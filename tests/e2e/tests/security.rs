@@ -778,14 +778,13 @@ fn the_audit_log_keeps_only_the_last_four_digits_of_a_card() {
     // calls are audited too, with their path parameter.
     let r = stack
         .client
-        .send(
-            RawRequest::new(
-                "POST",
-                format!("/api/v1/admin/cards/{}/credit", card.numero),
-            )
-            .auth(Auth::Admin(stack.admin_key.clone()))
-            .json(&serde_json::json!({"amount": 1.0, "reference": "audit-mask"})),
-        )
+        .send(stack.admin().card_movement_request(
+            None,
+            &card.numero,
+            "credit",
+            Millimes(1_000),
+            "audit-mask",
+        ))
         .unwrap();
     assert_eq!(r.status, 400, "{}", r.text());
     let last4 = &card.numero[card.numero.len() - 4..];
