@@ -1,6 +1,6 @@
 //! The Worker's side of the Durable Object protocol: stub constructors and one typed method per
 //! call, so a caller never names an operation by a string or decodes an answer twice. Invariant:
-//! every call is one `fetch` round trip whose answer decodes straight into its final type, and a
+//! every call is one RPC round trip whose answer decodes straight into its final type, and a
 //! failure of the platform (the object unreachable, an unreadable answer) is a 503, never a guess.
 
 use dyno_core::gate::{PollOutcome, Reservation, TokenDecision, TokenRef};
@@ -12,22 +12,41 @@ use dyno_core::protocol::{
     AuthorizeOutcome, AuthorizeRequest, Faults, GateCall, PaymentCall, PaymentPoll, StorageProbe,
 };
 use dyno_core::Problem;
+use js_sys::Promise;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
-use worker::{Env, Method, Request as HttpRequest, RequestInit, Stub};
+use wasm_bindgen_futures::JsFuture;
+use worker::Env;
 
 use crate::error::{AppError, AppResult};
 
-/// Sends one call and decodes its answer: the object's `Result<T, Problem>`.
-async fn send<T: DeserializeOwned>(stub: &Stub, call: &impl Serialize) -> AppResult<T> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(JsValue::from_str(&serde_json::to_string(call)?)));
-    let request = HttpRequest::new_with_init("https://do.internal/", &init)?;
-    let mut response = stub.fetch_with_request(request).await?;
-    let bytes = response.bytes().await?;
-    match serde_json::from_slice::<Result<T, Problem>>(&bytes) {
+#[wasm_bindgen]
+extern "C" {
+    /// A Durable Object stub seen through RPC: both objects export `answer` (`durable`), which
+    /// takes the JSON of a call and returns the JSON of its `Result`.
+    #[wasm_bindgen(extends = js_sys::Object)]
+    type ObjectRpc;
+
+    #[wasm_bindgen(method, catch)]
+    fn answer(this: &ObjectRpc, call: &str) -> Result<JsValue, JsValue>;
+}
+
+/// Sends one call and decodes its answer: the object's `Result<T, Problem>`. A throw (the object
+/// unreachable or failing) is a platform failure.
+async fn send<T: DeserializeOwned>(object: &ObjectRpc, call: &impl Serialize) -> AppResult<T> {
+    let pending = object
+        .answer(&serde_json::to_string(call)?)
+        .map_err(worker::Error::from)?;
+    // The RPC result is a thenable, not a `Promise`: resolving it makes it one.
+    let answer = JsFuture::from(Promise::resolve(&pending))
+        .await
+        .map_err(worker::Error::from)?;
+    let Some(text) = answer.as_string() else {
+        return Err(AppError::platform("object answered no text"));
+    };
+    match serde_json::from_str::<Result<T, Problem>>(&text) {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(problem)) => Err(problem.into()),
         Err(e) => Err(AppError::platform(format!("unreadable object reply: {e}"))),
@@ -35,20 +54,23 @@ async fn send<T: DeserializeOwned>(stub: &Stub, call: &impl Serialize) -> AppRes
 }
 
 /// The object that holds payment `id`.
-pub struct PaymentStub(Stub);
+pub struct PaymentStub(ObjectRpc);
 
 impl PaymentStub {
     pub fn of(env: &Env, id: &PaymentId) -> AppResult<Self> {
         Ok(Self(
             env.durable_object("PAYMENTS")?
-                .get_by_name(&format!("pay:{id}"))?,
+                .get_by_name(&format!("pay:{id}"))?
+                .into_rpc(),
         ))
     }
 
     /// An object that holds no payment, for the health check.
     pub fn probe(env: &Env) -> AppResult<Self> {
         Ok(Self(
-            env.durable_object("PAYMENTS")?.get_by_name("healthz")?,
+            env.durable_object("PAYMENTS")?
+                .get_by_name("healthz")?
+                .into_rpc(),
         ))
     }
 
@@ -97,7 +119,7 @@ pub fn unexpected(answer: Answer) -> AppError {
 }
 
 /// A POS client's gate (`client:<id>`).
-pub struct GateStub(Stub);
+pub struct GateStub(ObjectRpc);
 
 impl GateStub {
     pub fn client(env: &Env, client_id: &str) -> AppResult<Self> {
@@ -105,7 +127,11 @@ impl GateStub {
     }
 
     fn named(env: &Env, name: &str) -> AppResult<Self> {
-        Ok(Self(env.durable_object("CLIENT_GATES")?.get_by_name(name)?))
+        Ok(Self(
+            env.durable_object("CLIENT_GATES")?
+                .get_by_name(name)?
+                .into_rpc(),
+        ))
     }
 
     pub async fn authorize(&self, request: AuthorizeRequest) -> AppResult<AuthorizeOutcome> {

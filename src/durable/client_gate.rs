@@ -19,10 +19,12 @@ use dyno_core::ratelimit::{
     RouteWindow, SlidingWindow, CLIENT_POLICY, POLL_CLIENT_POLICY, TOKEN_PER_CLIENT_POLICY,
 };
 use dyno_core::{ErrorCode, Millis, Problem};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
 use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorage, State};
 
 use super::gate_store::{GateStore, IndexColumn};
-use super::{probe_storage, read_call, reply, unavailable};
+use super::{decode_call, probe_storage, reply, rpc_only, unavailable};
 use crate::config::{Config, Environment};
 use crate::platform;
 use crate::registry;
@@ -51,8 +53,17 @@ impl DurableObject for ClientGate {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let call = match read_call::<GateCall>(OBJECT, &mut req).await {
+    async fn fetch(&self, _req: Request) -> worker::Result<Response> {
+        rpc_only()
+    }
+}
+
+#[wasm_bindgen]
+impl ClientGate {
+    /// The one way in: a JSON `GateCall`, answered with the JSON of its `Result` (`stubs::send`).
+    #[wasm_bindgen(js_name = answer)]
+    pub async fn answer(&self, call: String) -> Result<String, JsValue> {
+        let call = match decode_call::<GateCall>(OBJECT, &call) {
             Ok(call) => call,
             Err(problem) => return reply::<()>(Err(problem)),
         };

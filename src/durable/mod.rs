@@ -13,7 +13,8 @@ use dyno_core::protocol::StorageProbe;
 use dyno_core::{ErrorCode, Problem};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use worker::{Request, Response, SqlStorage};
+use wasm_bindgen::JsValue;
+use worker::{Response, SqlStorage};
 
 /// A platform failure inside an object (storage, decoding, a call it made): logged with its cause
 /// under the object's name, answered without it.
@@ -25,15 +26,22 @@ pub fn unavailable(object: &str, cause: impl std::fmt::Display) -> Problem {
     )
 }
 
-/// The typed call in a request to an object.
-pub async fn read_call<T: DeserializeOwned>(object: &str, req: &mut Request) -> Result<T, Problem> {
-    let bytes = req.bytes().await.map_err(|e| unavailable(object, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| unavailable(object, format!("bad call: {e}")))
+/// The typed call in an RPC argument (`stubs::send`).
+pub fn decode_call<T: DeserializeOwned>(object: &str, text: &str) -> Result<T, Problem> {
+    serde_json::from_str(text).map_err(|e| unavailable(object, format!("bad call: {e}")))
 }
 
-/// Encodes an object's answer for `stubs::send`.
-pub fn reply<T: Serialize>(result: Result<T, Problem>) -> worker::Result<Response> {
-    Response::from_json(&result)
+/// Encodes an object's answer for `stubs::send`. An answer that cannot be encoded is thrown, and
+/// the caller takes a throw for the platform failure it is (503).
+pub fn reply<T: Serialize>(result: Result<T, Problem>) -> Result<String, JsValue> {
+    serde_json::to_string(&result)
+        .map_err(|e| JsValue::from_str(&format!("unencodable answer: {e}")))
+}
+
+/// What an object's `fetch` answers: objects are called by RPC only (`answer`, see `stubs`), so
+/// there is one way in and one decoder.
+pub fn rpc_only() -> worker::Result<Response> {
+    Response::error("called by RPC only", 404)
 }
 
 /// Runs a real query against an object's SQLite storage.

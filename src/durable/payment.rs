@@ -22,9 +22,11 @@ use dyno_core::protocol::{Faults, PaymentCall, PaymentPoll};
 use dyno_core::ratelimit::{TokenBucket, POLL_POLICY};
 use dyno_core::{ErrorCode, Millis, Problem};
 use serde::Deserialize;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
 use worker::{durable_object, DurableObject, Env, Request as HttpRequest, Response, State};
 
-use super::{outbox, probe_storage, read_call, reply, unavailable};
+use super::{decode_call, outbox, probe_storage, reply, rpc_only, unavailable};
 use crate::config::{Config, Environment};
 use crate::cynod::client::WriteOutcome;
 use crate::cynod::CynodClient;
@@ -72,17 +74,8 @@ impl DurableObject for PaymentDO {
         }
     }
 
-    async fn fetch(&self, mut req: HttpRequest) -> worker::Result<Response> {
-        let call = match read_call::<PaymentCall>(OBJECT, &mut req).await {
-            Ok(call) => call,
-            Err(problem) => return reply::<()>(Err(problem)),
-        };
-        match call {
-            PaymentCall::Run(request) => reply(self.run(Command::Request(request)).await),
-            PaymentCall::Poll { client } => reply(self.poll(&client).await),
-            PaymentCall::InjectFaults(faults) => reply(self.inject(faults)),
-            PaymentCall::Health => reply(probe_storage(OBJECT, &self.state.storage().sql())),
-        }
+    async fn fetch(&self, _req: HttpRequest) -> worker::Result<Response> {
+        rpc_only()
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
@@ -102,6 +95,22 @@ impl DurableObject for PaymentDO {
             worker::console_error!("{OBJECT}: wake-up failed: {}", problem.detail);
         }
         Response::ok("")
+    }
+}
+
+#[wasm_bindgen]
+impl PaymentDO {
+    /// The one way in: a JSON `PaymentCall`, answered with the JSON of its `Result`
+    /// (`stubs::send`).
+    #[wasm_bindgen(js_name = answer)]
+    pub async fn answer(&self, call: String) -> Result<String, JsValue> {
+        match decode_call::<PaymentCall>(OBJECT, &call) {
+            Ok(PaymentCall::Run(request)) => reply(self.run(Command::Request(request)).await),
+            Ok(PaymentCall::Poll { client }) => reply(self.poll(&client).await),
+            Ok(PaymentCall::InjectFaults(faults)) => reply(self.inject(faults)),
+            Ok(PaymentCall::Health) => reply(probe_storage(OBJECT, &self.state.storage().sql())),
+            Err(problem) => reply::<()>(Err(problem)),
+        }
     }
 }
 
