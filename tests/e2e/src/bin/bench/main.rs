@@ -8,10 +8,12 @@
 mod calendar;
 mod load;
 mod machine;
+mod profile;
 mod report;
 mod tokens;
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -125,6 +127,8 @@ struct Settings {
     routes: Vec<Route>,
     /// Fresh starts of each Worker (0: none).
     cold_starts: usize,
+    /// Where `BENCH_PROFILE=1` keeps a perf profile of each measured window.
+    profile_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -163,6 +167,9 @@ impl Settings {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(3),
+            profile_dir: std::env::var("BENCH_PROFILE")
+                .is_ok_and(|v| v == "1")
+                .then(|| dyno_e2e::repo_root().join("target/bench-profile")),
         }
     }
 }
@@ -185,6 +192,8 @@ struct Bench {
     disturbed: Vec<String>,
     /// Cores the bench's processes use when nothing is asked of them (timers, file watchers).
     idle_baseline: f64,
+    /// The profiles of the measured windows (`BENCH_PROFILE=1`), read at the end.
+    profiles: Vec<profile::Recorded>,
 }
 
 fn ppm_ttl() -> Duration {
@@ -250,6 +259,7 @@ fn main() {
         qr_preparation: Duration::from_secs(17),
         disturbed: Vec::new(),
         idle_baseline: 0.0,
+        profiles: Vec::new(),
     };
     let (template_id, template) = bench.template_status();
     bench.seed_reference(&template);
@@ -333,6 +343,7 @@ fn main() {
         total: started.elapsed(),
     }
     .print();
+    profile::print(&bench.profiles);
 }
 
 /// A `wrangler dev` of one config on its own port and state, as the stack runs.
@@ -624,9 +635,21 @@ impl Bench {
     ) -> (Window, f64) {
         self.wait_until_idle(route, round, start_by);
         let before = machine::cpu_reading();
+        let shape = self.settings.shape;
+        // The profile covers the measured window: it starts when the warm-up ends.
+        let recording = self.settings.profile_dir.clone().map(|dir| {
+            std::thread::spawn(move || {
+                std::thread::sleep(shape.warmup);
+                let label = format!("round {} {}", round + 1, route.key());
+                profile::record(&dir, &label, shape.measured).and_then(profile::Recording::finish)
+            })
+        });
         // Every measured route answers 200 when it succeeds.
-        let window = load::run(self.settings.shape, client, requests, |s| s == 200);
+        let window = load::run(shape, client, requests, |s| s == 200);
         let others = machine::foreign_share(&before, &machine::cpu_reading());
+        if let Some(Ok(Some(recorded))) = recording.map(std::thread::JoinHandle::join) {
+            self.profiles.push(recorded);
+        }
         (window, others)
     }
 
