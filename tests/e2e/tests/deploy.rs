@@ -89,13 +89,14 @@ fn parse_bindings(stdout: &str) -> Vec<Binding> {
         .collect()
 }
 
-/// The bundle has its entry module and a non-empty WASM.
+/// The bundle has its entry module (`src/entry.js`, which derives the objects' classes for RPC)
+/// and a non-empty WASM.
 fn assert_bundle_written(outdir: &Path) {
     let entries: Vec<String> = std::fs::read_dir(outdir)
         .expect("the dry run wrote its bundle")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(entries.iter().any(|name| name == "index.js"), "{entries:?}");
+    assert!(entries.iter().any(|name| name == "entry.js"), "{entries:?}");
     let wasm = entries
         .iter()
         .find(|name| name.ends_with(".wasm"))
