@@ -7,6 +7,7 @@
 //! so a revoked token can never work again because storage failed.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use dyno_core::gate::{
     self, ClientProfile, ClientSecrets, GateState, IdempotencyCheck, IdempotencyResult, IndexEntry,
@@ -16,7 +17,8 @@ use dyno_core::ids::{ClientId, TransactionId};
 use dyno_core::payment::view::PaymentView;
 use dyno_core::protocol::{AuthorizeOutcome, AuthorizeRequest, GateCall, Granted};
 use dyno_core::ratelimit::{
-    RouteWindow, SlidingWindow, CLIENT_POLICY, POLL_CLIENT_POLICY, TOKEN_PER_CLIENT_POLICY,
+    checkpoint_due, RouteWindow, SlidingWindow, CLIENT_POLICY, POLL_CLIENT_POLICY,
+    TOKEN_PER_CLIENT_POLICY,
 };
 use dyno_core::{ErrorCode, Millis, Problem};
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -42,6 +44,8 @@ pub struct ClientGate {
     env: Env,
     /// `None` until storage was read successfully (and again after a sandbox corruption).
     gate: RefCell<Option<GateState>>,
+    /// When each counted window was last written (`ratelimit::checkpoint_due`).
+    checkpoints: RefCell<HashMap<&'static str, Millis>>,
 }
 
 impl DurableObject for ClientGate {
@@ -50,6 +54,7 @@ impl DurableObject for ClientGate {
             state,
             env,
             gate: RefCell::new(None),
+            checkpoints: RefCell::new(HashMap::new()),
         }
     }
 
@@ -120,6 +125,8 @@ impl ClientGate {
                 .load()
                 .map_err(|e| unavailable(OBJECT, format!("cannot load state: {e}")))?;
             *self.gate.borrow_mut() = Some(gate);
+            // What storage holds now is what was last written: the next count writes again.
+            self.checkpoints.borrow_mut().clear();
         }
         Ok(())
     }
@@ -200,22 +207,27 @@ impl ClientGate {
         let policy = TOKEN_PER_CLIENT_POLICY.scaled(config.rate_limit_scale);
         let decision = self.with(|g| g.issue_token(&config.secret_pepper, secret, policy, now))?;
         if matches!(decision, TokenDecision::Issue { .. }) {
-            self.persist_window(policy.name)?;
+            self.persist_window(policy.name, now)?;
         }
         Ok(decision)
     }
 
-    /// Persists a window after a count (the poll ceiling only guards against abuse: kept in
-    /// memory, it costs no write per poll).
-    fn persist_window(&self, policy: &str) -> Result<(), Problem> {
+    /// Writes a window after a count, at most once a checkpoint (the poll ceiling only guards
+    /// against abuse: kept in memory, it is never written).
+    fn persist_window(&self, policy: &'static str, now: Millis) -> Result<(), Problem> {
         if policy == dyno_core::ratelimit::POLL_CLIENT_POLICY.name {
             return Ok(());
         }
-        let encoded = self.with(|g| g.windows.get(policy).map(SlidingWindow::encode))?;
-        match encoded {
-            Some(encoded) => self.put(&format!("window:{policy}"), &encoded),
-            None => Ok(()),
+        let last = self.checkpoints.borrow().get(policy).copied();
+        if !checkpoint_due(last, now) {
+            return Ok(());
         }
+        let encoded = self.with(|g| g.windows.get(policy).map(SlidingWindow::encode))?;
+        if let Some(encoded) = encoded {
+            self.put(&format!("window:{policy}"), &encoded)?;
+            self.checkpoints.borrow_mut().insert(policy, now);
+        }
+        Ok(())
     }
 
     async fn authorize(
@@ -238,7 +250,7 @@ impl ClientGate {
             POLL_CLIENT_POLICY
         };
         for policy in std::iter::once(client_window).chain(window) {
-            self.persist_window(policy.name)?;
+            self.persist_window(policy.name, now)?;
         }
         let idempotency = match &request.idempotency {
             Some(check) => Some(self.check_idempotency(check, now)?),
@@ -365,6 +377,7 @@ impl ClientGate {
     /// Sandbox daily reset: empty windows, payment index and idempotency keys, fresh profile.
     fn reset(&self) -> Result<(), Problem> {
         self.store().reset().map_err(stored)?;
+        self.checkpoints.borrow_mut().clear();
         self.with(|g| {
             g.windows.clear();
             g.sessions.clear();

@@ -1,5 +1,6 @@
 //! Rate-limit arithmetic: an exact sliding-window log ("at most N requests in any W ms") for the
-//! per-client limit, a token bucket for status polls, and the IETF `RateLimit` header values.
+//! per-client limit, a token bucket for status polls, the IETF `RateLimit` header values, and
+//! when a window kept in memory is written to storage.
 //! Invariant: a window never admits more than `limit` requests whose timestamps lie within `W`.
 
 use std::collections::VecDeque;
@@ -273,10 +274,32 @@ impl TokenBucket {
     }
 }
 
+/// How often a counted window is written to storage at most. Its object counts in memory, exactly;
+/// storage only matters when the object restarts within a window (a deploy, a crash), and then it
+/// forgets at most the admissions of this last stretch. Writing every count cost a storage flush
+/// before every answer.
+pub const WINDOW_CHECKPOINT_MS: i64 = 1_000;
+
+/// Whether a window last written at `last` (`None`: not since the object started) is written
+/// again at `now`. A clock that steps back writes too.
+pub fn checkpoint_due(last: Option<crate::Millis>, now: crate::Millis) -> bool {
+    last.is_none_or(|last| now.0 < last.0 || now.0 - last.0 >= WINDOW_CHECKPOINT_MS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_window_is_written_at_start_then_at_most_once_a_checkpoint() {
+        use crate::Millis;
+        assert!(checkpoint_due(None, Millis(5_000)));
+        assert!(!checkpoint_due(Some(Millis(5_000)), Millis(5_000)));
+        assert!(!checkpoint_due(Some(Millis(5_000)), Millis(5_999)));
+        assert!(checkpoint_due(Some(Millis(5_000)), Millis(6_000)));
+        assert!(checkpoint_due(Some(Millis(5_000)), Millis(4_000)));
+    }
 
     #[test]
     fn admits_exactly_sixty_per_minute() {
