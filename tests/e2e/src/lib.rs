@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -585,10 +585,23 @@ fn run_shell(root: &Path, command: &str, log_path: &Path) {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    // Below the kernel's ephemeral range (32768–60999 on Linux): a port the kernel hands out can be
+    // taken by the local end of any outgoing connection before wrangler binds it, which failed a
+    // stack's start with "Address already in use". Each call starts from a different place.
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let start = std::process::id()
+        .wrapping_mul(7_919)
+        .wrapping_add(nanos)
+        .wrapping_add(CALLS.fetch_add(1, Ordering::SeqCst).wrapping_mul(997));
+    (0..SPAN)
+        .map(|i| (FIRST + (start.wrapping_add(i.wrapping_mul(7))) % SPAN) as u16)
+        .find(|&port| TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .expect("a free port below the ephemeral range")
 }
 
 /// Rows of `sql` in the local D1 of the stack whose state is in `state_dir`, read from outside
