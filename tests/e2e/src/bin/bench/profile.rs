@@ -66,7 +66,7 @@ pub struct Recording {
     label: String,
 }
 
-/// Starts recording now for `span`, into `dir`, if perf can run; otherwise says why once.
+/// Starts recording now for `span`, into `dir`, if perf can run; otherwise says why.
 pub fn record(dir: &Path, label: &str, span: Duration) -> Option<Recording> {
     std::fs::create_dir_all(dir).ok()?;
     let file = label
