@@ -1,10 +1,12 @@
 //! The audit trail: every non-public call and every admin action becomes an `events` message after
 //! the response is sent, and the events consumer writes it to D1 `audit_log`.
-//! Invariant: auditing never delays or fails the request it records, and never keeps a full card
-//! number (a card route's resource is masked to its last four digits).
+//! Invariants: auditing never delays or fails the request it records; every call is accounted for
+//! (repeated status polls as one entry with a count, everything else as its own entry); a full card
+//! number is never kept (a card route's resource is masked to its last four digits).
 
 use dyno_core::cynod::audit_resource;
-use dyno_core::routes::RouteDef;
+use dyno_core::records::AuditTally;
+use dyno_core::routes::{RouteDef, RouteName};
 use dyno_core::Millis;
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
@@ -22,16 +24,31 @@ pub const RETENTION_MONTHS: u32 = 12;
 /// Entries per queue batch, and the longest an entry waits in this isolate's buffer.
 const BATCH_SIZE: usize = 25;
 const BATCH_WAIT_MS: u64 = 250;
+/// The longest a successful status poll waits in the tally: long enough to count a POS's
+/// 1-per-second polls of one request in one entry, well inside the 30 s a Worker may keep working
+/// after answering.
+const POLL_TALLY_WAIT_MS: u64 = 5_000;
+/// Distinct polled calls the tally holds before it is sent early, which bounds its memory (about
+/// 0.5 MB) while still counting the polls of as many open requests as one isolate serves at once.
+const POLL_TALLY_CAP: usize = 1_000;
+/// The most messages one queue send may carry (Cloudflare Queues' `sendBatch` limit).
+const QUEUE_SEND_MAX: usize = 100;
 
 thread_local! {
     /// Entries waiting to be sent, and whether a request has already scheduled their flush.
     static BUFFER: RefCell<Vec<AuditEntry>> = const { RefCell::new(Vec::new()) };
     static FLUSH_SCHEDULED: Cell<bool> = const { Cell::new(false) };
+    /// Successful status polls waiting to be sent as counts, and whether their flush is scheduled.
+    static POLLS: RefCell<AuditTally> = RefCell::new(AuditTally::default());
+    static POLLS_FLUSH_SCHEDULED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Queues the audit entry for a finished request, off the response path. Entries are batched per
 /// isolate (up to 25, or 250 ms), so a busy route costs one queue send per batch, not per call;
-/// they are plain data, so one request's `wait_until` can carry another's entries.
+/// they are plain data, so one request's `wait_until` can carry another's entries. A successful
+/// status poll goes to the poll tally instead, where it waits up to 5 s and is counted with the
+/// same request's other polls in one entry: polls are most of a POS's calls and change nothing,
+/// and a row each cost the poll a share of its rate (figures in ARCHITECTURE).
 pub fn record(
     env: &Env,
     ctx: &Context,
@@ -57,13 +74,32 @@ pub fn record(
         request_id: rc.request_id.clone(),
         ip: Some(rc.client_ip.clone()),
         at_ms: platform::now().0,
+        count: 1,
+        last_at_ms: None,
     };
+    let env = env.clone();
+    if route.name == RouteName::PosPaymentStatus && status == 200 {
+        let full = POLLS.with(|p| {
+            let mut tally = p.borrow_mut();
+            tally.add(entry);
+            tally.len() >= POLL_TALLY_CAP
+        });
+        if full {
+            ctx.wait_until(async move { flush_polls(&env).await });
+        } else if !POLLS_FLUSH_SCHEDULED.with(|f| f.replace(true)) {
+            ctx.wait_until(async move {
+                Delay::from(Duration::from_millis(POLL_TALLY_WAIT_MS)).await;
+                POLLS_FLUSH_SCHEDULED.with(|f| f.set(false));
+                flush_polls(&env).await;
+            });
+        }
+        return;
+    }
     let full = BUFFER.with(|b| {
         let mut buffer = b.borrow_mut();
         buffer.push(entry);
         buffer.len() >= BATCH_SIZE
     });
-    let env = env.clone();
     if full {
         ctx.wait_until(async move { flush(&env).await });
     } else if !FLUSH_SCHEDULED.with(|f| f.replace(true)) {
@@ -79,13 +115,52 @@ pub fn record(
 /// in full (the log keeps them) and dropped, so a long outage cannot exhaust the isolate.
 const BUFFER_CAP: usize = 10_000;
 
-/// Sends whatever the buffer holds as one batch, retrying a refused send twice; what still cannot
-/// be sent goes back to the buffer for the next flush.
+/// Sends whatever the buffer holds.
 async fn flush(env: &Env) {
     let entries = BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
-    if entries.is_empty() {
+    send(env, entries).await;
+}
+
+/// Sends the poll tally's counted entries.
+async fn flush_polls(env: &Env) {
+    let entries = POLLS.with(|p| p.borrow_mut().drain());
+    send(env, entries).await;
+}
+
+/// Sends entries in queue batches, retrying a refused send twice; what still cannot be sent goes
+/// back to the buffer for the next flush.
+async fn send(env: &Env, entries: Vec<AuditEntry>) {
+    let mut unsent = Vec::new();
+    let mut last_error = String::new();
+    for chunk in entries.chunks(QUEUE_SEND_MAX) {
+        match send_batch(env, chunk).await {
+            Ok(()) => {}
+            Err(e) => {
+                last_error = e;
+                unsent.extend_from_slice(chunk);
+            }
+        }
+    }
+    if unsent.is_empty() {
         return;
     }
+    worker::console_error!(
+        "audit: {} entries kept for the next flush: {last_error}",
+        unsent.len()
+    );
+    BUFFER.with(|b| {
+        let mut buffer = b.borrow_mut();
+        let newer = std::mem::replace(&mut *buffer, unsent);
+        buffer.extend(newer);
+        let excess = buffer.len().saturating_sub(BUFFER_CAP);
+        for dropped in buffer.drain(..excess) {
+            worker::console_error!("audit: dropped after a long queue outage: {dropped:?}");
+        }
+    });
+}
+
+/// One queue send of at most [`QUEUE_SEND_MAX`] entries, tried three times.
+async fn send_batch(env: &Env, entries: &[AuditEntry]) -> Result<(), String> {
     let mut last_error = String::new();
     for delay_ms in [0, 200, 1_000] {
         if delay_ms > 0 {
@@ -98,23 +173,11 @@ async fn flush(env: &Env) {
             Err(e) => Err(e),
         };
         match sent {
-            Ok(()) => return,
+            Ok(()) => return Ok(()),
             Err(e) => last_error = e.to_string(),
         }
     }
-    worker::console_error!(
-        "audit: batch of {} kept for the next flush: {last_error}",
-        entries.len()
-    );
-    BUFFER.with(|b| {
-        let mut buffer = b.borrow_mut();
-        let newer = std::mem::replace(&mut *buffer, entries);
-        buffer.extend(newer);
-        let excess = buffer.len().saturating_sub(BUFFER_CAP);
-        for dropped in buffer.drain(..excess) {
-            worker::console_error!("audit: dropped after a long queue outage: {dropped:?}");
-        }
-    });
+    Err(last_error)
 }
 
 /// The instant before which audit entries are purged, for a purge running at `now`.

@@ -268,8 +268,8 @@ pub async fn insert_audit(db: &D1Database, entries: &[AuditEntry]) -> AppResult<
     for e in entries {
         statements.push(
             db.prepare(
-                "INSERT OR IGNORE INTO audit_log (event_id, client_id, actor, action, resource, outcome, status, request_id, ip, at_ms)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO audit_log (event_id, client_id, actor, action, resource, outcome, status, request_id, ip, at_ms, count, last_at_ms)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&[
                 s(&e.event_id),
@@ -282,6 +282,8 @@ pub async fn insert_audit(db: &D1Database, entries: &[AuditEntry]) -> AppResult<
                 s(&e.request_id),
                 opt(e.ip.as_deref()),
                 n(e.at_ms),
+                n(i64::from(e.count)),
+                e.last_at_ms.map_or(JsValue::NULL, n),
             ])?,
         );
     }

@@ -408,6 +408,11 @@ struct AuditView {
     status: i64,
     request_id: String,
     ip: Option<String>,
+    /// How many calls the entry stands for (repeated status polls are counted in one entry).
+    count: u32,
+    /// The last counted call, when the entry counts more than one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_at: Option<String>,
 }
 
 /// Lists audit entries, newest first; `before` (RFC 3339) pages back in time.
@@ -445,6 +450,8 @@ pub async fn list_audit(req: &Request, env: &Env) -> AppResult<Response> {
         status: e.status,
         request_id: e.request_id,
         ip: e.ip,
+        count: e.count,
+        last_at: e.last_at_ms.map(|at| Millis(at).to_rfc3339()),
     })
     .collect();
     json_response(200, &AuditPage { entries })

@@ -122,6 +122,11 @@ pub struct AuditEntry {
     pub status: i64,
     pub request_id: String,
     pub ip: Option<String>,
+    /// How many calls the entry stands for (repeated status polls share one entry).
+    pub count: u32,
+    /// The last counted call, when the entry counts more than one.
+    #[serde(default)]
+    pub last_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
