@@ -1,6 +1,7 @@
 //! Publishes the API contract: converts `docs/openapi.yaml` to `www/openapi.json`, which the
-//! static-assets server answers at `/openapi.json`. Invariant: the served document is generated
-//! from the repository's, never hand-maintained, and it costs the Worker's WASM nothing.
+//! demo site's assets (`wrangler.www.toml`) answer at `/openapi.json`. Invariant: the served
+//! document is generated from the repository's, never hand-maintained, and it costs the Worker's
+//! WASM nothing.
 
 use std::path::Path;
 

@@ -9,7 +9,7 @@ use dyno_core::ErrorCode;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use worker::{Headers, Request, Response};
+use worker::{Env, Headers, Request, Response};
 
 use crate::error::{AppError, AppResult};
 use dyno_core::gate::LimitInfo;
@@ -236,4 +236,17 @@ pub fn bytes_response(status: u16, content_type: &str, body: Vec<u8>) -> Respons
         .with_status(status)
         .with_headers(headers)
         .fixed(body)
+}
+
+/// A path the gateway does not answer, answered by the demo site (its `WWW` binding) as it is:
+/// the site's own headers (`www/_headers`) and statuses. The site unreachable is a 503 problem.
+pub async fn demo_site(req: Request, env: &Env) -> Response {
+    let answer = match env.service(crate::WWW_BINDING) {
+        Ok(site) => site.fetch_request(req).await,
+        Err(e) => Err(e),
+    };
+    answer.unwrap_or_else(|e| {
+        let request_id = format!("req_{}", crate::platform::new_uuid().replace('-', ""));
+        AppError::platform(format!("demo site: {e}")).into_response(&request_id)
+    })
 }

@@ -1,6 +1,7 @@
 //! Dyno Edge gateway Worker: event entry points (fetch, queue, scheduled) and the Durable Object
-//! exports. Invariant: every HTTP response leaves through `fetch` below, with an `X-Request-Id`
-//! (and HSTS in production), and no plain-http `/api/*` request of production reaches the router.
+//! exports. Invariant: every HTTP response leaves through `fetch` below; the gateway's own (the
+//! API, `/healthz`) with an `X-Request-Id` (and HSTS in production), and no plain-http `/api/*`
+//! request of production reaches the router. Every other path is the demo site's answer, as is.
 
 mod audit;
 mod auth;
@@ -28,10 +29,16 @@ pub use durable::payment::PaymentDO;
 use crate::config::Environment;
 use crate::http::RequestContext;
 use crate::queues::QueueKind;
-use dyno_core::edge::STRICT_TRANSPORT_SECURITY;
+use dyno_core::edge::{answered_by_gateway, STRICT_TRANSPORT_SECURITY};
+
+/// The service binding of the demo site (`wrangler.www.toml`): its pages and `/openapi.json`.
+pub(crate) const WWW_BINDING: &str = "WWW";
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    if !answered_by_gateway(&req.path()) {
+        return Ok(http::demo_site(req, &env).await);
+    }
     let rc = RequestContext::from_request(&req);
     // An unreadable ENVIRONMENT gets the stricter rules; the router then answers its 503.
     let production = Environment::of(&env).map_or(true, |e| e == Environment::Production);

@@ -36,6 +36,13 @@ pub fn is_plain_http(
     !url_scheme.eq_ignore_ascii_case("https") || forwarded_http || visitor_http
 }
 
+/// Whether the gateway itself answers `path`: the API and the liveness probe. Every other path
+/// (the demo pages, `/openapi.json`) belongs to the demo site's assets, which the gateway reaches
+/// through its `WWW` binding, so an API call never passes through an assets router first.
+pub fn answered_by_gateway(path: &str) -> bool {
+    path.starts_with("/api/") || path == "/healthz"
+}
+
 /// The answer to an `/api/*` request of production that came over plain http: 403
 /// HTTPS_REQUIRED, never a redirect (its credentials already travelled in clear, and a redirect
 /// would have the client send them again). `None` for anything else.
@@ -133,6 +140,25 @@ impl CappedBody {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_gateway_answers_the_api_and_the_probe_and_the_demo_site_the_rest() {
+        for path in ["/api/v1/pos/whoami", "/api/", "/healthz"] {
+            assert!(answered_by_gateway(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/pos",
+            "/openapi.json",
+            "/assets/app.css",
+            "/api",
+            "/apix/v1",
+            "/healthz/",
+        ] {
+            assert!(!answered_by_gateway(path), "{path}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -23,6 +23,14 @@ static ATEXIT_REGISTERED: AtomicI32 = AtomicI32::new(0);
 /// otherwise leave its D1, Durable Objects and logs behind), kept when one failed, for its logs.
 static STATE_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static A_TEST_PANICKED: AtomicBool = AtomicBool::new(false);
+/// The `wrangler dev` configs of a whole stack, the first served: the gateway, the CYNOD
+/// simulator and the demo site (as `make dev` starts them).
+pub const STACK_CONFIGS: &[&str] = &[
+    "wrangler.toml",
+    "crates/cynod-sim/wrangler.toml",
+    "wrangler.www.toml",
+];
+
 /// Held while a stack starts: two `wrangler dev` starting at once in one process can race for the
 /// same internal port, so a test binary with several stacks starts them one after another.
 static STARTING: Mutex<()> = Mutex::new(());
@@ -292,7 +300,7 @@ impl Stack {
         let root = repo_root();
         let (port, state_dir) = migrated_state(&root, "e2e", None);
         let process = WranglerProcess::spawn(
-            &["wrangler.toml", "crates/cynod-sim/wrangler.toml"],
+            STACK_CONFIGS,
             None,
             port,
             &state_dir,

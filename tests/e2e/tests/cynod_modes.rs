@@ -306,7 +306,7 @@ fn a_cynod_in_another_currency_is_refused_at_start_up() {
         std::env::temp_dir().join(format!("dyno-e2e-xof-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&state_dir).expect("state dir");
     let process = WranglerProcess::spawn(
-        &["wrangler.toml", "crates/cynod-sim/wrangler.toml"],
+        dyno_e2e::STACK_CONFIGS,
         None,
         port,
         &state_dir,

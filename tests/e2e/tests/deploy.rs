@@ -27,22 +27,32 @@ struct Binding {
     kind: String,
 }
 
-/// Runs the dry run for `env` ("" is the top level, the sandbox) into a fresh directory.
+/// Runs the gateway's dry run for `env` ("" is the top level, the sandbox) into a fresh directory.
 fn dry_run(env: &str) -> Vec<Binding> {
-    let root = repo_root();
     let outdir = std::env::temp_dir().join(format!(
         "dyno-dry-run-{}-{}",
         if env.is_empty() { "sandbox" } else { env },
         std::process::id()
     ));
+    let stdout = dry_run_of("wrangler.toml", env, &outdir);
+    let bindings = parse_bindings(&stdout);
+    assert!(!bindings.is_empty(), "no binding table in:\n{stdout}");
+    assert_bundle_written(&outdir);
     let _ = std::fs::remove_dir_all(&outdir);
+    bindings
+}
+
+/// `wrangler deploy --dry-run` of `config` for `env` into `outdir`, which must reach its end; its
+/// output.
+fn dry_run_of(config: &str, env: &str, outdir: &Path) -> String {
+    let _ = std::fs::remove_dir_all(outdir);
     let output = Command::new("bash")
         .arg("-c")
         .arg(format!(
-            "source scripts/env.sh && wrangler deploy --dry-run --env='{env}' --outdir '{}'",
+            "source scripts/env.sh && wrangler deploy --dry-run -c '{config}' --env='{env}' --outdir '{}'",
             outdir.display()
         ))
-        .current_dir(&root)
+        .current_dir(repo_root())
         // Never optimize the shared build from here: stacks of other tests may be running on it.
         .env("DYNO_NO_OPT", "1")
         .env("NO_COLOR", "1")
@@ -52,17 +62,13 @@ fn dry_run(env: &str) -> Vec<Binding> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "wrangler deploy --dry-run --env='{env}' failed:\n{stdout}\n{stderr}"
+        "wrangler deploy --dry-run -c {config} --env='{env}' failed:\n{stdout}\n{stderr}"
     );
     assert!(
         stdout.contains("--dry-run: exiting now."),
-        "the dry run did not reach its end:\n{stdout}\n{stderr}"
+        "the dry run of {config} did not reach its end:\n{stdout}\n{stderr}"
     );
-    let bindings = parse_bindings(&stdout);
-    assert!(!bindings.is_empty(), "no binding table in:\n{stdout}");
-    assert_bundle_written(&outdir);
-    let _ = std::fs::remove_dir_all(&outdir);
-    bindings
+    stdout
 }
 
 fn parse_bindings(stdout: &str) -> Vec<Binding> {
@@ -166,4 +172,29 @@ fn the_production_configuration_bundles_with_every_binding_the_sandbox_has() {
             assert!(!shared, "{binding:?} is the sandbox's own resource");
         }
     }
+}
+
+/// The demo site deploys on its own (assets only) under the name the production gateway's `WWW`
+/// binding reaches, so a production page is never the sandbox site's.
+#[test]
+fn the_demo_site_deploys_under_the_name_production_reaches() {
+    let outdir = std::env::temp_dir().join(format!("dyno-dry-run-www-{}", std::process::id()));
+    let stdout = dry_run_of("wrangler.www.toml", "production", &outdir);
+    let _ = std::fs::remove_dir_all(&outdir);
+    assert!(
+        stdout.contains("Read ") && stdout.contains("from the assets directory"),
+        "the demo site bundles its pages:\n{stdout}"
+    );
+    let config = std::fs::read_to_string(repo_root().join("wrangler.www.toml")).expect("read");
+    let site: toml::Table = config.parse().expect("wrangler.www.toml is TOML");
+    let production_name = site["env"]["production"]["name"].as_str().expect("a name");
+    let www = |bindings: &[Binding]| {
+        bindings
+            .iter()
+            .find(|b| b.name == "WWW")
+            .map(|b| b.target.clone())
+            .expect("the gateway binds the demo site as WWW")
+    };
+    assert_eq!(www(&dry_run("production")), production_name);
+    assert_eq!(www(&dry_run("")), site["name"].as_str().expect("a name"));
 }
