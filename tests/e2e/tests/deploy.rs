@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dyno_e2e::repo_root;
 
@@ -29,10 +30,13 @@ struct Binding {
 
 /// Runs the gateway's dry run for `env` ("" is the top level, the sandbox) into a fresh directory.
 fn dry_run(env: &str) -> Vec<Binding> {
+    // Tests run in parallel and may dry-run the same environment: each run has its own directory.
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
     let outdir = std::env::temp_dir().join(format!(
-        "dyno-dry-run-{}-{}",
+        "dyno-dry-run-{}-{}-{}",
         if env.is_empty() { "sandbox" } else { env },
-        std::process::id()
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
     ));
     let stdout = dry_run_of("wrangler.toml", env, &outdir);
     let bindings = parse_bindings(&stdout);
