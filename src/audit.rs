@@ -77,22 +77,13 @@ pub fn record(
         count: 1,
         last_at_ms: None,
     };
-    let env = env.clone();
     if route.name == RouteName::PosPaymentStatus && status == 200 {
         let full = POLLS.with(|p| {
             let mut tally = p.borrow_mut();
             tally.add(entry);
             tally.len() >= POLL_TALLY_CAP
         });
-        if full {
-            ctx.wait_until(async move { flush_polls(&env).await });
-        } else if !POLLS_FLUSH_SCHEDULED.with(|f| f.replace(true)) {
-            ctx.wait_until(async move {
-                Delay::from(Duration::from_millis(POLL_TALLY_WAIT_MS)).await;
-                POLLS_FLUSH_SCHEDULED.with(|f| f.set(false));
-                flush_polls(&env).await;
-            });
-        }
+        send_when_due(env, ctx, Pending::Polls, full);
         return;
     }
     let full = BUFFER.with(|b| {
@@ -100,13 +91,52 @@ pub fn record(
         buffer.push(entry);
         buffer.len() >= BATCH_SIZE
     });
+    send_when_due(env, ctx, Pending::Calls, full);
+}
+
+/// What an isolate holds back for the queue: single calls, or the poll tally.
+#[derive(Clone, Copy)]
+enum Pending {
+    Calls,
+    Polls,
+}
+
+impl Pending {
+    /// Whether a request has already scheduled this one's flush.
+    fn flush_scheduled(self) -> &'static std::thread::LocalKey<Cell<bool>> {
+        match self {
+            Pending::Calls => &FLUSH_SCHEDULED,
+            Pending::Polls => &POLLS_FLUSH_SCHEDULED,
+        }
+    }
+
+    /// The longest an entry waits here.
+    fn wait_ms(self) -> u64 {
+        match self {
+            Pending::Calls => BATCH_WAIT_MS,
+            Pending::Polls => POLL_TALLY_WAIT_MS,
+        }
+    }
+
+    async fn flush(self, env: &Env) {
+        match self {
+            Pending::Calls => flush(env).await,
+            Pending::Polls => flush_polls(env).await,
+        }
+    }
+}
+
+/// Sends what `pending` holds now if it is `full`, else once its wait is over (one scheduled
+/// flush at a time), after the response, in the request's `wait_until`.
+fn send_when_due(env: &Env, ctx: &Context, pending: Pending, full: bool) {
+    let env = env.clone();
     if full {
-        ctx.wait_until(async move { flush(&env).await });
-    } else if !FLUSH_SCHEDULED.with(|f| f.replace(true)) {
+        ctx.wait_until(async move { pending.flush(&env).await });
+    } else if !pending.flush_scheduled().with(|f| f.replace(true)) {
         ctx.wait_until(async move {
-            Delay::from(Duration::from_millis(BATCH_WAIT_MS)).await;
-            FLUSH_SCHEDULED.with(|f| f.set(false));
-            flush(&env).await;
+            Delay::from(Duration::from_millis(pending.wait_ms())).await;
+            pending.flush_scheduled().with(|f| f.set(false));
+            pending.flush(&env).await;
         });
     }
 }
