@@ -31,6 +31,11 @@ pub struct RequestContext {
     idempotency_key: RefCell<Option<String>>,
 }
 
+/// A request id of our own, for a request that brought none we accept.
+fn new_request_id() -> String {
+    format!("req_{}", crate::platform::new_uuid().replace('-', ""))
+}
+
 impl RequestContext {
     pub fn from_request(req: &Request) -> Self {
         let request_id = req
@@ -39,7 +44,7 @@ impl RequestContext {
             .ok()
             .flatten()
             .filter(|id| dyno_core::ids::is_acceptable_request_id(id))
-            .unwrap_or_else(|| format!("req_{}", crate::platform::new_uuid().replace('-', "")));
+            .unwrap_or_else(new_request_id);
         let client_ip = req
             .headers()
             .get("CF-Connecting-IP")
@@ -246,7 +251,6 @@ pub async fn demo_site(req: Request, env: &Env) -> Response {
         Err(e) => Err(e),
     };
     answer.unwrap_or_else(|e| {
-        let request_id = format!("req_{}", crate::platform::new_uuid().replace('-', ""));
-        AppError::platform(format!("demo site: {e}")).into_response(&request_id)
+        AppError::platform(format!("demo site: {e}")).into_response(&new_request_id())
     })
 }

@@ -140,6 +140,7 @@ impl CappedBody {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn the_gateway_answers_the_api_and_the_probe_and_the_demo_site_the_rest() {
@@ -158,8 +159,6 @@ mod tests {
             assert!(!answered_by_gateway(path), "{path}");
         }
     }
-
-    use super::*;
 
     #[test]
     fn only_a_secure_url_without_a_plain_http_mark_is_https() {
