@@ -15,7 +15,8 @@ setup:
 	@scripts/setup.sh
 
 build: setup
-	@source scripts/env.sh && DYNO_NO_OPT=1 scripts/build-worker.sh . && cd crates/cynod-sim && DYNO_NO_OPT=1 ../../scripts/build-worker.sh .
+	@source scripts/env.sh && DYNO_NO_OPT=1 scripts/build-worker.sh . front && DYNO_NO_OPT=1 scripts/build-worker.sh . back \
+		&& cd crates/cynod-sim && DYNO_NO_OPT=1 ../../scripts/build-worker.sh .
 
 # Layer 1: the pure domain and the client, natively.
 unit: setup
@@ -45,6 +46,8 @@ lint: setup openapi
 	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 	cargo clippy $(NATIVE_PACKAGES) -p dyno-e2e --all-targets -- -D warnings
 	cargo clippy $(WASM_PACKAGES) --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy -p dyno-edge --target wasm32-unknown-unknown --no-default-features --features front -- -D warnings
+	cargo clippy -p dyno-edge --target wasm32-unknown-unknown --no-default-features --features back -- -D warnings
 
 # The API document is valid OpenAPI, and generated TypeScript types from it type-check.
 openapi: setup
@@ -56,7 +59,8 @@ fmt:
 
 # Figures, not assertions: optimized build, then req/s and p50/p95/p99 per route against a floor.
 bench: setup
-	@source scripts/env.sh && DYNO_FORCE_BUILD=1 scripts/build-worker.sh . \
+	@source scripts/env.sh && DYNO_FORCE_BUILD=1 scripts/build-worker.sh . front \
+		&& DYNO_FORCE_BUILD=1 scripts/build-worker.sh . back \
 		&& (cd crates/cynod-sim && DYNO_FORCE_BUILD=1 ../../scripts/build-worker.sh .) \
 		&& (cd crates/bench-hello && DYNO_FORCE_BUILD=1 ../../scripts/build-worker.sh .)
 	@source scripts/env.sh && cargo run --release -q -p dyno-e2e --bin bench

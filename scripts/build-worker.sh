@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Builds one Rust Worker with worker-build; wrangler runs this as the [build] command on every
-# start. Usage: build-worker.sh <crate dir>
+# start. Usage: build-worker.sh <crate dir> [front|back]
+#   The gateway crate (.) is two Workers (its Cargo features): `front` builds into build/ (the
+#   gateway, wrangler.toml), `back` into build-back/ (wrangler.back.toml). Other crates take no part.
+#   Builds run one at a time (a lock in target/): wrangler starts every config's build at once, and
+#   two builds of one crate with other features would overwrite each other's cargo output.
 #   Skips the build when the output is newer than every Rust source, manifest and the lockfile, so
 #   starting another stack (tests, bench) costs no rebuild.
 #   DYNO_NO_OPT=1  skip wasm-opt on a fresh build (saves ~3 s; used by tests)
@@ -14,10 +18,26 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 crate="${1:-.}"
-output="$crate/build/index.js"
-unoptimized="$crate/build/.unoptimized"
+part="${2:-}"
+out_dir=build
+cargo_features=()
+case "$part" in
+  "")
+    if [ "$(cd "$crate" && pwd)" = "$DYNO_ROOT" ]; then
+      echo "build-worker.sh: the gateway is built as its front or its back: build-worker.sh . front|back" >&2
+      exit 2
+    fi ;;
+  front) cargo_features=(--no-default-features --features front) ;;
+  back) out_dir=build-back; cargo_features=(--no-default-features --features back) ;;
+  *) echo "build-worker.sh: unknown part '$part' (front or back)" >&2; exit 2 ;;
+esac
+mkdir -p "$DYNO_ROOT/target"
+exec 9>"$DYNO_ROOT/target/.build-worker.lock"
+flock 9
+output="$crate/$out_dir/index.js"
+unoptimized="$crate/$out_dir/.unoptimized"
 optimize() {
-  local wasm="$crate/build/index_bg.wasm"
+  local wasm="$crate/$out_dir/index_bg.wasm"
   wasm-opt "$wasm" -Oz -o "$wasm.opt" \
     --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
     --enable-multivalue --enable-reference-types --enable-exception-handling
@@ -30,15 +50,15 @@ if [ "${DYNO_FORCE_BUILD:-0}" != 1 ] && [ -f "$output" ]; then
     \( -name "*.rs" -o -name Cargo.toml -o -name Cargo.lock -o -name openapi.yaml \) -newer "$output" -print -quit 2>/dev/null || true)
   if [ -z "$newer" ]; then
     if [ "${DYNO_NO_OPT:-0}" != 1 ] && [ -f "$unoptimized" ]; then
-      echo "[build-worker] $crate is up to date but unoptimized: running wasm-opt"
+      echo "[build-worker] $crate${part:+ ($part)} is up to date but unoptimized: running wasm-opt"
       optimize
     else
-      echo "[build-worker] $crate is up to date"
+      echo "[build-worker] $crate${part:+ ($part)} is up to date"
     fi
     exit 0
   fi
 fi
-worker-build --release --no-opt "$crate"
+worker-build --release --no-opt --out-dir "$out_dir" "$crate" ${cargo_features[@]+"${cargo_features[@]}"}
 if [ "${DYNO_NO_OPT:-0}" != 1 ]; then
   optimize
 else

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make dev`: installs what is missing, applies the D1 migrations, starts the gateway, the
-# CYNOD simulator and the demo site under one `wrangler dev` on 127.0.0.1:${PORT:-8787}, seeds
+# `make dev`: installs what is missing, applies the D1 migrations, starts the gateway (its front
+# and its back), the CYNOD simulator and the demo site under one `wrangler dev` on 127.0.0.1:${PORT:-8787}, seeds
 # the demo data and prints where to go. State persists in .wrangler/state between runs.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -9,7 +9,7 @@ source scripts/env.sh
 PORT="${PORT:-8787}"
 STATE=".wrangler/state"
 wrangler d1 migrations apply DB --local --persist-to "$STATE" -c wrangler.toml >/dev/null
-wrangler dev -c wrangler.toml -c crates/cynod-sim/wrangler.toml -c wrangler.www.toml --local --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" &
+wrangler dev -c wrangler.toml -c wrangler.back.toml -c crates/cynod-sim/wrangler.toml -c wrangler.www.toml --local --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" &
 wrangler_pid=$!
 trap 'kill -INT $wrangler_pid 2>/dev/null; wait $wrangler_pid 2>/dev/null' EXIT INT TERM
 ADMIN_API_KEY=$(sed -n 's/^ADMIN_API_KEY=//p' .dev.vars)

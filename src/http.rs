@@ -32,7 +32,7 @@ pub struct RequestContext {
 }
 
 /// A request id of our own, for a request that brought none we accept.
-fn new_request_id() -> String {
+pub(crate) fn new_request_id() -> String {
     format!("req_{}", crate::platform::new_uuid().replace('-', ""))
 }
 
@@ -243,14 +243,15 @@ pub fn bytes_response(status: u16, content_type: &str, body: Vec<u8>) -> Respons
         .fixed(body)
 }
 
-/// A path the gateway does not answer, answered by the demo site (its `WWW` binding) as it is:
-/// the site's own headers (`www/_headers`) and statuses. The site unreachable is a 503 problem.
-pub async fn demo_site(req: Request, env: &Env) -> Response {
-    let answer = match env.service(crate::WWW_BINDING) {
-        Ok(site) => site.fetch_request(req).await,
+/// A request another Worker answers, through this Worker's service `binding`: its answer as it
+/// is (that Worker's headers and status). The other Worker unreachable is a 503 problem that names
+/// `what` in the log only.
+pub async fn forward(binding: &str, what: &str, req: Request, env: &Env) -> Response {
+    let answer = match env.service(binding) {
+        Ok(service) => service.fetch_request(req).await,
         Err(e) => Err(e),
     };
     answer.unwrap_or_else(|e| {
-        AppError::platform(format!("demo site: {e}")).into_response(&new_request_id())
+        AppError::platform(format!("{what}: {e}")).into_response(&new_request_id())
     })
 }

@@ -1,12 +1,22 @@
 //! Dyno Edge gateway Worker: event entry points (fetch, queue, scheduled) and the Durable Object
-//! exports. Invariant: every HTTP response leaves through `fetch` below; the gateway's own (the
-//! API, `/healthz`) with an `X-Request-Id` (and HSTS in production), and no plain-http `/api/*`
-//! request of production reaches the router. Every other path is the demo site's answer, as is.
+//! exports. It is built as two Workers (`Cargo.toml`'s features, `dyno_core::routes::Part`): the
+//! front, which answers a till's sale, hands every other API route to the back, and runs the daily
+//! cron; and the back, which holds the objects, the queue consumers and those routes. Invariant: every HTTP
+//! response leaves through a `fetch` below; the gateway's own (the API, `/healthz`) with an
+//! `X-Request-Id` (and HSTS in production), and no plain-http `/api/*` request of production
+//! reaches the router. Every other path is the demo site's answer, as is.
+
+// A one-part build leaves the other part's code unused; the default build (both) is linted whole.
+#![cfg_attr(
+    not(all(feature = "front", feature = "back")),
+    allow(dead_code, unused_imports)
+)]
 
 mod audit;
 mod auth;
 mod config;
 mod cynod;
+#[cfg(feature = "back")]
 mod durable;
 mod error;
 mod http;
@@ -23,7 +33,9 @@ use worker::{
     event, Context, Env, MessageBatch, Request, Response, ScheduleContext, ScheduledEvent,
 };
 
+#[cfg(feature = "back")]
 pub use durable::client_gate::ClientGate;
+#[cfg(feature = "back")]
 pub use durable::payment::PaymentDO;
 
 use crate::config::Environment;
@@ -34,17 +46,24 @@ use dyno_core::edge::{answered_by_gateway, STRICT_TRANSPORT_SECURITY};
 /// The service binding of the demo site (`wrangler.www.toml`): its pages and `/openapi.json`.
 pub(crate) const WWW_BINDING: &str = "WWW";
 
+/// The front's service binding of the back (`wrangler.back.toml`).
+pub(crate) const BACK_BINDING: &str = "BACK";
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     if !answered_by_gateway(&req.path()) {
-        return Ok(http::demo_site(req, &env).await);
+        return Ok(http::forward(WWW_BINDING, "demo site", req, &env).await);
+    }
+    let resolution = router::route(&req);
+    if let Some(part) = router::elsewhere(&resolution) {
+        return Ok(router::hand_over(part, req, &env).await);
     }
     let rc = RequestContext::from_request(&req);
     // An unreadable ENVIRONMENT gets the stricter rules; the router then answers its 503.
     let production = Environment::of(&env).map_or(true, |e| e == Environment::Production);
     let mut response = match http::plain_http_refusal(&req, production) {
         Some(refusal) => refusal.into_response(&rc.request_id),
-        None => router::dispatch(req, &env, &ctx, &rc).await,
+        None => router::dispatch(req, resolution, &env, &ctx, &rc).await,
     };
     let headers = response.headers_mut();
     let _ = headers.set("X-Request-Id", &rc.request_id);
@@ -55,6 +74,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     Ok(response)
 }
 
+#[cfg(feature = "back")]
 #[event(queue)]
 async fn queue(
     batch: MessageBatch<serde_json::Value>,
@@ -76,6 +96,7 @@ async fn queue(
 /// The daily job (03:00 UTC): purge audit entries past their 12-month retention and wallet PIN
 /// guards quiet for a month and, in the sandbox, reset the sandbox data. The cutoff is
 /// computed from the event's scheduled time, so a run is reproducible for any instant.
+#[cfg(feature = "front")]
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let at = dyno_core::Millis(event.schedule() as i64);

@@ -3,51 +3,93 @@
 //! idempotent response storage, audit). Invariant: no POS handler can act without the gate's
 //! authorization, and unknown paths and methods get problem+json 404/405.
 
-use dyno_core::routes::{resolve, Audience, Matched, Resolution, RouteName};
+use dyno_core::routes::{resolve, Audience, Part, Resolution, RouteName};
 use dyno_core::ErrorCode;
 use worker::{Context, Env, Request, Response};
 
+#[cfg(feature = "back")]
+mod back;
+#[cfg(feature = "front")]
+mod front;
+
 use crate::audit;
-use crate::auth::{self, GateNeeds, PosCall};
-use crate::config::Config;
-use dyno_core::payment::machine::DriveAction;
+use crate::http;
 
-use crate::error::{AppError, AppResult, Early, PosResult};
+use crate::error::{AppError, Early};
 use crate::http::RequestContext;
-use crate::routes::cards;
-use crate::routes::{
-    admin, contract, cynod_sim_control, demo_seed, health, oauth, operator, payments, pos, reports,
-    sessions, wallet, webhooks,
-};
-use crate::sandbox;
 use crate::stubs::GateStub;
-use dyno_core::cards::Direction;
 
-/// Handles a request end to end; errors are already rendered.
-pub async fn dispatch(req: Request, env: &Env, ctx: &Context, rc: &RequestContext) -> Response {
+/// The route a request names, read once: `fetch` asks it whether this Worker answers the route
+/// (`elsewhere`), then hands it to `dispatch`.
+pub fn route(req: &Request) -> Resolution {
     // The method as sent: `worker::Method` folds methods it does not know (QUERY, …) into GET,
     // which would answer them as if they were reads instead of 405.
-    let method = req.inner().method();
-    let path = req.path();
-    let matched = match resolve(&method, &path) {
+    resolve(&req.inner().method(), &req.path())
+}
+
+/// The part that answers a resolved route when this Worker was built without it
+/// (`Cargo.toml`'s features): the front's build hands the back's routes over.
+pub fn elsewhere(resolution: &Resolution) -> Option<Part> {
+    let Resolution::Found(matched) = resolution else {
+        return None;
+    };
+    match matched.def().name.part() {
+        Part::Front if cfg!(feature = "front") => None,
+        Part::Back if cfg!(feature = "back") => None,
+        part => Some(part),
+    }
+}
+
+/// Hands a request to the part that answers it, as it came: the back authenticates, limits,
+/// audits and finishes it itself. The back never receives the front's routes, so one reaching it
+/// is a programming error.
+pub async fn hand_over(part: Part, req: Request, env: &Env) -> Response {
+    match part {
+        Part::Back => http::forward(crate::BACK_BINDING, "the back", req, env).await,
+        Part::Front => AppError::internal("a front route reached the back")
+            .into_response(&http::new_request_id()),
+    }
+}
+
+/// Handles a request end to end; errors are already rendered.
+pub async fn dispatch(
+    req: Request,
+    resolution: Resolution,
+    env: &Env,
+    ctx: &Context,
+    rc: &RequestContext,
+) -> Response {
+    let matched = match resolution {
         Resolution::Found(matched) => matched,
         Resolution::MethodNotAllowed(allowed) => {
+            let method = req.inner().method();
             return AppError::new(
                 ErrorCode::MethodNotAllowed,
-                format!("{method} n'est pas accepté sur {path}."),
+                format!("{method} n'est pas accepté sur {}.", req.path()),
             )
             .with_header("Allow", allowed.join(", "))
-            .into_response(&rc.request_id)
+            .into_response(&rc.request_id);
         }
         Resolution::NotFound => {
-            return AppError::new(ErrorCode::RouteNotFound, format!("Aucune route {path}."))
-                .into_response(&rc.request_id)
+            return AppError::new(
+                ErrorCode::RouteNotFound,
+                format!("Aucune route {}.", req.path()),
+            )
+            .into_response(&rc.request_id)
         }
     };
     let def = matched.def();
-    let result = match def.audience {
-        Audience::Pos => handle_pos(req, env, rc, &matched).await,
-        _ => handle(req, env, rc, &matched).await.map_err(Early::Error),
+    let result = match def.name.part() {
+        #[cfg(feature = "front")]
+        Part::Front => front::answer(req, env, rc, &matched).await,
+        #[cfg(feature = "back")]
+        Part::Back => back::answer(req, env, rc, &matched).await,
+        // `fetch` hands these over before dispatching (`elsewhere`).
+        #[allow(unreachable_patterns)]
+        part => Err(Early::Error(AppError::internal(format!(
+            "{:?} dispatched in a Worker without the {part:?}",
+            def.name
+        )))),
     };
     let result = match result {
         Ok(_) if def.audience == Audience::Pos && !rc.is_authorized() => Err(Early::Error(
@@ -104,120 +146,7 @@ async fn finish(env: &Env, ctx: &Context, rc: &RequestContext, response: &mut Re
     });
 }
 
-async fn handle(
-    req: Request,
-    env: &Env,
-    rc: &RequestContext,
-    matched: &Matched,
-) -> AppResult<Response> {
-    let def = matched.def();
-    match def.audience {
-        Audience::Public => match def.name {
-            RouteName::Health => health::healthz(env),
-            RouteName::OpenApi => contract::openapi(env).await,
-            RouteName::SandboxWebhookReceiver => webhooks::sandbox_receiver(req, env).await,
-            other => Err(unrouted(other)),
-        },
-        Audience::Token => match def.name {
-            RouteName::PosToken => oauth::token(req, env, rc).await,
-            RouteName::WalletToken => wallet::login(req, env, rc).await,
-            RouteName::PosRevoke => oauth::revoke(req, env, rc, def).await,
-            other => Err(unrouted(other)),
-        },
-        Audience::Admin => {
-            let config = Config::get(env)?;
-            rc.set_actor("admin");
-            auth::authenticate_admin(&req, &config)?;
-            match def.name {
-                RouteName::AdminCreateMerchant => admin::create_merchant(req, env).await,
-                RouteName::AdminGetMerchant => admin::get_merchant(env, matched).await,
-                RouteName::AdminUpdateMerchant => admin::update_merchant(req, env, matched).await,
-                RouteName::AdminCreateClient => admin::create_client(req, env).await,
-                RouteName::AdminRotateSecret => admin::rotate_secret(req, env, matched).await,
-                RouteName::AdminSetWebhook => admin::set_webhook(req, env, matched).await,
-                RouteName::AdminRevokeTokens => admin::revoke_all_tokens(env, matched).await,
-                RouteName::AdminAudit => admin::list_audit(&req, env).await,
-                RouteName::AdminEnrollWallet => admin::enroll_wallet(req, env, matched).await,
-                RouteName::AdminDemoSeed => demo_seed::seed(&req, env).await,
-                RouteName::AdminCynodSim => cynod_sim_control::forward(req, env).await,
-                RouteName::AdminSandboxFaults => sandbox::inject_faults(req, env).await,
-                RouteName::AdminSettlePayment => operator::settle(req, env, matched).await,
-                RouteName::AdminHealth => health::deep(env, rc).await,
-                RouteName::AdminWalletLockout => admin::wallet_lockout(env, matched).await,
-                RouteName::AdminUnlockWallet => admin::unlock_wallet(env, matched).await,
-                RouteName::AdminMemberCards => cards::member_cards(env, matched).await,
-                RouteName::AdminCardCredit => {
-                    cards::operator_movement(req, env, rc, matched, Direction::Credit).await
-                }
-                RouteName::AdminCardDebit => {
-                    cards::operator_movement(req, env, rc, matched, Direction::Debit).await
-                }
-                other => Err(unrouted(other)),
-            }
-        }
-        Audience::Wallet => {
-            let config = Config::get(env)?;
-            let principal = auth::authenticate_wallet(&req, env, &config).await?;
-            rc.set_actor(format!("wallet:{}", principal.wallet_id));
-            match def.name {
-                RouteName::WalletCards => wallet::cards(env, &principal).await,
-                RouteName::WalletSignOut => wallet::sign_out(env, &principal).await,
-                RouteName::WalletQr => wallet::issue_qr(req, env, &principal).await,
-                RouteName::WalletPaymentRequest => sessions::wallet_view(&req, env, matched).await,
-                RouteName::WalletPaymentConfirm => {
-                    sessions::wallet_confirm(req, env, matched, &principal).await
-                }
-                RouteName::WalletPaymentCancel => sessions::wallet_cancel(req, env, matched).await,
-                RouteName::WalletCardHistory => {
-                    wallet::card_history(&req, env, matched, &principal).await
-                }
-                other => Err(unrouted(other)),
-            }
-        }
-        Audience::Pos => Err(unrouted(def.name)),
-    }
-}
-
-async fn handle_pos(req: Request, env: &Env, rc: &RequestContext, matched: &Matched) -> PosResult {
-    let def = matched.def();
-    let call = PosCall::open(req, env, rc, def).await?;
-    match def.name {
-        RouteName::PosPaymentScan => payments::scan(&call).await,
-        RouteName::PosPaymentGet => payments::get(&call, matched).await,
-        RouteName::PosPaymentList => payments::list(&call).await,
-        RouteName::PosPaymentInitiate => sessions::initiate(&call).await,
-        RouteName::PosPaymentStatus => sessions::status(&call, matched).await,
-        RouteName::PosPaymentCancel => sessions::cancel(&call, matched).await,
-        RouteName::PosPaymentRefund => payments::refund(&call, matched).await,
-        RouteName::PosSandboxScan => sandbox::drive(&call, matched, DriveAction::Scan).await,
-        RouteName::PosSandboxConfirm => sandbox::drive(&call, matched, DriveAction::Confirm).await,
-        RouteName::PosSandboxFail => sandbox::drive(&call, matched, DriveAction::Fail).await,
-        RouteName::PosSandboxCancel => sandbox::drive(&call, matched, DriveAction::Cancel).await,
-        RouteName::PosCardBalance => cards::presented_balance(&call).await,
-        RouteName::PosCardValidity => cards::presented_validity(&call).await,
-        name => {
-            // Routes without gate needs: authorize here, then run.
-            let authorized = call.authorize(GateNeeds::default()).await?;
-            let principal = &authorized.principal;
-            Ok(match name {
-                RouteName::PosWhoami => pos::whoami(principal),
-                RouteName::PosReconciliation => reports::reconciliation(&call, principal).await,
-                RouteName::PosReportSummary => reports::summary(&call, principal).await,
-                RouteName::PosWebhookDeliveries => webhooks::deliveries(&call, principal).await,
-                RouteName::PosWebhookEndpoint => webhooks::endpoint(&call, principal).await,
-                RouteName::PosSetWebhookEndpoint => webhooks::set_endpoint(&call, principal).await,
-                RouteName::PosSandboxReceipts => webhooks::sandbox_receipts(&call, principal).await,
-                RouteName::PosWebhookRedeliver => {
-                    let id = matched.param("delivery_id").unwrap_or_default();
-                    webhooks::redeliver(&call, principal, id).await
-                }
-                other => Err(unrouted(other)),
-            }?)
-        }
-    }
-}
-
 /// A route in the table without a handler for its audience: a programming error, reported as 500.
-fn unrouted(name: RouteName) -> AppError {
+pub(crate) fn unrouted(name: RouteName) -> AppError {
     AppError::internal(format!("no handler for {name:?}"))
 }

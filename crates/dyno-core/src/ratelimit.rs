@@ -329,8 +329,9 @@ mod tests {
         assert_eq!(refused.retry_after_secs(), 15);
         assert_eq!(refused.policy_header(), "\"wallet-login-ip\";q=20;w=60");
         assert_eq!(refused.limit_header(), "\"wallet-login-ip\";r=0;t=15");
-        // Both environments of wrangler.toml bind the limiter with this policy's figures.
-        let wrangler = include_str!("../../../wrangler.toml");
+        // Both environments of the back (which answers wallet logins) bind the limiter with this
+        // policy's figures.
+        let wrangler = include_str!("../../../wrangler.back.toml");
         let entry = format!(
             "name = \"WALLET_LOGIN_IP_LIMITER\"\nnamespace_id = \"1501\"\nsimple = {{ limit = {}, period = {} }}",
             WALLET_LOGIN_PER_IP_POLICY.limit,

@@ -76,6 +76,71 @@ pub enum RouteName {
     PosReportSummary,
 }
 
+/// Which of the gateway's two Workers answers a route. The front is deployed everywhere and is
+/// the first code every POS call loads, so it holds only the payment calls a till makes in a sale
+/// (and what they need: the token, `whoami`, the status poll); the back holds the Durable Objects,
+/// the queue consumers, the cron and every other route, and the front forwards those to it. Keeping
+/// CYNOD, reports, wallets and the operator API out of the front keeps its WASM small, which is
+/// what a cold isolate pays for on the till's first call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Front,
+    Back,
+}
+
+impl RouteName {
+    /// The Worker that answers this route (no wildcard: a new route needs a decision).
+    pub const fn part(self) -> Part {
+        use RouteName::*;
+        match self {
+            Health | OpenApi | PosToken | PosRevoke | PosWhoami | PosPaymentScan
+            | PosPaymentGet | PosPaymentList | PosPaymentStatus | PosPaymentInitiate
+            | PosPaymentCancel | PosPaymentRefund => Part::Front,
+            PosReconciliation
+            | PosReportSummary
+            | PosWebhookDeliveries
+            | PosWebhookRedeliver
+            | PosWebhookEndpoint
+            | PosSetWebhookEndpoint
+            | PosSandboxReceipts
+            | PosSandboxScan
+            | PosSandboxConfirm
+            | PosSandboxFail
+            | PosSandboxCancel
+            | PosCardBalance
+            | PosCardValidity
+            | SandboxWebhookReceiver
+            | WalletToken
+            | WalletSignOut
+            | WalletCards
+            | WalletQr
+            | WalletPaymentRequest
+            | WalletPaymentConfirm
+            | WalletPaymentCancel
+            | WalletCardHistory
+            | AdminCreateMerchant
+            | AdminGetMerchant
+            | AdminUpdateMerchant
+            | AdminCreateClient
+            | AdminRotateSecret
+            | AdminSetWebhook
+            | AdminRevokeTokens
+            | AdminAudit
+            | AdminEnrollWallet
+            | AdminDemoSeed
+            | AdminCynodSim
+            | AdminSandboxFaults
+            | AdminSettlePayment
+            | AdminHealth
+            | AdminWalletLockout
+            | AdminUnlockWallet
+            | AdminMemberCards
+            | AdminCardCredit
+            | AdminCardDebit => Part::Back,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct RouteDef {
     pub method: &'static str,
@@ -262,6 +327,54 @@ fn match_pattern(pattern: &'static str, path: &str) -> Option<Vec<(&'static str,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_front_answers_a_sale_and_nothing_else() {
+        let front: Vec<&RouteDef> = ROUTES
+            .iter()
+            .filter(|d| d.name.part() == Part::Front)
+            .collect();
+        // A till's sale: token, whoami, scan, initiate, the status poll, get, list, cancel, refund.
+        for name in [
+            RouteName::PosToken,
+            RouteName::PosWhoami,
+            RouteName::PosPaymentScan,
+            RouteName::PosPaymentInitiate,
+            RouteName::PosPaymentStatus,
+            RouteName::PosPaymentRefund,
+        ] {
+            assert!(front.iter().any(|d| d.name == name), "{name:?}");
+        }
+        for def in &front {
+            assert!(
+                matches!(
+                    def.audience,
+                    Audience::Public | Audience::Token | Audience::Pos
+                ),
+                "{:?} is not a till's call",
+                def.name
+            );
+            assert!(
+                def.pattern.starts_with("/api/v1/pos/") || !def.pattern.starts_with("/api/"),
+                "{}",
+                def.pattern
+            );
+            assert!(
+                !def.pattern.contains("/sandbox/")
+                    && !def.pattern.contains("/cards/")
+                    && !def.pattern.contains("/reports/")
+                    && !def.pattern.contains("/webhooks/"),
+                "{} reaches CYNOD or D1 reports: the back's",
+                def.pattern
+            );
+        }
+        // Operators and wallets are the back's.
+        assert!(ROUTES
+            .iter()
+            .filter(|d| matches!(d.audience, Audience::Admin | Audience::Wallet))
+            .all(|d| d.name.part() == Part::Back));
+        assert_eq!(RouteName::WalletToken.part(), Part::Back);
+    }
 
     #[test]
     fn resolves_static_routes_and_reports_methods() {

@@ -27,9 +27,74 @@ static A_TEST_PANICKED: AtomicBool = AtomicBool::new(false);
 /// simulator and the demo site (as `make dev` starts them).
 pub const STACK_CONFIGS: &[&str] = &[
     "wrangler.toml",
+    "wrangler.back.toml",
     "crates/cynod-sim/wrangler.toml",
     "wrangler.www.toml",
 ];
+
+/// The gateway's back: an auxiliary Worker of every stack.
+const BACK_CONFIG: &str = "wrangler.back.toml";
+
+/// `wrangler dev` gives `--var` to the first config only: an auxiliary Worker reads its config's
+/// vars and the `.dev.vars` beside it. The back must see a test's vars as the front does, so a
+/// stack with vars runs a copy of the back's config with them added (and its paths made
+/// absolute), beside a copy of `.dev.vars`, in the stack's state directory. Its path.
+fn back_config_with_vars(
+    root: &Path,
+    env: Option<&str>,
+    vars: &[(String, String)],
+    state_dir: &Path,
+) -> String {
+    let text = std::fs::read_to_string(root.join(BACK_CONFIG)).expect("read the back's config");
+    let mut config: toml::Table = text.parse().expect("the back's config is TOML");
+    let absolute = |relative: &str| root.join(relative).display().to_string();
+    let main = config["main"].as_str().expect("main").to_string();
+    config.insert("main".into(), absolute(&main).into());
+    let mut build = toml::Table::new();
+    let command = config["build"]["command"]
+        .as_str()
+        .expect("a build command");
+    build.insert("command".into(), command.into());
+    build.insert("cwd".into(), root.display().to_string().into());
+    build.insert("watch_dir".into(), absolute("src").into());
+    config.insert("build".into(), build.into());
+    let scope = match env {
+        Some(env) => config
+            .get_mut("env")
+            .and_then(|e| e.get_mut(env))
+            .and_then(|e| e.as_table_mut())
+            .expect("the environment"),
+        None => &mut config,
+    };
+    for database in scope
+        .get_mut("d1_databases")
+        .and_then(|d| d.as_array_mut())
+        .into_iter()
+        .flatten()
+    {
+        if let Some(dir) = database.get("migrations_dir").and_then(|d| d.as_str()) {
+            let dir = absolute(dir);
+            database
+                .as_table_mut()
+                .expect("a table")
+                .insert("migrations_dir".into(), dir.into());
+        }
+    }
+    let table = scope
+        .entry("vars")
+        .or_insert_with(|| toml::Table::new().into())
+        .as_table_mut()
+        .expect("vars is a table");
+    for (name, value) in vars {
+        table.insert(name.clone(), value.clone().into());
+    }
+    let dir = state_dir.join("back-config");
+    std::fs::create_dir_all(&dir).expect("create the back's config directory");
+    std::fs::copy(root.join(".dev.vars"), dir.join(".dev.vars")).expect("copy .dev.vars");
+    let path = dir.join("wrangler.toml");
+    std::fs::write(&path, toml::to_string(&config).expect("encode")).expect("write the config");
+    path.display().to_string()
+}
 
 /// Held while a stack starts: two `wrangler dev` starting at once in one process can race for the
 /// same internal port, so a test binary with several stacks starts them one after another.
@@ -153,8 +218,13 @@ impl WranglerProcess {
             .push(state_dir.to_path_buf());
         let log_path = state_dir.join("wrangler.log");
         let mut command_line = String::from("exec wrangler dev");
-        for config in configs {
-            command_line.push_str(&format!(" -c {config}"));
+        for (i, config) in configs.iter().enumerate() {
+            let config = if i > 0 && *config == BACK_CONFIG && !vars.is_empty() {
+                back_config_with_vars(&root, env, vars, state_dir)
+            } else {
+                config.to_string()
+            };
+            command_line.push_str(&format!(" -c '{config}'"));
         }
         if let Some(env) = env {
             command_line.push_str(&format!(" --env {env}"));
@@ -169,6 +239,13 @@ impl WranglerProcess {
             state_dir.display(),
             protocol.scheme()
         ));
+        if protocol == Protocol::Https && configs.len() > 1 {
+            // With several configs, `wrangler dev` hands its first Worker an `http:` URL even when
+            // it serves https, unless told the origin it stands for: production's own view.
+            command_line.push_str(&format!(
+                " --local-upstream 127.0.0.1:{port} --upstream-protocol https"
+            ));
+        }
         for (name, value) in vars {
             command_line.push_str(&format!(" --var '{name}:{value}'"));
         }
@@ -289,6 +366,18 @@ fn migrated_state(root: &Path, label: &str, env: Option<&str>) -> (u16, PathBuf)
 }
 
 impl Stack {
+    /// Fires the daily cron (`0 3 * * *`) at `at_ms` (now when `None`), through `wrangler dev`'s
+    /// trigger, which reaches the first Worker of the stack (the front, which declares the cron).
+    pub fn run_daily_cron(&self, at_ms: Option<i64>) -> dyno_client::RawResponse {
+        let mut path = "/cdn-cgi/local/scheduled?cron=0+3+*+*+*".to_string();
+        if let Some(at_ms) = at_ms {
+            path.push_str(&format!("&time={at_ms}"));
+        }
+        self.client
+            .send(RawRequest::new("GET", path))
+            .expect("the cron trigger answers")
+    }
+
     /// The stack shared by all tests of one test binary.
     pub fn shared() -> &'static Stack {
         static SHARED: OnceLock<Stack> = OnceLock::new();
@@ -440,7 +529,7 @@ impl Stack {
         (pos, token)
     }
 
-    /// The gateway alone in its production environment (`wrangler dev --env production`), served
+    /// The gateway (its front and its back) alone in its production environment (`wrangler dev --env production`), served
     /// over HTTPS as production is (self-signed), with its own state: its own D1, Durable Objects
     /// and queues. CYNOD is unreachable offline, so it is ready when its router answers, not when
     /// its dependencies are green.
@@ -457,7 +546,7 @@ impl Stack {
         let root = repo_root();
         let (port, state_dir) = migrated_state(&root, "e2e-prod", Some("production"));
         let process = WranglerProcess::spawn_with(
-            &["wrangler.toml"],
+            &["wrangler.toml", "wrangler.back.toml"],
             Some("production"),
             port,
             &state_dir,

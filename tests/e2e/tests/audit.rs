@@ -5,7 +5,7 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use dyno_client::{expect_success, AuditEntry, Millimes, RawRequest};
+use dyno_client::{expect_success, AuditEntry, Millimes};
 use dyno_e2e::Stack;
 
 /// The purge empties the whole log: the tests of this file take turns.
@@ -30,16 +30,7 @@ fn wait_for_audit(stack: &Stack, client_id: &str, expected: usize) -> Vec<AuditE
 }
 
 fn trigger_cron(stack: &Stack, at_ms: i64) {
-    expect_success(
-        stack
-            .client
-            .send(RawRequest::new(
-                "GET",
-                format!("/cdn-cgi/local/scheduled?cron=0+3+*+*+*&time={at_ms}"),
-            ))
-            .unwrap(),
-    )
-    .expect("scheduled handler ran");
+    expect_success(stack.run_daily_cron(Some(at_ms))).expect("scheduled handler ran");
 }
 
 /// The entries of `action` on `resource`, once their counts add up to `expected` (or after 20 s).

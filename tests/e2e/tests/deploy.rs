@@ -1,6 +1,7 @@
 //! The production deploy, checked offline: `wrangler deploy --dry-run --env production` bundles
-//! the gateway with the production configuration, every binding the sandbox has (the one the
-//! tests exercise) is declared for production too (wrangler itself refuses a Durable Object class
+//! each of the gateway's two Workers (its front, `wrangler.toml`, and its back,
+//! `wrangler.back.toml`) with the production configuration, every binding the sandbox has (the one
+//! the tests exercise) is declared for production too (wrangler itself refuses a Durable Object class
 //! the bundle does not export). Wrangler environments do not inherit bindings, so a binding added
 //! only at the top level would otherwise reach production missing.
 
@@ -28,20 +29,27 @@ struct Binding {
     kind: String,
 }
 
-/// Runs the gateway's dry run for `env` ("" is the top level, the sandbox) into a fresh directory.
-fn dry_run(env: &str) -> Vec<Binding> {
+/// The gateway's two Workers: each config, and the entry module its bundle has (the back's derives
+/// the objects' classes for RPC; the front has no object classes and runs its build as it is).
+const FRONT: (&str, &str) = ("wrangler.toml", "index.js");
+const BACK: (&str, &str) = ("wrangler.back.toml", "entry-back.js");
+
+/// Runs the dry run of one of the gateway's Workers (`FRONT`, `BACK`) for `env` ("" is the top
+/// level, the sandbox) into a fresh directory.
+fn dry_run((config, entry): (&str, &str), env: &str) -> Vec<Binding> {
     // Tests run in parallel and may dry-run the same environment: each run has its own directory.
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     let outdir = std::env::temp_dir().join(format!(
-        "dyno-dry-run-{}-{}-{}",
+        "dyno-dry-run-{}-{}-{}-{}",
+        config.trim_end_matches(".toml"),
         if env.is_empty() { "sandbox" } else { env },
         std::process::id(),
         RUNS.fetch_add(1, Ordering::Relaxed)
     ));
-    let stdout = dry_run_of("wrangler.toml", env, &outdir);
+    let stdout = dry_run_of(config, env, &outdir);
     let bindings = parse_bindings(&stdout);
     assert!(!bindings.is_empty(), "no binding table in:\n{stdout}");
-    assert_bundle_written(&outdir);
+    assert_bundle_written(&outdir, entry);
     let _ = std::fs::remove_dir_all(&outdir);
     bindings
 }
@@ -99,14 +107,16 @@ fn parse_bindings(stdout: &str) -> Vec<Binding> {
         .collect()
 }
 
-/// The bundle has its entry module (`src/entry.js`, which derives the objects' classes for RPC)
-/// and a non-empty WASM.
-fn assert_bundle_written(outdir: &Path) {
+/// The bundle has its entry module and a non-empty WASM.
+fn assert_bundle_written(outdir: &Path, entry: &str) {
     let entries: Vec<String> = std::fs::read_dir(outdir)
         .expect("the dry run wrote its bundle")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(entries.iter().any(|name| name == "entry.js"), "{entries:?}");
+    assert!(
+        entries.iter().any(|name| name == entry),
+        "{entry}: {entries:?}"
+    );
     let wasm = entries
         .iter()
         .find(|name| name.ends_with(".wasm"))
@@ -119,9 +129,18 @@ fn names(bindings: &[Binding]) -> BTreeSet<&str> {
 }
 
 #[test]
-fn the_production_configuration_bundles_with_every_binding_the_sandbox_has() {
-    let production = dry_run("production");
-    let sandbox = dry_run("");
+fn the_front_in_production_bundles_with_every_binding_its_sandbox_has() {
+    production_matches_sandbox(FRONT);
+}
+
+#[test]
+fn the_back_in_production_bundles_with_every_binding_its_sandbox_has() {
+    production_matches_sandbox(BACK);
+}
+
+fn production_matches_sandbox(part: (&str, &str)) {
+    let production = dry_run(part, "production");
+    let sandbox = dry_run(part, "");
 
     let missing: Vec<&Binding> = sandbox
         .iter()
@@ -199,6 +218,51 @@ fn the_demo_site_deploys_under_the_name_production_reaches() {
             .map(|b| b.target.clone())
             .expect("the gateway binds the demo site as WWW")
     };
-    assert_eq!(www(&dry_run("production")), production_name);
-    assert_eq!(www(&dry_run("")), site["name"].as_str().expect("a name"));
+    assert_eq!(www(&dry_run(FRONT, "production")), production_name);
+    assert_eq!(
+        www(&dry_run(FRONT, "")),
+        site["name"].as_str().expect("a name")
+    );
+}
+
+/// The front reaches, in each environment, the back deployed for it: its `BACK` binding and its
+/// objects name the back's Worker of that environment, so a production till never reaches the
+/// sandbox's objects. The back defines the objects itself.
+#[test]
+fn the_front_reaches_the_back_of_its_own_environment() {
+    let config = std::fs::read_to_string(repo_root().join(BACK.0)).expect("read");
+    let back: toml::Table = config.parse().expect("wrangler.back.toml is TOML");
+    let names = [
+        ("", back["name"].as_str().expect("a name")),
+        (
+            "production",
+            back["env"]["production"]["name"].as_str().expect("a name"),
+        ),
+    ];
+    for (env, back_name) in names {
+        let front = dry_run(FRONT, env);
+        let target = |name: &str| {
+            front
+                .iter()
+                .find(|b| b.name == name)
+                .map(|b| b.target.clone())
+                .unwrap_or_else(|| panic!("the front binds {name} ({env:?})"))
+        };
+        assert_eq!(target("BACK"), back_name, "{env:?}");
+        assert_eq!(
+            target("PAYMENTS"),
+            format!("PaymentDO, defined in {back_name}")
+        );
+        assert_eq!(
+            target("CLIENT_GATES"),
+            format!("ClientGate, defined in {back_name}")
+        );
+        let own = dry_run(BACK, env);
+        for (name, class) in [("PAYMENTS", "PaymentDO"), ("CLIENT_GATES", "ClientGate")] {
+            assert!(
+                own.iter().any(|b| b.name == name && b.target == class),
+                "the back defines {class} ({env:?}): {own:?}"
+            );
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! simulator's demo cards get their balances back, and the demo credentials keep working. Its own
 //! stack, because the reset wipes sandbox data for everyone.
 
-use dyno_client::{Millimes, RawRequest};
+use dyno_client::Millimes;
 use dyno_e2e::Stack;
 
 #[test]
@@ -26,12 +26,7 @@ fn the_daily_reset_restores_demo_balances_and_keeps_demo_credentials_working() {
         .expect("a real demo payment");
     assert_eq!(stack.balance_of("7019800100009569"), 120_000);
 
-    let reset = client
-        .send(RawRequest::new(
-            "GET",
-            "/cdn-cgi/local/scheduled?cron=0+3+*+*+*",
-        ))
-        .unwrap();
+    let reset = stack.run_daily_cron(None);
     assert_eq!(reset.status, 200, "{}", reset.text());
     assert_eq!(
         stack.balance_of("7019800100009569"),

@@ -379,7 +379,8 @@ fn quiet_stack() -> &'static Stack {
 
 /// The client gates stored on disk by the stack (one SQLite file per Durable Object).
 fn stored_client_gates(stack: &Stack) -> usize {
-    std::fs::read_dir(stack.state_dir.join("v3/do/dyno-edge-ClientGate"))
+    // The objects are the back's (wrangler.back.toml), stored under its name.
+    std::fs::read_dir(stack.state_dir.join("v3/do/dyno-edge-back-ClientGate"))
         .map(|dir| {
             dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
                 .filter(|name| name.ends_with(".sqlite") && name != "metadata.sqlite")
@@ -395,6 +396,7 @@ fn throttling_the_token_endpoint_stores_no_object_per_address_or_guessed_id() {
     let r = token_attempt(&stack.client, "pos_sandbox_demo", "sandbox_secret_demo");
     assert_eq!(r.status, 200, "{}", r.text());
     let before = stored_client_gates(stack);
+    assert!(before > 0, "the demo client's gate is stored where this test looks");
     // 40 addresses, each guessing a secret for an id of its own and for the demo client.
     for n in 0..40 {
         let client = stack

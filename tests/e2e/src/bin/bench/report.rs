@@ -358,7 +358,7 @@ impl Report {
         let gz = gzip_size(&wasm);
         println!();
         println!(
-            "gateway WASM: {} bytes raw, {} bytes gzip ({:.0} KB)",
+            "gateway WASM (its front, which every call loads): {} bytes raw, {} bytes gzip ({:.0} KB)",
             file_size(&wasm),
             gz,
             gz as f64 / 1024.0
@@ -369,6 +369,12 @@ impl Report {
             gz as f64 / 1024.0,
             verdict(gz <= WASM_TARGET_GZIP)
         ));
+        let back = root.join("build-back/index_bg.wasm");
+        println!(
+            "gateway's back WASM (objects, queues, operator routes; not a till's first load): {} bytes raw, {} bytes gzip",
+            file_size(&back),
+            gzip_size(&back)
+        );
         let sim = root.join("crates/cynod-sim/build/index_bg.wasm");
         println!(
             "simulator WASM: {} bytes raw, {} bytes gzip",
