@@ -81,8 +81,8 @@ pub struct Config {
     pub operator_movement_max_minor: i64,
     pub operator_daily_max_minor: i64,
     /// Multiplies every rate limit (1 in production; the bench raises it to measure throughput).
-    /// The Rate Limiting bindings' limits are fixed in wrangler.toml and cannot be scaled at run
-    /// time, so a scale above 1 lifts them instead.
+    /// The Rate Limiting bindings' limits are fixed in the wrangler configs and cannot be scaled
+    /// at run time, so a scale above 1 lifts them instead.
     pub rate_limit_scale: u32,
     pub cynod: CynodConfig,
     /// The origin of links people open (the PPM QR's wallet link), never taken from the request.

@@ -244,14 +244,13 @@ pub fn bytes_response(status: u16, content_type: &str, body: Vec<u8>) -> Respons
 }
 
 /// A request another Worker answers, through this Worker's service `binding`: its answer as it
-/// is (that Worker's headers and status). The other Worker unreachable is a 503 problem that names
-/// `what` in the log only.
-pub async fn forward(binding: &str, what: &str, req: Request, env: &Env) -> Response {
-    let answer = match env.service(binding) {
-        Ok(service) => service.fetch_request(req).await,
-        Err(e) => Err(e),
-    };
-    answer.unwrap_or_else(|e| {
-        AppError::platform(format!("{what}: {e}")).into_response(&new_request_id())
-    })
+/// is (that Worker's headers and status). The other Worker unreachable is a platform failure that
+/// names `what` in the log only.
+pub async fn forward(binding: &str, what: &str, req: Request, env: &Env) -> AppResult<Response> {
+    let unreachable = |e: worker::Error| AppError::platform(format!("{what}: {e}"));
+    env.service(binding)
+        .map_err(unreachable)?
+        .fetch_request(req)
+        .await
+        .map_err(unreachable)
 }

@@ -1,10 +1,11 @@
 //! Dyno Edge gateway Worker: event entry points (fetch, queue, scheduled) and the Durable Object
 //! exports. It is built as two Workers (`Cargo.toml`'s features, `dyno_core::routes::Part`): the
-//! front, which answers a till's sale, hands every other API route to the back, and runs the daily
-//! cron; and the back, which holds the objects, the queue consumers and those routes. Invariant: every HTTP
-//! response leaves through a `fetch` below; the gateway's own (the API, `/healthz`) with an
-//! `X-Request-Id` (and HSTS in production), and no plain-http `/api/*` request of production
-//! reaches the router. Every other path is the demo site's answer, as is.
+//! front, which answers a till's sale, hands every other API route to the back, and runs the
+//! daily cron; and the back, which holds the objects, the queue consumers and those routes.
+//! Invariant: every HTTP response leaves through a `fetch` below; the gateway's own (the API,
+//! `/healthz`) with an `X-Request-Id` (and HSTS in production), stamped by the part that answered,
+//! and no plain-http `/api/*` request of production is routed or handed over. Every other path is
+//! the demo site's answer, as is.
 
 // A one-part build leaves the other part's code unused; the default build (both) is linted whole.
 #![cfg_attr(
@@ -52,18 +53,25 @@ pub(crate) const BACK_BINDING: &str = "BACK";
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     if !answered_by_gateway(&req.path()) {
-        return Ok(http::forward(WWW_BINDING, "demo site", req, &env).await);
-    }
-    let resolution = router::route(&req);
-    if let Some(part) = router::elsewhere(&resolution) {
-        return Ok(router::hand_over(part, req, &env).await);
+        return Ok(http::forward(WWW_BINDING, "demo site", req, &env)
+            .await
+            .unwrap_or_else(|e| e.into_response(&http::new_request_id())));
     }
     let rc = RequestContext::from_request(&req);
     // An unreadable ENVIRONMENT gets the stricter rules; the router then answers its 503.
     let production = Environment::of(&env).map_or(true, |e| e == Environment::Production);
-    let mut response = match http::plain_http_refusal(&req, production) {
-        Some(refusal) => refusal.into_response(&rc.request_id),
-        None => router::dispatch(req, resolution, &env, &ctx, &rc).await,
+    let mut response = if let Some(refusal) = http::plain_http_refusal(&req, production) {
+        refusal.into_response(&rc.request_id)
+    } else {
+        let resolution = router::route(&req);
+        match router::elsewhere(&resolution) {
+            None => router::dispatch(req, resolution, &env, &ctx, &rc).await,
+            // The other part's answer leaves as it is: that part stamped its own headers.
+            Some(part) => match router::hand_over(part, req, &env).await {
+                Ok(answer) => return Ok(answer),
+                Err(e) => e.into_response(&rc.request_id),
+            },
+        }
     };
     let headers = response.headers_mut();
     let _ = headers.set("X-Request-Id", &rc.request_id);

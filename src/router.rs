@@ -1,7 +1,8 @@
-//! Dispatch: resolves the path against `dyno_core::routes::ROUTES`, authenticates by the route's
-//! audience, calls the handler, then finishes every response in one place (rate-limit headers,
-//! idempotent response storage, audit). Invariant: no POS handler can act without the gate's
-//! authorization, and unknown paths and methods get problem+json 404/405.
+//! Dispatch: resolves the path against `dyno_core::routes::ROUTES`, tells `fetch` when the route
+//! is the other part's (`elsewhere`, `hand_over`), authenticates by the route's audience, calls
+//! the part's handler (`front`, `back`), then finishes every response in one place (rate-limit
+//! headers, idempotent response storage, audit). Invariant: no POS handler can act without the
+//! gate's authorization, and unknown paths and methods get problem+json 404/405.
 
 use dyno_core::routes::{resolve, Audience, Part, Resolution, RouteName};
 use dyno_core::ErrorCode;
@@ -15,7 +16,7 @@ mod front;
 use crate::audit;
 use crate::http;
 
-use crate::error::{AppError, Early};
+use crate::error::{AppError, AppResult, Early};
 use crate::http::RequestContext;
 use crate::stubs::GateStub;
 
@@ -43,11 +44,10 @@ pub fn elsewhere(resolution: &Resolution) -> Option<Part> {
 /// Hands a request to the part that answers it, as it came: the back authenticates, limits,
 /// audits and finishes it itself. The back never receives the front's routes, so one reaching it
 /// is a programming error.
-pub async fn hand_over(part: Part, req: Request, env: &Env) -> Response {
+pub async fn hand_over(part: Part, req: Request, env: &Env) -> AppResult<Response> {
     match part {
         Part::Back => http::forward(crate::BACK_BINDING, "the back", req, env).await,
-        Part::Front => AppError::internal("a front route reached the back")
-            .into_response(&http::new_request_id()),
+        Part::Front => Err(AppError::internal("a front route reached the back")),
     }
 }
 

@@ -1,7 +1,8 @@
 //! `GET /healthz`, public: `{"status":"ok"}` and nothing else, so it costs no I/O and tells a
 //! stranger nothing. `GET /api/v1/admin/health`, for operators: version, environment, and a live
-//! check of every binding the gateway depends on (D1, both Durable Object classes, both queue
-//! producers, CYNOD). Invariant: the deep report is 200 only when every check passed; otherwise
+//! check of every binding the gateway's back depends on (D1, both Durable Object classes, both
+//! queue producers, CYNOD), from the back, which answers it; the front's bindings (D1, the same
+//! objects, the events queue) are a subset of those names. Invariant: the deep report is 200 only when every check passed; otherwise
 //! 503 with the failing checks named.
 
 use dyno_core::Problem;

@@ -37,7 +37,7 @@ use crate::rate_limiter;
 use crate::registry;
 use crate::stubs::PaymentStub;
 
-/// The Rate Limiting binding that throttles logins per source IP (see `wrangler.toml`).
+/// The Rate Limiting binding that throttles logins per source IP (see `wrangler.back.toml`, the part that answers wallet logins).
 const WALLET_LOGIN_IP_LIMITER: &str = "WALLET_LOGIN_IP_LIMITER";
 
 #[derive(Deserialize)]

@@ -98,7 +98,7 @@ impl RouteWindow {
 
 /// Employee wallet logins per source IP, whatever the wallet id: stops one address from spraying
 /// a few PINs over many wallets. Enforced by the Workers Rate Limiting binding
-/// `WALLET_LOGIN_IP_LIMITER`, whose `wrangler.toml` entries must say the same (a test checks).
+/// `WALLET_LOGIN_IP_LIMITER`, whose `wrangler.back.toml` entries must say the same (a test checks).
 pub const WALLET_LOGIN_PER_IP_POLICY: Policy = Policy {
     name: "wallet-login-ip",
     limit: 20,

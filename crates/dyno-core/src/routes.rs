@@ -79,7 +79,7 @@ pub enum RouteName {
 /// Which of the gateway's two Workers answers a route. The front is deployed everywhere and is
 /// the first code every POS call loads, so it holds only the payment calls a till makes in a sale
 /// (and what they need: the token, `whoami`, the status poll); the back holds the Durable Objects,
-/// the queue consumers, the cron and every other route, and the front forwards those to it. Keeping
+/// the queue consumers and every other route, and the front forwards those to it. Keeping
 /// CYNOD, reports, wallets and the operator API out of the front keeps its WASM small, which is
 /// what a cold isolate pays for on the till's first call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

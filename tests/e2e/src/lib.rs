@@ -23,8 +23,8 @@ static ATEXIT_REGISTERED: AtomicI32 = AtomicI32::new(0);
 /// otherwise leave its D1, Durable Objects and logs behind), kept when one failed, for its logs.
 static STATE_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static A_TEST_PANICKED: AtomicBool = AtomicBool::new(false);
-/// The `wrangler dev` configs of a whole stack, the first served: the gateway, the CYNOD
-/// simulator and the demo site (as `make dev` starts them).
+/// The `wrangler dev` configs of a whole stack, the first served: the gateway's front and back,
+/// the CYNOD simulator and the demo site (as `make dev` starts them).
 pub const STACK_CONFIGS: &[&str] = &[
     "wrangler.toml",
     "wrangler.back.toml",
@@ -37,8 +37,9 @@ const BACK_CONFIG: &str = "wrangler.back.toml";
 
 /// `wrangler dev` gives `--var` to the first config only: an auxiliary Worker reads its config's
 /// vars and the `.dev.vars` beside it. The back must see a test's vars as the front does, so a
-/// stack with vars runs a copy of the back's config with them added (and its paths made
-/// absolute), beside a copy of `.dev.vars`, in the stack's state directory. Its path.
+/// stack with vars runs a copy of the back's config (its paths made absolute) beside a copy of
+/// `.dev.vars` with the vars added: `.dev.vars` outranks a config's vars, as `--var` outranks
+/// `.dev.vars` for the front. Its path.
 fn back_config_with_vars(
     root: &Path,
     env: Option<&str>,
@@ -80,17 +81,14 @@ fn back_config_with_vars(
                 .insert("migrations_dir".into(), dir.into());
         }
     }
-    let table = scope
-        .entry("vars")
-        .or_insert_with(|| toml::Table::new().into())
-        .as_table_mut()
-        .expect("vars is a table");
-    for (name, value) in vars {
-        table.insert(name.clone(), value.clone().into());
-    }
     let dir = state_dir.join("back-config");
     std::fs::create_dir_all(&dir).expect("create the back's config directory");
-    std::fs::copy(root.join(".dev.vars"), dir.join(".dev.vars")).expect("copy .dev.vars");
+    let mut dev_vars =
+        std::fs::read_to_string(root.join(".dev.vars")).expect(".dev.vars (run scripts/setup.sh)");
+    for (name, value) in vars {
+        dev_vars.push_str(&format!("\n{name}={value}\n"));
+    }
+    std::fs::write(dir.join(".dev.vars"), dev_vars).expect("write .dev.vars");
     let path = dir.join("wrangler.toml");
     std::fs::write(&path, toml::to_string(&config).expect("encode")).expect("write the config");
     path.display().to_string()

@@ -266,3 +266,21 @@ fn the_front_reaches_the_back_of_its_own_environment() {
         }
     }
 }
+
+/// Both parts read one configuration (`src/config.rs`): in each environment their variables are
+/// the same, so a limit or an origin cannot differ between a till's sale and the rest.
+#[test]
+fn the_front_and_the_back_read_the_same_variables() {
+    let read = |config: &str| -> toml::Table {
+        std::fs::read_to_string(repo_root().join(config))
+            .expect("read")
+            .parse()
+            .expect("TOML")
+    };
+    let (front, back) = (read(FRONT.0), read(BACK.0));
+    assert_eq!(front["vars"], back["vars"], "sandbox");
+    assert_eq!(
+        front["env"]["production"]["vars"], back["env"]["production"]["vars"],
+        "production"
+    );
+}

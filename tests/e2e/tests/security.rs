@@ -396,7 +396,10 @@ fn throttling_the_token_endpoint_stores_no_object_per_address_or_guessed_id() {
     let r = token_attempt(&stack.client, "pos_sandbox_demo", "sandbox_secret_demo");
     assert_eq!(r.status, 200, "{}", r.text());
     let before = stored_client_gates(stack);
-    assert!(before > 0, "the demo client's gate is stored where this test looks");
+    assert!(
+        before > 0,
+        "the demo client's gate is stored where this test looks"
+    );
     // 40 addresses, each guessing a secret for an id of its own and for the demo client.
     for n in 0..40 {
         let client = stack
