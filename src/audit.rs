@@ -1,12 +1,13 @@
 //! The audit trail: every non-public call and every admin action becomes an `events` message after
 //! the response is sent, and the events consumer writes it to D1 `audit_log`.
 //! Invariants: auditing never delays or fails the request it records; every call is accounted for
-//! (repeated status polls as one entry with a count, everything else as its own entry); a full card
-//! number is never kept (a card route's resource is masked to its last four digits).
+//! (a till's repeated reads, `RouteName::audited_as_count`, as one entry with a count, everything
+//! else as its own entry); a full card number is never kept (a card route's resource is masked to
+//! its last four digits).
 
 use dyno_core::cynod::audit_resource;
 use dyno_core::records::AuditTally;
-use dyno_core::routes::{RouteDef, RouteName};
+use dyno_core::routes::RouteDef;
 use dyno_core::Millis;
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
@@ -24,13 +25,13 @@ pub const RETENTION_MONTHS: u32 = 12;
 /// Entries per queue batch, and the longest an entry waits in this isolate's buffer.
 const BATCH_SIZE: usize = 25;
 const BATCH_WAIT_MS: u64 = 250;
-/// The longest a successful status poll waits in the tally: long enough to count a POS's
+/// The longest a successful repeated read waits in the tally: long enough to count a POS's
 /// 1-per-second polls of one request in one entry, well inside the 30 s a Worker may keep working
 /// after answering.
-const POLL_TALLY_WAIT_MS: u64 = 5_000;
-/// Distinct polled calls the tally holds before it is sent early, which bounds its memory (about
+const REPEAT_TALLY_WAIT_MS: u64 = 5_000;
+/// Distinct repeated calls the tally holds before it is sent early, which bounds its memory (about
 /// 0.5 MB) while still counting the polls of as many open requests as one isolate serves at once.
-const POLL_TALLY_CAP: usize = 1_000;
+const REPEAT_TALLY_CAP: usize = 1_000;
 /// The most messages one queue send may carry (Cloudflare Queues' `sendBatch` limit).
 const QUEUE_SEND_MAX: usize = 100;
 
@@ -38,17 +39,18 @@ thread_local! {
     /// Entries waiting to be sent, and whether a request has already scheduled their flush.
     static BUFFER: RefCell<Vec<AuditEntry>> = const { RefCell::new(Vec::new()) };
     static FLUSH_SCHEDULED: Cell<bool> = const { Cell::new(false) };
-    /// Successful status polls waiting to be sent as counts, and whether their flush is scheduled.
-    static POLLS: RefCell<AuditTally> = RefCell::new(AuditTally::default());
-    static POLLS_FLUSH_SCHEDULED: Cell<bool> = const { Cell::new(false) };
+    /// Successful repeated reads waiting to be sent as counts, and whether their flush is
+    /// scheduled.
+    static REPEATS: RefCell<AuditTally> = RefCell::new(AuditTally::default());
+    static REPEATS_FLUSH_SCHEDULED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Queues the audit entry for a finished request, off the response path. Entries are batched per
 /// isolate (up to 25, or 250 ms), so a busy route costs one queue send per batch, not per call;
 /// they are plain data, so one request's `wait_until` can carry another's entries. A successful
-/// status poll goes to the poll tally instead, where it waits up to 5 s and is counted with the
-/// same request's other polls in one entry: polls are most of a POS's calls and change nothing,
-/// and a row each cost the poll a share of its rate (figures in ARCHITECTURE).
+/// repeated read (a status poll, `whoami`) goes to the tally instead, where it waits up to 5 s and
+/// is counted with the same caller's identical calls in one entry: they are most of a POS's calls
+/// and change nothing, and a row each cost them a share of their rate (figures in ARCHITECTURE).
 pub fn record(
     env: &Env,
     ctx: &Context,
@@ -77,13 +79,13 @@ pub fn record(
         count: 1,
         last_at_ms: None,
     };
-    if route.name == RouteName::PosPaymentStatus && status == 200 {
-        let full = POLLS.with(|p| {
-            let mut tally = p.borrow_mut();
+    if route.name.audited_as_count() && status == 200 {
+        let full = REPEATS.with(|r| {
+            let mut tally = r.borrow_mut();
             tally.add(entry);
-            tally.len() >= POLL_TALLY_CAP
+            tally.len() >= REPEAT_TALLY_CAP
         });
-        send_when_due(env, ctx, Pending::Polls, full);
+        send_when_due(env, ctx, Pending::Repeats, full);
         return;
     }
     let full = BUFFER.with(|b| {
@@ -94,11 +96,11 @@ pub fn record(
     send_when_due(env, ctx, Pending::Calls, full);
 }
 
-/// What an isolate holds back for the queue: single calls, or the poll tally.
+/// What an isolate holds back for the queue: single calls, or the tally of repeated reads.
 #[derive(Clone, Copy)]
 enum Pending {
     Calls,
-    Polls,
+    Repeats,
 }
 
 impl Pending {
@@ -106,7 +108,7 @@ impl Pending {
     fn flush_scheduled(self) -> &'static std::thread::LocalKey<Cell<bool>> {
         match self {
             Pending::Calls => &FLUSH_SCHEDULED,
-            Pending::Polls => &POLLS_FLUSH_SCHEDULED,
+            Pending::Repeats => &REPEATS_FLUSH_SCHEDULED,
         }
     }
 
@@ -114,14 +116,14 @@ impl Pending {
     fn wait_ms(self) -> u64 {
         match self {
             Pending::Calls => BATCH_WAIT_MS,
-            Pending::Polls => POLL_TALLY_WAIT_MS,
+            Pending::Repeats => REPEAT_TALLY_WAIT_MS,
         }
     }
 
     async fn flush(self, env: &Env) {
         match self {
             Pending::Calls => flush(env).await,
-            Pending::Polls => flush_polls(env).await,
+            Pending::Repeats => flush_repeats(env).await,
         }
     }
 }
@@ -151,9 +153,9 @@ async fn flush(env: &Env) {
     send(env, entries).await;
 }
 
-/// Sends the poll tally's counted entries.
-async fn flush_polls(env: &Env) {
-    let entries = POLLS.with(|p| p.borrow_mut().drain());
+/// Sends the tally's counted entries.
+async fn flush_repeats(env: &Env) {
+    let entries = REPEATS.with(|r| r.borrow_mut().drain());
     send(env, entries).await;
 }
 

@@ -89,6 +89,14 @@ pub enum Part {
 }
 
 impl RouteName {
+    /// Whether a successful call is audited as a count with the same caller's identical calls
+    /// (`records::AuditTally`) rather than as its own entry: the reads a till repeats all day and
+    /// that change nothing, its status poll (about once a second per open request) and `whoami`
+    /// (its keep-alive and token check).
+    pub const fn audited_as_count(self) -> bool {
+        matches!(self, RouteName::PosPaymentStatus | RouteName::PosWhoami)
+    }
+
     /// The Worker that answers this route (no wildcard: a new route needs a decision).
     pub const fn part(self) -> Part {
         use RouteName::*;
@@ -327,6 +335,19 @@ fn match_pattern(pattern: &'static str, path: &str) -> Option<Vec<(&'static str,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_reads_are_audited_as_counts() {
+        let counted: Vec<&RouteDef> = ROUTES
+            .iter()
+            .filter(|d| d.name.audited_as_count())
+            .collect();
+        assert_eq!(counted.len(), 2);
+        for def in counted {
+            assert_eq!(def.method, "GET", "{:?} changes something", def.name);
+            assert_eq!(def.audience, Audience::Pos);
+        }
+    }
 
     #[test]
     fn the_front_answers_a_sale_and_nothing_else() {
