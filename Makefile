@@ -1,7 +1,7 @@
 # The two commands a newcomer needs: `make dev` and `make test`. Both install what they need.
 SHELL := /bin/bash
 NATIVE_PACKAGES := -p dyno-core -p dyno-client
-WASM_PACKAGES := -p dyno-edge -p cynod-sim -p bench-hello
+WASM_PACKAGES := -p dyno-edge -p cynod-sim -p bench-hello -p bench-rust-reference
 
 .PHONY: dev test setup build unit wasm-test e2e lint openapi fmt bench fuzz fuzz-smoke
 
@@ -62,5 +62,6 @@ bench: setup
 	@source scripts/env.sh && DYNO_FORCE_BUILD=1 scripts/build-worker.sh . front \
 		&& DYNO_FORCE_BUILD=1 scripts/build-worker.sh . back \
 		&& (cd crates/cynod-sim && DYNO_FORCE_BUILD=1 ../../scripts/build-worker.sh .) \
-		&& (cd crates/bench-hello && DYNO_FORCE_BUILD=1 ../../scripts/build-worker.sh .)
+		&& (cd crates/bench-hello && DYNO_FORCE_BUILD=1 ../../scripts/build-worker.sh .) \
+		&& (cd crates/bench-rust-reference && DYNO_FORCE_BUILD=1 ../../scripts/build-worker.sh .)
 	@source scripts/env.sh && cargo run --release -q -p dyno-e2e --bin bench

@@ -2,8 +2,13 @@
 // (GET /api/v1/pos/payments/{id}/status) as a minimal Hono + jose Worker. It verifies the
 // gateway's HS256 access token (kid from JWT_KEYS, alg, iss, aud, exp pinned) and reads the
 // stored status from the caller's SQLite-backed Durable Object over RPC.
-// Invariant: no status is read for a request whose token does not verify; every refusal is 401.
-// The bench checks that before measuring, so this reference cannot look fast by skipping work.
+// It also measures the storage ceiling of the routes that create a payment (POST
+// /bench/payments): one new SQLite-backed object per request, holding one row and one alarm, and
+// no other work. The gateway keeps each payment in its own object, so no route that creates one
+// can run faster on this workerd and disk than this route does.
+// Invariant: no status is read, and no object made, for a request whose token does not verify;
+// every refusal is 401. The bench checks that before measuring, so this reference cannot look
+// fast by skipping work.
 
 import { DurableObject } from "cloudflare:workers";
 import { Hono } from "hono";
@@ -39,6 +44,24 @@ export class StatusStore extends DurableObject {
       );
     }
     return Object.keys(statuses).length;
+  }
+}
+
+/// The least a new payment costs: its own object, a first row committed, an alarm armed.
+export class PaymentRecord extends DurableObject {
+  /// Stores `state` as the object's only row and arms its alarm; answers the row back.
+  create(state) {
+    const sql = this.ctx.storage.sql;
+    sql.exec("CREATE TABLE IF NOT EXISTS payment (id INTEGER PRIMARY KEY, state TEXT NOT NULL)");
+    sql.exec("INSERT INTO payment (id, state) VALUES (1, ?)", state);
+    // An hour out, so that no alarm fires while the bench runs: what is measured is arming it,
+    // a write in the same commit as the row, as a payment arms its expiry.
+    this.ctx.storage.setAlarm(Date.now() + 3_600_000);
+    return state;
+  }
+
+  async alarm() {
+    this.ctx.storage.deleteAll();
   }
 }
 
@@ -114,6 +137,14 @@ app.get("/api/v1/pos/payments/:id/status", async (c) => {
     return problem(c, 404, "NOT_FOUND", "Demande de paiement introuvable.");
   }
   return c.body(body, 200, { "content-type": "application/json" });
+});
+
+// The storage ceiling: a new object per request, as each payment the gateway creates has.
+app.post("/bench/payments", async (c) => {
+  const id = crypto.randomUUID();
+  const record = c.env.PAYMENTS.get(c.env.PAYMENTS.idFromName(id));
+  const state = JSON.stringify({ id, client: c.get("client"), amount: 1000, created_at: Date.now() });
+  return c.body(await record.create(state), 200, { "content-type": "application/json" });
 });
 
 // Seeding, for the bench only: the caller's statuses, under its own token.

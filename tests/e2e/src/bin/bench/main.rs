@@ -1,7 +1,8 @@
-//! `make bench`: the gateway's hot routes measured against two references on the same workerd —
-//! a hello-world Rust Worker (the floor) and a Hono + jose Worker doing the status poll
-//! (bench/js-reference) — each in its own `wrangler dev`, all driven with the same load over
-//! loopback. Each route is measured alone (see `calendar`), after a warm-up, in several rounds;
+//! `make bench`: the gateway's hot routes measured against references on the same workerd — a
+//! hello-world Rust Worker (the floor), a Hono + jose Worker doing the status poll
+//! (bench/js-reference), which also gives the storage ceiling of a route that creates a payment
+//! object, and the same poll as a Rust Worker (crates/bench-rust-reference) — each in its own
+//! `wrangler dev`, all driven with the same load over loopback. Each route is measured alone (see `calendar`), after a warm-up, in several rounds;
 //! then cold starts, and the WASM sizes. Figures, never assertions; but a reference that accepts
 //! a bad token, or a route that answers errors, is reported loudly (the former aborts).
 
@@ -61,48 +62,59 @@ type Requests = Box<dyn Fn(usize, usize) -> Option<RawRequest> + Sync>;
 pub enum Route {
     Floor,
     Reference,
+    /// The JS reference's poll as a Rust Worker: what that work costs in Rust on workerd.
+    RustReference,
     Token,
     Whoami,
     Poll,
     Initiate,
     Scan,
+    /// The JS reference's new object per request: the most a route creating a payment can reach.
+    Ceiling,
 }
 
 impl Route {
     /// The order of the rows.
-    pub const ALL: [Route; 7] = [
+    pub const ALL: [Route; 9] = [
         Route::Floor,
         Route::Reference,
+        Route::RustReference,
         Route::Token,
         Route::Whoami,
         Route::Poll,
         Route::Initiate,
         Route::Scan,
+        Route::Ceiling,
     ];
 
     /// The order of each round: the one that waits least for the alarms the phases leave (each
     /// round's polls and initiates expire 60 s later, its scans' safety alarms fire 30 s later).
     /// Chosen by simulating all 5,040 orders with the calendar's rules and typical phase lengths:
-    /// about 460 s for three rounds, against 610 s for the order of the rows.
-    const MEASURING_ORDER: [Route; 7] = [
+    /// about 460 s for three rounds, against 610 s for the order of the rows. The ceiling leaves
+    /// no alarm due during the run, and goes last.
+    const MEASURING_ORDER: [Route; 9] = [
         Route::Poll,
         Route::Floor,
         Route::Reference,
+        Route::RustReference,
         Route::Token,
         Route::Initiate,
         Route::Scan,
         Route::Whoami,
+        Route::Ceiling,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
             Route::Floor => "hello-world floor (Rust)",
             Route::Reference => "JS reference poll (Hono)",
+            Route::RustReference => "Rust reference poll",
             Route::Token => "token issuance",
             Route::Whoami => "authenticated GET /whoami",
             Route::Poll => "status poll",
             Route::Initiate => "PPM initiate",
             Route::Scan => "EPM scan (CYNOD debit)",
+            Route::Ceiling => "new object ceiling (JS)",
         }
     }
 
@@ -111,11 +123,13 @@ impl Route {
         match self {
             Route::Floor => "floor",
             Route::Reference => "reference",
+            Route::RustReference => "rust-reference",
             Route::Token => "token",
             Route::Whoami => "whoami",
             Route::Poll => "poll",
             Route::Initiate => "initiate",
             Route::Scan => "scan",
+            Route::Ceiling => "ceiling",
         }
     }
 }
@@ -152,7 +166,10 @@ impl Settings {
                 wanted.is_empty()
                     || *r == Route::Floor
                     || wanted.contains(&r.key())
-                    || (*r == Route::Reference && wanted.contains(&"poll"))
+                    || (matches!(r, Route::Reference | Route::RustReference)
+                        && wanted.contains(&"poll"))
+                    || (*r == Route::Ceiling
+                        && (wanted.contains(&"initiate") || wanted.contains(&"scan")))
             })
             .collect();
         Settings {
@@ -180,9 +197,10 @@ struct Bench {
     stack: Stack,
     floor: DynoClient,
     reference: DynoClient,
+    rust_reference: DynoClient,
     clients: Vec<Onboarded>,
     employees: Vec<Employee>,
-    /// The statuses seeded in the reference, per thread.
+    /// The statuses seeded in both references, per thread.
     reference_ids: Vec<Vec<String>>,
     calendar: Calendar,
     /// How long the last preparation of each kind took, to plan the next one.
@@ -216,7 +234,7 @@ fn main() {
     }
 
     // One after the other: two `wrangler dev` starting at once can race for an internal port.
-    // The reference comes last, as it needs the stack's issuer.
+    // The references come last, as they need the stack's issuer.
     let floor_process = spawn_alone("crates/bench-hello/wrangler.toml", "hello", &[]);
     let floor = DynoClient::new(&floor_process.base_url);
     floor_process.wait_until(|| answers(&floor, "/", 200));
@@ -242,6 +260,14 @@ fn main() {
     );
     let reference = DynoClient::new(&reference_process.base_url);
     reference_process.wait_until(|| answers(&reference, "/api/v1/pos/payments/x/status", 401));
+    let rust_reference_process = spawn_alone(
+        "crates/bench-rust-reference/wrangler.toml",
+        "rust-reference",
+        &reference_vars,
+    );
+    let rust_reference = DynoClient::new(&rust_reference_process.base_url);
+    rust_reference_process
+        .wait_until(|| answers(&rust_reference, "/api/v1/pos/payments/x/status", 401));
     let employees: Vec<Employee> = (0..THREADS)
         .map(|_| stack.new_employee(1_000_000_000))
         .collect();
@@ -251,6 +277,7 @@ fn main() {
         stack,
         floor,
         reference,
+        rust_reference,
         clients,
         employees,
         reference_ids: Vec::new(),
@@ -262,7 +289,7 @@ fn main() {
         profiles: Vec::new(),
     };
     let (template_id, template) = bench.template_status();
-    bench.seed_reference(&template);
+    bench.seed_references(&template);
     let honesty = bench.check_both_refuse_bad_tokens(&minter, &template_id);
     // The least of a few samples: what is left when nothing runs.
     bench.idle_baseline = (0..6)
@@ -410,8 +437,8 @@ impl Bench {
         (id, template)
     }
 
-    /// Stores in the reference, per client, statuses shaped as the gateway's `template`.
-    fn seed_reference(&mut self, template: &serde_json::Value) {
+    /// Stores in both references, per client, statuses shaped as the gateway's `template`.
+    fn seed_references(&mut self, template: &serde_json::Value) {
         self.reference_ids = (0..THREADS)
             .map(|t| {
                 (0..POLL_REQUESTS_PER_THREAD)
@@ -435,19 +462,24 @@ impl Bench {
                     (id.clone(), status.to_string().into())
                 })
                 .collect();
-            let seeded = self.reference.send(
-                RawRequest::new("PUT", "/bench/statuses")
-                    .auth(Auth::Bearer(self.clients[t].token.access_token.clone()))
-                    .json(&statuses),
-            );
-            if !seeded.is_ok_and(|r| r.status == 200) {
-                fail("the JS reference refused its statuses");
+            for (name, reference) in [
+                (Route::Reference.name(), &self.reference),
+                (Route::RustReference.name(), &self.rust_reference),
+            ] {
+                let seeded = reference.send(
+                    RawRequest::new("PUT", "/bench/statuses")
+                        .auth(Auth::Bearer(self.clients[t].token.access_token.clone()))
+                        .json(&statuses),
+                );
+                if !seeded.is_ok_and(|r| r.status == 200) {
+                    fail(&format!("the {name} refused its statuses"));
+                }
             }
         }
     }
 
-    /// Checks that both poll routes verify tokens (the gateway on its request `gateway_id`);
-    /// aborts the bench if either accepts a bad one.
+    /// Checks that the three poll routes verify tokens (the gateway on its request `gateway_id`),
+    /// and the storage ceiling if it is measured; aborts the bench if one accepts a bad token.
     fn check_both_refuse_bad_tokens(&self, minter: &Minter, gateway_id: &str) -> Vec<String> {
         let first = &self.clients[0];
         let genuine = &first.token.access_token;
@@ -458,6 +490,11 @@ impl Bench {
                 &self.reference,
                 self.reference_ids[0][0].as_str(),
             ),
+            (
+                Route::RustReference.name(),
+                &self.rust_reference,
+                self.reference_ids[0][0].as_str(),
+            ),
         ];
         let mut lines = Vec::new();
         for (name, client, id) in checks {
@@ -465,6 +502,16 @@ impl Bench {
                 Ok(summary) => lines.push(format!("{name}: {summary}")),
                 Err(wrong) => fail(&format!(
                     "{name} does not verify tokens as the gateway must; not measured:\n  {}",
+                    wrong.join("\n  ")
+                )),
+            }
+        }
+        if self.settings.routes.contains(&Route::Ceiling) {
+            match tokens::check_ceiling_refusals(&self.reference, genuine, minter) {
+                Ok(summary) => lines.push(format!("{}: {summary}", Route::Ceiling.name())),
+                Err(wrong) => fail(&format!(
+                    "{} does not verify tokens; not measured:\n  {}",
+                    Route::Ceiling.name(),
                     wrong.join("\n  ")
                 )),
             }
@@ -500,10 +547,15 @@ impl Bench {
                     Box::new(|_, _| Some(RawRequest::new("GET", "/"))),
                     None,
                 ),
-                Route::Reference => {
+                Route::Reference | Route::RustReference => {
                     let ids = self.reference_ids.clone();
+                    let reference = if route == Route::Reference {
+                        &self.reference
+                    } else {
+                        &self.rust_reference
+                    };
                     (
-                        self.reference.clone(),
+                        reference.clone(),
                         Box::new(move |t, n| {
                             Some(status_request(&ids[t][n % ids[t].len()], &tokens[t]))
                         }),
@@ -566,6 +618,16 @@ impl Bench {
                         None,
                     )
                 }
+                Route::Ceiling => (
+                    self.reference.clone(),
+                    Box::new(move |t, _| {
+                        Some(
+                            RawRequest::new("POST", "/bench/payments")
+                                .auth(Auth::Bearer(tokens[t].clone())),
+                        )
+                    }),
+                    None,
+                ),
                 Route::Initiate => (
                     gateway,
                     Box::new(move |t, n| {

@@ -1,6 +1,6 @@
 //! The printed report of `make bench`: per route the requests, the errors, req/s and its ratio to
 //! the floor over the rounds (min / median / max), latency percentiles, the poll against the JS
-//! reference, the targets of issue 17, cold starts and WASM sizes. Invariant: every ratio compares
+//! reference, the routes that create a payment against the storage ceiling, the targets of issue 17, cold starts and WASM sizes. Invariant: every ratio compares
 //! figures of the same round, and anything that makes a figure untrustworthy (errors, a phase cut
 //! short or disturbed, a busy machine) is printed in a banner, never hidden.
 
@@ -133,7 +133,7 @@ fn floor_target(route: Route) -> Option<f64> {
         Route::Whoami => Some(0.60),
         Route::Poll => Some(0.66),
         Route::Initiate | Route::Scan => Some(0.20),
-        Route::Floor | Route::Reference => None,
+        Route::Floor | Route::Reference | Route::RustReference | Route::Ceiling => None,
     }
 }
 
@@ -176,6 +176,7 @@ impl Report {
         self.print_header();
         self.print_routes(&mut warnings, &mut targets);
         self.print_poll_comparisons(&mut targets);
+        self.print_ceiling_comparisons(&mut targets);
         self.print_cold_starts(&mut warnings);
         self.print_sizes_and_times(&mut targets);
         println!();
@@ -304,6 +305,21 @@ impl Report {
                 verdict(med >= 1.0)
             ));
         }
+        if let Some(rust) = self.row(Route::RustReference) {
+            let (lo, med, hi) = spread(&Measured::per_round(&poll.rps(), &rust.rps()));
+            println!(
+                "status poll ÷ Rust reference (what the gateway's own checks cost), same round: median {med:.2} (min {lo:.2}, max {hi:.2})"
+            );
+            if let Some(reference) = self.row(Route::Reference) {
+                let (lo, med, hi) = spread(&Measured::per_round(&rust.rps(), &reference.rps()));
+                println!(
+                    "Rust reference ÷ JS reference (the same work in Rust on this workerd), same round: median {med:.2} (min {lo:.2}, max {hi:.2})"
+                );
+                targets.push(format!(
+                    "(a Rust Worker doing only the JS reference's work reaches {med:.2}× it)"
+                ));
+            }
+        }
         if let Some(floor) = self.row(Route::Floor) {
             let (lo, med, hi) = spread(&Measured::per_round(&poll.p50s(), &floor.p50s()));
             println!(
@@ -313,7 +329,39 @@ impl Report {
                 "status poll p50 ≤ 1.5× the floor's: {med:.2} — {}",
                 verdict(med <= 1.5)
             ));
+            if let Some(rust) = self.row(Route::RustReference) {
+                let (lo, med, hi) = spread(&Measured::per_round(&rust.p50s(), &floor.p50s()));
+                println!(
+                    "Rust reference p50 ÷ floor p50, same round: median {med:.2} (min {lo:.2}, max {hi:.2})"
+                );
+            }
         }
+    }
+
+    /// Initiate and scan each create a payment object; the ceiling creates one and does nothing
+    /// else, so it bounds what they can reach on this workerd and disk.
+    fn print_ceiling_comparisons(&self, targets: &mut Vec<String>) {
+        let Some(ceiling) = self.row(Route::Ceiling) else {
+            return;
+        };
+        let (_, floor_share, _) = spread(&Measured::per_round(&ceiling.rps(), &self.floor_rps()));
+        println!();
+        println!(
+            "storage ceiling: one new SQLite-backed object per request (one row, one alarm, a verified token, nothing else) runs at {floor_share:.2}× the floor here"
+        );
+        for route in [Route::Initiate, Route::Scan] {
+            let Some(row) = self.row(route) else {
+                continue;
+            };
+            let (lo, med, hi) = spread(&Measured::per_round(&row.rps(), &ceiling.rps()));
+            println!(
+                "{} ÷ the ceiling, same round: median {med:.2} (min {lo:.2}, max {hi:.2})",
+                route.name()
+            );
+        }
+        targets.push(format!(
+            "(no route that creates a payment object can pass the storage ceiling: {floor_share:.2}× the floor)"
+        ));
     }
 
     fn print_cold_starts(&self, warnings: &mut Vec<String>) {

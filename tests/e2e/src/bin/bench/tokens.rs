@@ -1,7 +1,8 @@
 //! The honesty check run before measuring a status poll: tokens that differ from a valid one in
 //! exactly one way (signature, payload, expiry, audience, issuer, algorithm, key id), minted with
-//! the gateway's own key ring. Invariant: a poll route that answers any of them with anything but
-//! 401 is not measured, so no implementation can look fast by skipping verification.
+//! the gateway's own key ring. Invariant: a poll route, or the storage ceiling, that answers any of
+//! them with anything but 401 is not measured, so no implementation can look fast by skipping
+//! verification.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -150,8 +151,13 @@ impl Minter {
     }
 }
 
-fn poll(client: &DynoClient, path: &str, token: Option<String>) -> Result<u16, String> {
-    let mut request = RawRequest::new("GET", path);
+fn call(
+    client: &DynoClient,
+    method: &'static str,
+    path: &str,
+    token: Option<String>,
+) -> Result<u16, String> {
+    let mut request = RawRequest::new(method, path);
     if let Some(token) = token {
         request = request.auth(Auth::Bearer(token));
     }
@@ -175,8 +181,8 @@ pub fn check_refusals(
     let unknown = dyno_core::ids::uuid_v4([0x5a; 16]);
     let unknown_path = format!("/api/v1/pos/payments/{unknown}/status");
     let mut wrong = Vec::new();
-    let mut expect = |what: &str, path: &str, token: Option<String>, status: u16| match poll(
-        client, path, token,
+    let mut expect = |what: &str, path: &str, token: Option<String>, status: u16| match call(
+        client, "GET", path, token,
     ) {
         Ok(s) if s == status => {}
         Ok(s) => wrong.push(format!("{what}: HTTP {s}, expected {status}")),
@@ -204,6 +210,36 @@ pub fn check_refusals(
         Ok(format!(
             "200 for a genuine and a bench-minted token, 404 for an unknown id, 401 for {}",
             names.join(", ")
+        ))
+    } else {
+        Err(wrong)
+    }
+}
+
+/// Checks that the storage ceiling (`POST /bench/payments` of the JS reference) answers 200 to
+/// `genuine` and 401 to every refused token, so that it creates objects for verified callers only.
+pub fn check_ceiling_refusals(
+    client: &DynoClient,
+    genuine: &str,
+    minter: &Minter,
+) -> Result<String, Vec<String>> {
+    let path = "/bench/payments";
+    let mut wrong = Vec::new();
+    let mut expect =
+        |what: &str, token: Option<String>, status: u16| match call(client, "POST", path, token) {
+            Ok(s) if s == status => {}
+            Ok(s) => wrong.push(format!("{what}: HTTP {s}, expected {status}")),
+            Err(e) => wrong.push(format!("{what}: {e}")),
+        };
+    expect("genuine token", Some(genuine.to_string()), 200);
+    let refused = minter.refused_tokens();
+    for (what, token) in &refused {
+        expect(what, token.clone(), 401);
+    }
+    if wrong.is_empty() {
+        Ok(format!(
+            "200 for a genuine token, 401 for the {} refused ones",
+            refused.len()
         ))
     } else {
         Err(wrong)
