@@ -1,13 +1,15 @@
 //! The Rust reference of `make bench`: the JS reference's status poll (bench/js-reference) written
 //! as a Rust Worker with the gateway's own libraries — the same HS256 check (`dyno_core`'s
-//! `KeyRing`: kid, alg, iss, aud, exp) and one read from the caller's SQLite Durable Object over
-//! RPC, and nothing else. Beside the JS reference, it tells what this work costs a Rust Worker on
+//! `KeyRing`: kid, alg, iss, aud, exp; its claims are the gateway's, a little stricter than the
+//! JS reference's) and one read from the caller's SQLite Durable Object over RPC, and nothing
+//! else. It is built as the gateway is (workers-rs, `opt-level = "z"`, `wasm-opt -Oz`). Beside the JS reference, it tells what this work costs a Rust Worker on
 //! workerd; beside the gateway's poll, what the gateway's own checks add.
 //! Invariant: no status is read for a request whose token does not verify; every refusal is 401.
 //! The bench checks that before measuring, so this reference cannot look fast by skipping work.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use dyno_core::auth::jwt::{Audience, KeyRing};
 use dyno_core::time::Millis;
@@ -92,25 +94,29 @@ extern "C" {
     fn seed(this: &StoreRpc, statuses: &str) -> Result<JsValue, JsValue>;
 }
 
-thread_local! {
-    /// The key ring, parsed once per isolate from the `JWT_KEYS` it was parsed from (the gateway
-    /// parses its ring once too).
-    static RING: RefCell<Option<(String, KeyRing)>> = const { RefCell::new(None) };
+/// What verification needs, read from the environment once.
+struct Verifier {
+    ring: KeyRing,
+    issuer: String,
 }
 
-fn key_ring(env: &Env) -> worker::Result<KeyRing> {
-    let text = env.var("JWT_KEYS")?.to_string();
-    RING.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        if let Some((source, ring)) = cell.as_ref() {
-            if *source == text {
-                return Ok(ring.clone());
-            }
-        }
-        let ring = KeyRing::parse(&text).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        *cell = Some((text, ring.clone()));
-        Ok(ring)
-    })
+thread_local! {
+    /// Read once per isolate, as the gateway shares its parsed configuration (`Config::get`).
+    static VERIFIER: RefCell<Option<Rc<Verifier>>> = const { RefCell::new(None) };
+}
+
+fn verifier(env: &Env) -> worker::Result<Rc<Verifier>> {
+    if let Some(ready) = VERIFIER.with(|cell| cell.borrow().clone()) {
+        return Ok(ready);
+    }
+    let ring = KeyRing::parse(&env.var("JWT_KEYS")?.to_string())
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let ready = Rc::new(Verifier {
+        ring,
+        issuer: env.var("ISSUER")?.to_string(),
+    });
+    VERIFIER.with(|cell| *cell.borrow_mut() = Some(ready.clone()));
+    Ok(ready)
 }
 
 fn problem(status: u16, code: &str, title: &str) -> worker::Result<Response> {
@@ -139,9 +145,12 @@ async fn settle(pending: Result<JsValue, JsValue>) -> worker::Result<JsValue> {
 async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let header = req.headers().get("authorization")?.unwrap_or_default();
     let token = header.strip_prefix("Bearer ").unwrap_or_default();
-    let issuer = env.var("ISSUER")?.to_string();
     let now = Millis(Date::now().as_millis() as i64);
-    let client = match key_ring(&env)?.verify(token, &issuer, Audience::Pos, now) {
+    let verifier = verifier(&env)?;
+    let client = match verifier
+        .ring
+        .verify(token, &verifier.issuer, Audience::Pos, now)
+    {
         Ok(verified) => verified.claims.sub,
         Err(_) => return problem(401, "INVALID_TOKEN", "Jeton invalide."),
     };

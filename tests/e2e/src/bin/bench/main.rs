@@ -1,8 +1,8 @@
 //! `make bench`: the gateway's hot routes measured against references on the same workerd — a
 //! hello-world Rust Worker (the floor), a Hono + jose Worker doing the status poll
-//! (bench/js-reference), which also gives the storage ceiling of a route that creates a payment
-//! object, and the same poll as a Rust Worker (crates/bench-rust-reference) — each in its own
-//! `wrangler dev`, all driven with the same load over loopback. Each route is measured alone (see `calendar`), after a warm-up, in several rounds;
+//! (bench/js-reference), which also gives the storage ceilings of initiate and scan, and the same
+//! poll as a Rust Worker (crates/bench-rust-reference) — each in its own `wrangler dev`, all
+//! driven with the same load over loopback. Each route is measured alone (see `calendar`), after a warm-up, in several rounds;
 //! then cold starts, and the WASM sizes. Figures, never assertions; but a reference that accepts
 //! a bad token, or a route that answers errors, is reported loudly (the former aborts).
 
@@ -35,6 +35,9 @@ const EMPLOYEE_PIN: &str = "2468";
 /// allowance (2 polls/s, burst 5) up to 8 × 100 × 2 = 1,600 polls/s. More would take longer to
 /// create than their 60 s life allows on a slow machine.
 const POLL_REQUESTS_PER_THREAD: usize = 100;
+/// Payments each thread of the scan ceiling debits in turn (each is debited several times: a
+/// debit's writes cost the same on an object written before).
+const CEILING_PAYMENTS_PER_THREAD: usize = 50;
 /// At most this many EPM QRs per scanning thread (issuing stops earlier when its time is up).
 const MAX_QRS_PER_THREAD: usize = 600;
 /// Of a QR's 30 s life (plus 2 s of tolerated skew, minus up to 1 s as `iat` is in whole
@@ -69,13 +72,16 @@ pub enum Route {
     Poll,
     Initiate,
     Scan,
-    /// The JS reference's new object per request: the most a route creating a payment can reach.
-    Ceiling,
+    /// The JS reference's new object per request: the least work of a PPM initiate.
+    InitiateCeiling,
+    /// The JS reference's sale reference, intent, debit and outcome commits: the least work of an
+    /// EPM scan.
+    ScanCeiling,
 }
 
 impl Route {
     /// The order of the rows.
-    pub const ALL: [Route; 9] = [
+    pub const ALL: [Route; 10] = [
         Route::Floor,
         Route::Reference,
         Route::RustReference,
@@ -84,15 +90,17 @@ impl Route {
         Route::Poll,
         Route::Initiate,
         Route::Scan,
-        Route::Ceiling,
+        Route::InitiateCeiling,
+        Route::ScanCeiling,
     ];
 
     /// The order of each round: the one that waits least for the alarms the phases leave (each
     /// round's polls and initiates expire 60 s later, its scans' safety alarms fire 30 s later).
     /// Chosen by simulating all 5,040 orders with the calendar's rules and typical phase lengths:
-    /// about 460 s for three rounds, against 610 s for the order of the rows. The ceiling leaves
-    /// no alarm due during the run, and goes last.
-    const MEASURING_ORDER: [Route; 9] = [
+    /// about 460 s for three rounds, against 610 s for the order of the rows (with the seven
+    /// routes of then). The routes added since leave no alarm due during the run: the Rust
+    /// reference runs after the JS one, and the ceilings last.
+    const MEASURING_ORDER: [Route; 10] = [
         Route::Poll,
         Route::Floor,
         Route::Reference,
@@ -101,7 +109,8 @@ impl Route {
         Route::Initiate,
         Route::Scan,
         Route::Whoami,
-        Route::Ceiling,
+        Route::InitiateCeiling,
+        Route::ScanCeiling,
     ];
 
     pub fn name(self) -> &'static str {
@@ -114,7 +123,8 @@ impl Route {
             Route::Poll => "status poll",
             Route::Initiate => "PPM initiate",
             Route::Scan => "EPM scan (CYNOD debit)",
-            Route::Ceiling => "new object ceiling (JS)",
+            Route::InitiateCeiling => "initiate ceiling (JS)",
+            Route::ScanCeiling => "scan ceiling (JS)",
         }
     }
 
@@ -129,7 +139,8 @@ impl Route {
             Route::Poll => "poll",
             Route::Initiate => "initiate",
             Route::Scan => "scan",
-            Route::Ceiling => "ceiling",
+            Route::InitiateCeiling => "initiate-ceiling",
+            Route::ScanCeiling => "scan-ceiling",
         }
     }
 }
@@ -168,8 +179,8 @@ impl Settings {
                     || wanted.contains(&r.key())
                     || (matches!(r, Route::Reference | Route::RustReference)
                         && wanted.contains(&"poll"))
-                    || (*r == Route::Ceiling
-                        && (wanted.contains(&"initiate") || wanted.contains(&"scan")))
+                    || (*r == Route::InitiateCeiling && wanted.contains(&"initiate"))
+                    || (*r == Route::ScanCeiling && wanted.contains(&"scan"))
             })
             .collect();
         Settings {
@@ -290,7 +301,7 @@ fn main() {
     };
     let (template_id, template) = bench.template_status();
     bench.seed_references(&template);
-    let honesty = bench.check_both_refuse_bad_tokens(&minter, &template_id);
+    let honesty = bench.check_tokens_refused(&minter, &template_id);
     // The least of a few samples: what is left when nothing runs.
     bench.idle_baseline = (0..6)
         .map(|_| machine::idle_load(IDLE_SAMPLE))
@@ -479,8 +490,8 @@ impl Bench {
     }
 
     /// Checks that the three poll routes verify tokens (the gateway on its request `gateway_id`),
-    /// and the storage ceiling if it is measured; aborts the bench if one accepts a bad token.
-    fn check_both_refuse_bad_tokens(&self, minter: &Minter, gateway_id: &str) -> Vec<String> {
+    /// and the storage ceilings if one is measured; aborts the bench if one accepts a bad token.
+    fn check_tokens_refused(&self, minter: &Minter, gateway_id: &str) -> Vec<String> {
         let first = &self.clients[0];
         let genuine = &first.token.access_token;
         let checks = [
@@ -506,12 +517,12 @@ impl Bench {
                 )),
             }
         }
-        if self.settings.routes.contains(&Route::Ceiling) {
-            match tokens::check_ceiling_refusals(&self.reference, genuine, minter) {
-                Ok(summary) => lines.push(format!("{}: {summary}", Route::Ceiling.name())),
+        let ceilings = [Route::InitiateCeiling, Route::ScanCeiling];
+        if ceilings.iter().any(|c| self.settings.routes.contains(c)) {
+            match tokens::check_ceilings(&self.reference, genuine, minter) {
+                Ok(summary) => lines.push(format!("storage ceilings (JS): {summary}")),
                 Err(wrong) => fail(&format!(
-                    "{} does not verify tokens; not measured:\n  {}",
-                    Route::Ceiling.name(),
+                    "the storage ceilings do not verify tokens or do not store; not measured:\n  {}",
                     wrong.join("\n  ")
                 )),
             }
@@ -618,7 +629,7 @@ impl Bench {
                         None,
                     )
                 }
-                Route::Ceiling => (
+                Route::InitiateCeiling => (
                     self.reference.clone(),
                     Box::new(move |t, _| {
                         Some(
@@ -628,6 +639,20 @@ impl Bench {
                     }),
                     None,
                 ),
+                Route::ScanCeiling => {
+                    let payments = self.ceiling_payments(&tokens);
+                    (
+                        self.reference.clone(),
+                        Box::new(move |t, n| {
+                            let id = &payments[t][n % payments[t].len()];
+                            Some(
+                                RawRequest::new("POST", format!("/bench/payments/{id}/debit"))
+                                    .auth(Auth::Bearer(tokens[t].clone())),
+                            )
+                        }),
+                        None,
+                    )
+                }
                 Route::Initiate => (
                     gateway,
                     Box::new(move |t, n| {
@@ -787,6 +812,41 @@ impl Bench {
             ppm_ttl(),
         );
         sessions
+    }
+
+    /// Payments made in the JS reference before its scan ceiling is measured, as a QR makes the
+    /// payment a scan then debits: per thread, on its client's token.
+    fn ceiling_payments(&self, tokens: &[String]) -> Vec<Vec<String>> {
+        let reference = &self.reference;
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = tokens
+                .iter()
+                .map(|token| {
+                    scope.spawn(move || {
+                        (0..CEILING_PAYMENTS_PER_THREAD)
+                            .map(|_| {
+                                reference
+                                    .send(
+                                        RawRequest::new("POST", "/bench/payments")
+                                            .auth(Auth::Bearer(token.clone())),
+                                    )
+                                    .ok()
+                                    .filter(|r| r.status == 200)
+                                    .and_then(|r| {
+                                        serde_json::from_str::<serde_json::Value>(&r.text()).ok()
+                                    })
+                                    .and_then(|v| v["id"].as_str().map(str::to_string))
+                                    .unwrap_or_else(|| fail("the JS reference made no payment"))
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| fail("a ceiling thread died")))
+                .collect()
+        })
     }
 
     /// Single-use EPM QRs for this round's scans, issued just before (they live 30 s).

@@ -151,26 +151,91 @@ impl Minter {
     }
 }
 
+/// One request's status and body.
 fn call(
     client: &DynoClient,
     method: &'static str,
     path: &str,
     token: Option<String>,
-) -> Result<u16, String> {
+) -> Result<(u16, String), String> {
     let mut request = RawRequest::new(method, path);
     if let Some(token) = token {
         request = request.auth(Auth::Bearer(token));
     }
     client
         .send(request)
-        .map(|r| r.status)
+        .map(|r| (r.status, r.text()))
         .map_err(|e| format!("{e:?}"))
 }
 
-/// Checks that `client` answers the poll of `id` 200 with `genuine` and with a token minted here
-/// (so each refused token differs from an accepted one in one way only), 404 for an id it does not
-/// hold (so it does read its store), and 401 to every refused token. Returns what it checked, or
-/// every wrong answer.
+/// The wrong answers to a set of requests, each with the status it must get.
+#[derive(Default)]
+struct Expectations {
+    wrong: Vec<String>,
+}
+
+impl Expectations {
+    /// Sends the request and notes a status other than `status`; returns the body when it matched.
+    fn expect(
+        &mut self,
+        what: &str,
+        (client, method, path): (&DynoClient, &'static str, &str),
+        token: Option<String>,
+        status: u16,
+    ) -> Option<String> {
+        match call(client, method, path, token) {
+            Ok((s, body)) if s == status => return Some(body),
+            Ok((s, _)) => self.wrong.push(format!(
+                "{what}: {method} {path}: HTTP {s}, expected {status}"
+            )),
+            Err(e) => self.wrong.push(format!("{what}: {method} {path}: {e}")),
+        }
+        None
+    }
+
+    /// 200 to `genuine` and to a token minted here (so each refused token differs from an
+    /// accepted one in one way only), 401 to every refused token. Returns the last accepted
+    /// answer: what a write left stored.
+    fn tokens(
+        &mut self,
+        route: (&DynoClient, &'static str, &str),
+        genuine: &str,
+        minter: &Minter,
+    ) -> Option<String> {
+        let genuine = self.expect("genuine token", route, Some(genuine.to_string()), 200);
+        let minted = self.expect(
+            "token minted by the bench",
+            route,
+            Some(minter.valid()),
+            200,
+        );
+        for (what, token) in minter.refused_tokens() {
+            self.expect(what, route, token, 401);
+        }
+        minted.or(genuine)
+    }
+
+    fn outcome(self, checked: String) -> Result<String, Vec<String>> {
+        if self.wrong.is_empty() {
+            Ok(checked)
+        } else {
+            Err(self.wrong)
+        }
+    }
+}
+
+fn refused_names(minter: &Minter) -> String {
+    let names: Vec<&str> = minter
+        .refused_tokens()
+        .iter()
+        .map(|(what, _)| *what)
+        .collect();
+    names.join(", ")
+}
+
+/// Checks that `client` answers the poll of `id` 200 with a genuine and a bench-minted token, 404
+/// for an id it does not hold (so it does read its store), and 401 to every refused token.
+/// Returns what it checked, or every wrong answer.
 pub fn check_refusals(
     client: &DynoClient,
     id: &str,
@@ -180,68 +245,66 @@ pub fn check_refusals(
     let path = format!("/api/v1/pos/payments/{id}/status");
     let unknown = dyno_core::ids::uuid_v4([0x5a; 16]);
     let unknown_path = format!("/api/v1/pos/payments/{unknown}/status");
-    let mut wrong = Vec::new();
-    let mut expect = |what: &str, path: &str, token: Option<String>, status: u16| match call(
-        client, "GET", path, token,
-    ) {
-        Ok(s) if s == status => {}
-        Ok(s) => wrong.push(format!("{what}: HTTP {s}, expected {status}")),
-        Err(e) => wrong.push(format!("{what}: {e}")),
-    };
-    expect("genuine token", &path, Some(genuine.to_string()), 200);
-    expect(
+    let mut checks = Expectations::default();
+    checks.tokens((client, "GET", &path), genuine, minter);
+    checks.expect(
         "unknown request id",
-        &unknown_path,
+        (client, "GET", &unknown_path),
         Some(genuine.to_string()),
         404,
     );
-    expect(
-        "token minted by the bench",
-        &path,
-        Some(minter.valid()),
-        200,
-    );
-    let refused = minter.refused_tokens();
-    for (what, token) in &refused {
-        expect(what, &path, token.clone(), 401);
-    }
-    if wrong.is_empty() {
-        let names: Vec<&str> = refused.iter().map(|(what, _)| *what).collect();
-        Ok(format!(
-            "200 for a genuine and a bench-minted token, 404 for an unknown id, 401 for {}",
-            names.join(", ")
-        ))
-    } else {
-        Err(wrong)
-    }
+    checks.outcome(format!(
+        "200 for a genuine and a bench-minted token, 404 for an unknown id, 401 for {}",
+        refused_names(minter)
+    ))
 }
 
-/// Checks that the storage ceiling (`POST /bench/payments` of the JS reference) answers 200 to
-/// `genuine` and 401 to every refused token, so that it creates objects for verified callers only.
-pub fn check_ceiling_refusals(
+/// The `id` of a payment the JS reference's ceilings answered.
+fn payment_id(body: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()?
+        .get("id")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Checks both storage ceilings of the JS reference (`POST /bench/payments`, `POST
+/// /bench/payments/{id}/debit`): 200 for a genuine and a bench-minted token, 401 to every refused
+/// one, and each accepted call committed what it answered (read back with `GET
+/// /bench/payments/{id}`). So neither can look fast by skipping the check or the write.
+pub fn check_ceilings(
     client: &DynoClient,
     genuine: &str,
     minter: &Minter,
 ) -> Result<String, Vec<String>> {
-    let path = "/bench/payments";
-    let mut wrong = Vec::new();
-    let mut expect =
-        |what: &str, token: Option<String>, status: u16| match call(client, "POST", path, token) {
-            Ok(s) if s == status => {}
-            Ok(s) => wrong.push(format!("{what}: HTTP {s}, expected {status}")),
-            Err(e) => wrong.push(format!("{what}: {e}")),
-        };
-    expect("genuine token", Some(genuine.to_string()), 200);
-    let refused = minter.refused_tokens();
-    for (what, token) in &refused {
-        expect(what, token.clone(), 401);
+    let mut checks = Expectations::default();
+    let read_back = |checks: &mut Expectations, what: &str, id: &str, expected: &str| {
+        let path = format!("/bench/payments/{id}");
+        let stored = checks.expect(what, (client, "GET", &path), Some(genuine.to_string()), 200);
+        if stored.is_some_and(|stored| stored != expected) {
+            checks
+                .wrong
+                .push(format!("{what}: stored {path} differs from the answer"));
+        }
+    };
+    let created = checks.tokens((client, "POST", "/bench/payments"), genuine, minter);
+    match created
+        .as_deref()
+        .and_then(|body| payment_id(body).map(|id| (id, body)))
+    {
+        Some((id, body)) => {
+            read_back(&mut checks, "created payment read back", &id, body);
+            let path = format!("/bench/payments/{id}/debit");
+            if let Some(debited) = checks.tokens((client, "POST", &path), genuine, minter) {
+                read_back(&mut checks, "debited payment read back", &id, &debited);
+            }
+        }
+        None => checks
+            .wrong
+            .push("POST /bench/payments: no payment id in the answer".into()),
     }
-    if wrong.is_empty() {
-        Ok(format!(
-            "200 for a genuine token, 401 for the {} refused ones",
-            refused.len()
-        ))
-    } else {
-        Err(wrong)
-    }
+    checks.outcome(format!(
+        "200 for a genuine and a bench-minted token, 401 for the {} refused ones, each write read back",
+        minter.refused_tokens().len()
+    ))
 }
