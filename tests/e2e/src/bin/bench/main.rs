@@ -598,12 +598,7 @@ impl Bench {
                 }
                 Route::Whoami => (
                     gateway,
-                    Box::new(move |t, _| {
-                        Some(
-                            RawRequest::new("GET", "/api/v1/pos/whoami")
-                                .auth(Auth::Bearer(tokens[t].clone())),
-                        )
-                    }),
+                    Box::new(move |t, _| Some(bearer("GET", "/api/v1/pos/whoami", &tokens[t]))),
                     None,
                 ),
                 Route::Poll => {
@@ -631,12 +626,7 @@ impl Bench {
                 }
                 Route::InitiateCeiling => (
                     self.reference.clone(),
-                    Box::new(move |t, _| {
-                        Some(
-                            RawRequest::new("POST", "/bench/payments")
-                                .auth(Auth::Bearer(tokens[t].clone())),
-                        )
-                    }),
+                    Box::new(move |t, _| Some(bearer("POST", "/bench/payments", &tokens[t]))),
                     None,
                 ),
                 Route::ScanCeiling => {
@@ -645,10 +635,11 @@ impl Bench {
                         self.reference.clone(),
                         Box::new(move |t, n| {
                             let id = &payments[t][n % payments[t].len()];
-                            Some(
-                                RawRequest::new("POST", format!("/bench/payments/{id}/debit"))
-                                    .auth(Auth::Bearer(tokens[t].clone())),
-                            )
+                            Some(bearer(
+                                "POST",
+                                format!("/bench/payments/{id}/debit"),
+                                &tokens[t],
+                            ))
                         }),
                         None,
                     )
@@ -826,16 +817,10 @@ impl Bench {
                         (0..CEILING_PAYMENTS_PER_THREAD)
                             .map(|_| {
                                 reference
-                                    .send(
-                                        RawRequest::new("POST", "/bench/payments")
-                                            .auth(Auth::Bearer(token.clone())),
-                                    )
+                                    .send(bearer("POST", "/bench/payments", token))
                                     .ok()
                                     .filter(|r| r.status == 200)
-                                    .and_then(|r| {
-                                        serde_json::from_str::<serde_json::Value>(&r.text()).ok()
-                                    })
-                                    .and_then(|v| v["id"].as_str().map(str::to_string))
+                                    .and_then(|r| tokens::payment_id(&r.text()))
                                     .unwrap_or_else(|| fail("the JS reference made no payment"))
                             })
                             .collect()
@@ -892,9 +877,13 @@ impl Bench {
     }
 }
 
+/// A request under a POS bearer token.
+fn bearer(method: &'static str, path: impl Into<String>, token: &str) -> RawRequest {
+    RawRequest::new(method, path).auth(Auth::Bearer(token.to_string()))
+}
+
 fn status_request(id: &str, token: &str) -> RawRequest {
-    RawRequest::new("GET", format!("/api/v1/pos/payments/{id}/status"))
-        .auth(Auth::Bearer(token.to_string()))
+    bearer("GET", format!("/api/v1/pos/payments/{id}/status"), token)
 }
 
 /// From a fresh `wrangler dev` to the first answer of `path`, `runs` times. The

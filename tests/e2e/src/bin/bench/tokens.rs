@@ -260,7 +260,7 @@ pub fn check_refusals(
 }
 
 /// The `id` of a payment the JS reference's ceilings answered.
-fn payment_id(body: &str) -> Option<String> {
+pub fn payment_id(body: &str) -> Option<String> {
     serde_json::from_str::<serde_json::Value>(body)
         .ok()?
         .get("id")?
