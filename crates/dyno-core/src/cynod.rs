@@ -174,10 +174,13 @@ pub fn parse_envelope(http_status: u16, body: &[u8]) -> Result<EnvelopeOutcome, 
     let message = raw.message.or(raw.debug_message).unwrap_or_default();
     let success = raw.success.unwrap_or(false);
     match (success, code) {
-        (true, Some(200)) | (true, None) if http_status < 300 => Ok(EnvelopeOutcome::Success {
-            message,
-            data: raw.data.unwrap_or(Value::Null),
-        }),
+        // Only a final 2xx answer carries a success: an informational 1xx never does.
+        (true, Some(200)) | (true, None) if (200..300).contains(&http_status) => {
+            Ok(EnvelopeOutcome::Success {
+                message,
+                data: raw.data.unwrap_or(Value::Null),
+            })
+        }
         (true, _) => Err(EnvelopeError::Malformed(format!(
             "succès annoncé avec le code {:?} (HTTP {http_status})",
             raw.code

@@ -157,6 +157,9 @@ fn snap_to_units(decimal: &Decimal, scale: u32) -> Result<i64, AmountError> {
         return Ok(0);
     }
     let too_large = || AmountError::AboveMaximum(format!("{} chiffres", 18));
+    // At most 18 digits, whichever way the value was written: a fraction that rounds up to
+    // 10^18 units would be refused when the same amount is written back without it.
+    const MAX_UNITS: i64 = 999_999_999_999_999_999;
     // The value is `digits × 10^shift` units.
     let shift = decimal.exponent + i64::from(scale);
     let units = if shift >= 0 {
@@ -192,7 +195,10 @@ fn snap_to_units(decimal: &Decimal, scale: u32) -> Result<i64, AmountError> {
             && fraction >= threshold("9", "9", tolerance, below).as_str();
         match (round_down, round_up) {
             (true, _) => whole,
-            (_, true) => whole.checked_add(1).ok_or_else(too_large)?,
+            (_, true) => whole
+                .checked_add(1)
+                .filter(|units| *units <= MAX_UNITS)
+                .ok_or_else(too_large)?,
             _ => return Err(AmountError::Inexact),
         }
     };
@@ -471,6 +477,25 @@ mod tests {
                 .unwrap()
                 .text(),
             "137.500"
+        );
+    }
+
+    #[test]
+    fn a_float_rounding_up_past_eighteen_digits_is_refused_as_its_written_form_is() {
+        // The `cynod_envelope` fuzz target's round trip: 18 nines and a fraction of nines used to
+        // round up to 10^18 units, which written back at the same scale read as too large.
+        for scale in 0..=MAX_SCALE {
+            let whole = "9".repeat(18 - scale as usize);
+            let nines = "9".repeat(scale as usize + 7);
+            assert!(matches!(
+                amounts(scale).to_gateway_minor(&format!("{whole}.{nines}")),
+                Err(AmountError::AboveMaximum(_))
+            ));
+        }
+        // The largest 18-digit amount still reads, float noise below it included.
+        assert_eq!(
+            amounts(3).to_gateway_minor("999999999999999.9990000001"),
+            Ok(999_999_999_999_999_999)
         );
     }
 

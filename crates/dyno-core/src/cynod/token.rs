@@ -176,6 +176,12 @@ mod tests {
             (200, br#"{"access_token":"t","expires_in":-5}"#),
             (200, br#"{"access_token":"t","expires_in":"soon"}"#),
             (500, br#"{"access_token":"t"}"#),
+            // An envelope's success with an informational 1xx status is no success.
+            (199, br#"{"access_token":"t"}"#),
+            (
+                100,
+                br#"{"success":true,"code":200,"data":{"access_token":"t"}}"#,
+            ),
             (200, br#"{"success":true,"code":200,"data":null}"#),
             (
                 200,
