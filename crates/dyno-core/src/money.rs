@@ -239,6 +239,14 @@ impl From<Amount> for DecimalNumber {
     }
 }
 
+/// The most significant digits an amount may have in any unit, so that it always fits an `i64`.
+pub(crate) const MAX_DIGITS: usize = 18;
+
+/// An amount of more than `MAX_DIGITS` digits: refused before any arithmetic could overflow.
+pub(crate) fn too_many_digits() -> AmountError {
+    AmountError::AboveMaximum(format!("{MAX_DIGITS} chiffres"))
+}
+
 /// Exact decimal view of JSON number text: `digits × 10^exponent`, with the sign apart.
 #[derive(Debug)]
 pub(crate) struct Decimal {
@@ -333,8 +341,8 @@ impl Decimal {
             // A non-zero digit lies beyond the currency's precision (trailing zeros were stripped).
             return Err(AmountError::Inexact);
         }
-        if self.digits.len() as i64 + shift > 18 {
-            return Err(AmountError::AboveMaximum(format!("{} chiffres", 18)));
+        if self.digits.len() as i64 + shift > MAX_DIGITS as i64 {
+            return Err(too_many_digits());
         }
         let mantissa: i64 = self.digits.parse().map_err(|_| AmountError::NotANumber)?;
         let value = mantissa

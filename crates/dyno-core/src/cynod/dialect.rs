@@ -8,7 +8,7 @@ use chrono::offset::LocalResult;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::money::{AmountError, Currency, Decimal, DecimalNumber};
+use crate::money::{too_many_digits, AmountError, Currency, Decimal, DecimalNumber, MAX_DIGITS};
 use crate::time::Millis;
 
 /// The most decimals a CYNOD amount may be configured with. Up to 5, a unit is larger than twice
@@ -156,17 +156,13 @@ fn snap_to_units(decimal: &Decimal, scale: u32) -> Result<i64, AmountError> {
     if decimal.digits.is_empty() {
         return Ok(0);
     }
-    let too_large = || AmountError::AboveMaximum(format!("{} chiffres", 18));
-    // At most 18 digits, whichever way the value was written: a fraction that rounds up to
-    // 10^18 units would be refused when the same amount is written back without it.
-    const MAX_UNITS: i64 = 999_999_999_999_999_999;
     // The value is `digits × 10^shift` units.
     let shift = decimal.exponent + i64::from(scale);
     let units = if shift >= 0 {
-        if decimal.digits.len() as i64 + shift > 18 {
-            return Err(too_large());
+        if decimal.digits.len() as i64 + shift > MAX_DIGITS as i64 {
+            return Err(too_many_digits());
         }
-        let mantissa: i64 = decimal.digits.parse().map_err(|_| too_large())?;
+        let mantissa: i64 = decimal.digits.parse().map_err(|_| too_many_digits())?;
         mantissa * 10i64.pow(shift as u32)
     } else {
         // `below` digits lie under the unit; the tolerance is `10^-tolerance` of a unit.
@@ -175,13 +171,13 @@ fn snap_to_units(decimal: &Decimal, scale: u32) -> Result<i64, AmountError> {
         let len = decimal.digits.len();
         let (whole, fraction) = decimal.digits.split_at(len.saturating_sub(below));
         let leading_zeros = below - fraction.len();
-        if whole.len() > 18 {
-            return Err(too_large());
+        if whole.len() > MAX_DIGITS {
+            return Err(too_many_digits());
         }
         let whole: i64 = if whole.is_empty() {
             0
         } else {
-            whole.parse().map_err(|_| too_large())?
+            whole.parse().map_err(|_| too_many_digits())?
         };
         // The fraction's last digit is non-zero (trailing zeros were stripped), so it is > 0.
         let round_down = leading_zeros >= tolerance || {
@@ -195,10 +191,12 @@ fn snap_to_units(decimal: &Decimal, scale: u32) -> Result<i64, AmountError> {
             && fraction >= threshold("9", "9", tolerance, below).as_str();
         match (round_down, round_up) {
             (true, _) => whole,
+            // At most `MAX_DIGITS` whichever way the value was written: a fraction that rounds up
+            // to 10^18 units would be refused when the same amount is written back without it.
             (_, true) => whole
                 .checked_add(1)
-                .filter(|units| *units <= MAX_UNITS)
-                .ok_or_else(too_large)?,
+                .filter(|units| *units < 10i64.pow(MAX_DIGITS as u32))
+                .ok_or_else(too_many_digits)?,
             _ => return Err(AmountError::Inexact),
         }
     };
